@@ -1,0 +1,266 @@
+"""The one module that knows which array library is in use.
+
+Everything else asks this module for a :class:`Backend` (the array namespace ``xp``
+and the sparse namespace ``sp`` of one device) or for conversions between NumPy,
+CuPy, torch and cuDF. CuPy, cuML, cuDF and torch are imported lazily, only here.
+
+``device="auto"`` resolves to ``"cuda"`` when a CUDA GPU is visible to torch or CuPy,
+and to ``"cpu"`` otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from .exceptions import DeviceError, InputError, MissingDependencyError
+
+logger = logging.getLogger("gputopic")
+
+DEVICES = ("auto", "cpu", "cuda")
+
+# Which `pip install gputopic[...]` extra brings each optional module.
+_EXTRAS = {
+    "cupy": "gputopic[gpu]",
+    "cupyx": "gputopic[gpu]",
+    "cuml": "gputopic[rapids-cu12] (or rapids-cu13)",
+    "cudf": "gputopic[rapids-cu12] (or rapids-cu13)",
+    "dask": "gputopic[dask]",
+    "distributed": "gputopic[dask]",
+    "dask_cuda": "gputopic[dask-cuda]",
+    "pyarrow": "gputopic[io]",
+    "plotly": "gputopic[plot]",
+}
+
+
+def optional_import(name: str, purpose: str = "") -> ModuleType:
+    """Import an optional dependency or raise :class:`MissingDependencyError` naming its extra."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        top = name.split(".")[0]
+        extra = _EXTRAS.get(top)
+        how = f"pip install '{extra}'" if extra else f"pip install {top.replace('_', '-')}"
+        why = f" (needed for {purpose})" if purpose else ""
+        raise MissingDependencyError(
+            f"The optional package {top!r} is not installed{why}. Install it with: {how}"
+        ) from exc
+
+
+def _try_import(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - a broken CUDA install raises more than ImportError
+        return None
+
+
+@lru_cache(maxsize=None)
+def cuda_available() -> bool:
+    """True when a CUDA GPU is usable through torch or CuPy."""
+    torch = _try_import("torch")
+    if torch is not None and torch.cuda.is_available():
+        return True
+    cupy = _try_import("cupy")
+    if cupy is not None:
+        try:
+            return cupy.cuda.runtime.getDeviceCount() > 0
+        except Exception:  # noqa: BLE001 - no driver, no device
+            return False
+    return False
+
+
+@lru_cache(maxsize=None)
+def cuml_available() -> bool:
+    """True when RAPIDS cuML can be imported (its GPU UMAP/HDBSCAN are then preferred)."""
+    return _try_import("cuml") is not None
+
+
+def resolve_device(device: str | None) -> str:
+    """Map ``"auto" | "cpu" | "cuda"`` to the device that will be used, checking it exists."""
+    if device is None:
+        device = "auto"
+    if not isinstance(device, str) or device.lower() not in DEVICES:
+        raise DeviceError(
+            f"Unknown device {device!r}. Use one of 'auto' (GPU when available), 'cuda' or 'cpu'."
+        )
+    device = device.lower()
+    if device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    if device == "cuda" and not cuda_available():
+        raise DeviceError(
+            "device='cuda' was requested but no CUDA GPU is visible (torch.cuda.is_available() "
+            "and CuPy both say no). Use device='cpu' or device='auto', or check the NVIDIA "
+            "driver and CUDA_VISIBLE_DEVICES."
+        )
+    return device
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The array and sparse namespaces of one device.
+
+    Numerical code takes a backend and uses ``backend.xp`` (``numpy`` or ``cupy``) and
+    ``backend.sp`` (``scipy.sparse`` or ``cupyx.scipy.sparse``) instead of branching.
+    """
+
+    name: str
+    xp: ModuleType
+    sp: ModuleType
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.name == "cuda"
+
+    def asarray(self, x: Any, dtype: Any = None):
+        """Move ``x`` (NumPy, CuPy, torch, list) onto this backend's device, once."""
+        if self.is_gpu:
+            if is_torch(x):
+                x = self.xp.from_dlpack(x.detach().contiguous())
+            return self.xp.asarray(x, dtype=dtype)
+        return np.asarray(to_numpy(x), dtype=dtype)
+
+    def assparse(self, m: Any):
+        """Move a SciPy/CuPy sparse matrix onto this backend as CSR."""
+        on_gpu = _module_of(m) == "cupyx"
+        if self.is_gpu:
+            return m.tocsr() if on_gpu else self.sp.csr_matrix(m.tocsr())
+        return m.get().tocsr() if on_gpu else m.tocsr()
+
+    def to_torch(self, x: Any):
+        """A torch tensor on this backend's device sharing memory where possible (DLPack)."""
+        torch = optional_import("torch", "the native GPU backend")
+        if is_torch(x):
+            return x.to("cuda" if self.is_gpu else "cpu")
+        if is_cupy(x):
+            t = torch.from_dlpack(x)
+            return t if self.is_gpu else t.cpu()
+        t = torch.from_numpy(np.ascontiguousarray(x))
+        return t.to("cuda") if self.is_gpu else t
+
+
+@lru_cache(maxsize=None)
+def get_backend(device: str) -> Backend:
+    """The :class:`Backend` of a resolved device name (``"cpu"`` or ``"cuda"``)."""
+    if device == "cpu":
+        return Backend("cpu", np, importlib.import_module("scipy.sparse"))
+    if device == "cuda":
+        cupy = optional_import("cupy", "device='cuda'")
+        cusparse = optional_import("cupyx.scipy.sparse", "device='cuda'")
+        return Backend("cuda", cupy, cusparse)
+    raise DeviceError(f"get_backend() takes a resolved device 'cpu' or 'cuda', got {device!r}.")
+
+
+# ---------------------------------------------------------------- type tests
+
+
+def _module_of(x: Any) -> str:
+    return type(x).__module__.split(".")[0]
+
+
+def is_cupy(x: Any) -> bool:
+    cupy = _try_import("cupy") if _module_of(x) == "cupy" else None
+    return cupy is not None and isinstance(x, cupy.ndarray)
+
+
+def is_torch(x: Any) -> bool:
+    torch = _try_import("torch") if _module_of(x) == "torch" else None
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def is_cudf(x: Any) -> bool:
+    cudf = _try_import("cudf") if _module_of(x) == "cudf" else None
+    return cudf is not None and isinstance(x, (cudf.Series, cudf.DataFrame, cudf.Index))
+
+
+def is_on_gpu(x: Any) -> bool:
+    """True for data that lives in GPU memory: CuPy arrays, cuDF objects, CUDA torch tensors."""
+    if is_cupy(x) or is_cudf(x):
+        return True
+    return is_torch(x) and x.is_cuda
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A host NumPy array from NumPy, CuPy, torch (CPU or CUDA) or cuDF data."""
+    if isinstance(x, np.ndarray):
+        return x
+    if is_cupy(x):
+        return x.get()
+    if is_torch(x):
+        return x.detach().cpu().numpy()
+    if is_cudf(x):
+        return x.to_numpy()
+    return np.asarray(x)
+
+
+def to_output(x: Any, gpu: bool):
+    """Convert a result array to the caller's kind: CuPy when ``gpu`` else NumPy."""
+    if x is None:
+        return None
+    if gpu:
+        cupy = optional_import("cupy", "GPU outputs")
+        return cupy.asarray(x)
+    return to_numpy(x)
+
+
+def to_output_sparse(m: Any, gpu: bool):
+    """A sparse matrix as the caller's kind: CuPy CSR when ``gpu`` else SciPy CSR."""
+    return get_backend("cuda" if gpu else "cpu").assparse(m)
+
+
+def frame_library(gpu: bool) -> ModuleType:
+    """``cudf`` when the caller works on the GPU with cuDF, ``pandas`` otherwise."""
+    if gpu and _try_import("cudf") is not None:
+        return importlib.import_module("cudf")
+    return importlib.import_module("pandas")
+
+
+def text_list(docs: Any) -> list:
+    """Documents as a Python list, whatever container they came in (cuDF is copied once)."""
+    if is_cudf(docs):
+        return docs.to_arrow().to_pylist()
+    if isinstance(docs, str):
+        raise InputError(
+            "documents must be a sequence of strings, got a single str. Wrap it in a list: [doc]."
+        )
+    mod = _module_of(docs)
+    if mod == "pandas":
+        return docs.tolist()
+    if isinstance(docs, np.ndarray):
+        if docs.ndim != 1:
+            raise InputError(f"documents must be one-dimensional, got an array of shape {docs.shape}.")
+        return docs.tolist()
+    try:
+        return list(docs)
+    except TypeError as exc:
+        raise InputError(
+            f"documents must be a list/tuple of str, a NumPy array, a pandas or cuDF Series; "
+            f"got {type(docs).__name__}."
+        ) from exc
+
+
+def versions() -> dict:
+    """Installed versions of the libraries that shape results (read from metadata, nothing imported)."""
+    from importlib import metadata
+
+    out = {}
+    for dist in ("gputopic", "numpy", "scipy", "scikit-learn", "torch", "sentence-transformers",
+                 "umap-learn", "hdbscan", "cupy-cuda12x", "cupy-cuda13x", "cuml-cu12", "cuml-cu13",
+                 "cudf-cu12", "cudf-cu13"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def backend_of(x: Any) -> Backend:
+    """The backend that holds ``x`` (a dense or sparse NumPy/SciPy or CuPy array)."""
+    if is_cupy(x) or _module_of(x) == "cupyx":
+        return get_backend("cuda")
+    return get_backend("cpu")

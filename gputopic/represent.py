@@ -1,0 +1,138 @@
+"""Topic representations: top-n words per topic from the c-TF-IDF matrix, and MMR.
+
+``top_n_per_row`` takes each row's largest entries by sorting only the stored non-zeros
+(one lexicographic sort on (row, -value)), never a dense argsort over the vocabulary.
+
+A representation model is any object with a ``represent(topic_words, *, embed)`` method
+that receives explicit inputs and returns new ``{topic: [(word, score), ...]}``; it never
+reaches into the estimator. :class:`MaximalMarginalRelevance` is the one shipped here.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from .device import backend_of, to_numpy
+from .exceptions import InputError
+
+
+def top_n_per_row(M, n: int) -> list[list[tuple[int, float]]]:
+    """For each row of a sparse matrix, its ``n`` largest (column, value) pairs, value-descending.
+
+    Ties are broken by the smaller column index, so results are deterministic and equal on
+    CPU and GPU. Zero and negative entries are left out.
+    """
+    xp = backend_of(M).xp
+    M = M.tocsr()
+    n_rows = M.shape[0]
+    counts = xp.diff(M.indptr).astype(xp.int64)
+    rows = xp.repeat(xp.arange(n_rows), counts)
+    # lexsort: the last key is the primary one -> by row, then value descending, then column
+    order = xp.lexsort(xp.stack([M.indices.astype(xp.float64), -M.data.astype(xp.float64), rows.astype(xp.float64)]))
+    rank = xp.arange(order.shape[0]) - M.indptr[:-1].astype(xp.int64)[rows[order]]
+    keep = order[(rank < n) & (M.data[order] > 0)]
+    rows_h, cols_h, vals_h = to_numpy(rows[keep]), to_numpy(M.indices[keep]), to_numpy(M.data[keep])
+    out: list[list[tuple[int, float]]] = [[] for _ in range(n_rows)]
+    for r, c, v in zip(rows_h.tolist(), cols_h.tolist(), vals_h.tolist()):
+        out[r].append((c, v))
+    return out
+
+
+def topic_words(c_tf_idf, topic_ids: Sequence[int], vocab: Sequence[str], n: int) -> dict[int, list[tuple[str, float]]]:
+    """``{topic: [(word, score), ...]}`` from the rows of the c-TF-IDF matrix."""
+    rows = top_n_per_row(c_tf_idf, n)
+    return {int(t): [(vocab[c], float(v)) for c, v in row] for t, row in zip(topic_ids, rows)}
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return a @ b.T
+
+
+class MaximalMarginalRelevance:
+    """Re-rank each topic's candidate words for relevance to the topic and mutual diversity.
+
+    Each step picks the candidate maximising
+    ``(1 - diversity) * sim(word, topic) - diversity * max sim(word, already picked)``,
+    where the topic vector is the mean of the candidate word embeddings weighted by
+    their c-TF-IDF scores.
+
+    Parameters
+    ----------
+    diversity : float in [0, 1], default 0.1
+        0 keeps the c-TF-IDF order, 1 maximises diversity.
+    top_n_words : int, default 10
+        Words kept per topic.
+    """
+
+    def __init__(self, diversity: float = 0.1, top_n_words: int = 10):
+        self.diversity = diversity
+        self.top_n_words = top_n_words
+
+    def represent(
+        self,
+        topic_words: Mapping[int, list[tuple[str, float]]],
+        *,
+        embed: Callable[[list[str]], np.ndarray],
+    ) -> dict[int, list[tuple[str, float]]]:
+        if not 0.0 <= float(self.diversity) <= 1.0:
+            raise InputError(f"diversity must lie in [0, 1], got {self.diversity!r}.")
+        if int(self.top_n_words) < 1:
+            raise InputError(f"top_n_words must be >= 1, got {self.top_n_words!r}.")
+        out = {}
+        for topic, pairs in topic_words.items():
+            words = [w for w, _ in pairs]
+            if len(words) <= 1:
+                out[topic] = list(pairs)
+                continue
+            scores = np.asarray([s for _, s in pairs], dtype=np.float64)
+            vecs = to_numpy(embed(words)).astype(np.float64)
+            target = (scores[:, None] * vecs).sum(0, keepdims=True)
+            relevance = _cosine(vecs, target).ravel()
+            pairwise = _cosine(vecs, vecs)
+            picked = [int(np.argmax(relevance))]
+            rest = [i for i in range(len(words)) if i != picked[0]]
+            while rest and len(picked) < int(self.top_n_words):
+                redundancy = pairwise[np.ix_(rest, picked)].max(axis=1)
+                mmr = (1 - self.diversity) * relevance[rest] - self.diversity * redundancy
+                best = rest[int(np.argmax(mmr))]
+                picked.append(best)
+                rest.remove(best)
+            out[topic] = [(words[i], float(relevance[i])) for i in picked]
+        return out
+
+
+def representative_docs(X, c_tf_idf, class_index, n: int = 3) -> list[list[int]]:
+    """For each class row, the ``n`` documents whose term counts are most cosine-similar to
+    that class's c-TF-IDF row (documents with no terms are skipped).
+
+    One sparse row-vector product per class; nothing quadratic in documents or terms.
+    """
+    backend = backend_of(X)
+    xp = backend.xp
+    X = X.tocsr().astype(xp.float64)
+    M = c_tf_idf.tocsr().astype(xp.float64)
+    class_index = to_numpy(class_index)
+    doc_norm = xp.sqrt(xp.asarray(X.multiply(X).sum(axis=1)).ravel())
+    order = np.argsort(class_index, kind="stable")
+    bounds = np.searchsorted(class_index[order], np.arange(M.shape[0] + 1))
+    out: list[list[int]] = []
+    for row in range(M.shape[0]):
+        members = order[bounds[row]:bounds[row + 1]]
+        if members.size == 0:
+            out.append([])
+            continue
+        members_dev = xp.asarray(members)
+        target = M[row]
+        t_norm = float(xp.sqrt((target.multiply(target)).sum()))
+        scores = xp.asarray((X[members_dev] @ target.T).todense()).ravel()
+        scores = scores / xp.maximum(doc_norm[members_dev] * t_norm, 1e-12)
+        scores = xp.where(doc_norm[members_dev] > 0, scores, -1.0)
+        k = min(n, members.size)
+        # one small host copy per class; a stable order: ties keep the earlier document
+        best = np.argsort(-to_numpy(scores), kind="stable")[:k]
+        out.append([int(members[i]) for i in best])
+    return out
