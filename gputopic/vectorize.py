@@ -33,11 +33,20 @@ def clean(docs: Sequence[str]) -> list[str]:
     return [_NON_ALNUM.sub("", _SPACE.sub(" ", d)) for d in docs]
 
 
-def doc_term_matrix(vectorizer: Any, docs: Sequence[str], backend: Backend, fit: bool = True):
-    """Count terms of every document once: a CSR matrix (n_docs x n_terms) on ``backend``."""
-    cleaned = clean(docs)
+def doc_term_matrix(vectorizer: Any, docs: Sequence[str], backend: Backend, fit: bool = True,
+                    n_jobs: int | None = None):
+    """Count terms of every document once: a CSR matrix (n_docs x n_terms) on ``backend``.
+
+    Large corpora counted by a plain scikit-learn ``CountVectorizer`` (no min_df, max_df,
+    max_features or fixed vocabulary) are cleaned and counted in parallel chunks whose
+    vocabularies are merged afterwards: the same matrix as one ``fit_transform``, on all cores.
+    """
     try:
-        X = vectorizer.fit_transform(cleaned) if fit else vectorizer.transform(cleaned)
+        if fit and _parallel_ok(vectorizer, len(docs), n_jobs):
+            X = _parallel_fit_transform(vectorizer, docs, n_jobs)
+        else:
+            cleaned = clean(docs)
+            X = vectorizer.fit_transform(cleaned) if fit else vectorizer.transform(cleaned)
     except ValueError as exc:
         if "empty vocabulary" in str(exc):
             raise InputError(
@@ -47,6 +56,67 @@ def doc_term_matrix(vectorizer: Any, docs: Sequence[str], backend: Backend, fit:
             ) from exc
         raise
     return backend.assparse(X)
+
+
+PARALLEL_MIN_DOCS = 50_000
+
+
+def _parallel_ok(vectorizer: Any, n_docs: int, n_jobs: int | None) -> bool:
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    jobs = _jobs(n_jobs)
+    return (
+        type(vectorizer) is CountVectorizer
+        and jobs > 1
+        and n_docs >= PARALLEL_MIN_DOCS
+        and vectorizer.min_df in (1, 1.0) and vectorizer.max_df in (1, 1.0)
+        and vectorizer.max_features is None and vectorizer.vocabulary is None
+    )
+
+
+def _jobs(n_jobs: int | None) -> int:
+    import os
+
+    if n_jobs is None or n_jobs < 1:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return n_jobs
+
+
+def _count_chunk(vectorizer: Any, docs: Sequence[str]):
+    from sklearn.base import clone
+
+    vec = clone(vectorizer)
+    try:
+        X = vec.fit_transform(clean(docs))
+    except ValueError as exc:  # a chunk of stop words only: no terms here
+        if "empty vocabulary" not in str(exc):
+            raise
+        import scipy.sparse
+
+        return np.array([], dtype=object), scipy.sparse.csr_matrix((len(docs), 0), dtype=np.int64)
+    return vec.get_feature_names_out(), X.tocsr()
+
+
+def _parallel_fit_transform(vectorizer: Any, docs: Sequence[str], n_jobs: int | None):
+    import scipy.sparse
+    from joblib import Parallel, delayed
+
+    jobs = _jobs(n_jobs)
+    size = -(-len(docs) // (jobs * 2))
+    chunks = [docs[i:i + size] for i in range(0, len(docs), size)]
+    parts = Parallel(n_jobs=jobs)(delayed(_count_chunk)(vectorizer, c) for c in chunks)
+    vocab = np.unique(np.concatenate([terms for terms, _ in parts]))
+    if vocab.size == 0:
+        raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
+    blocks = []
+    for terms, X in parts:
+        cols = np.searchsorted(vocab, terms)
+        blocks.append(scipy.sparse.csr_matrix((X.data, cols[X.indices], X.indptr), shape=(X.shape[0], vocab.size)))
+    X = scipy.sparse.vstack(blocks, format="csr")
+    X.sort_indices()
+    vectorizer.vocabulary_ = {str(t): i for i, t in enumerate(vocab.tolist())}
+    vectorizer.fixed_vocabulary_ = False
+    return X
 
 
 def vocabulary(vectorizer: Any) -> list[str]:

@@ -1,0 +1,119 @@
+import json
+
+import numpy as np
+import pytest
+
+from gputopic import GPUTopic
+from gputopic.exceptions import InputError, ModelFileError
+
+from helpers import TOY_DOCS, HashingEncoder, fast_model
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    model = fast_model().fit(TOY_DOCS)
+    path = tmp_path_factory.mktemp("model") / "m"
+    model.save(path)
+    return model, path
+
+
+def test_round_trip_keeps_topics_and_tensors(saved):
+    model, path = saved
+    loaded = GPUTopic.load(path, embedding_model=HashingEncoder())
+    assert loaded.get_topics() == model.get_topics()
+    assert loaded.topic_sizes_ == model.topic_sizes_
+    assert loaded.topic_labels_ == model.topic_labels_
+    assert loaded.vocabulary_ == model.vocabulary_
+    assert loaded.get_representative_docs() == model.get_representative_docs()
+    np.testing.assert_allclose(loaded.topic_embeddings_, model.topic_embeddings_, rtol=1e-6)
+    np.testing.assert_allclose(loaded.c_tf_idf_.toarray(), model.c_tf_idf_.toarray())
+    np.testing.assert_array_equal(loaded.topics_, model.topics_)
+    assert loaded.get_params(deep=False)["min_topic_size"] == model.min_topic_size
+    assert loaded.get_topic_info().equals(model.get_topic_info())
+
+
+def test_loaded_model_transforms_by_topic_similarity(saved):
+    model, path = saved
+    loaded = GPUTopic.load(path, embedding_model=HashingEncoder())
+    topics, sims = loaded.transform(TOY_DOCS)
+    assert (topics == model.topics_).mean() >= 0.95
+    assert sims.shape == (len(TOY_DOCS),) and (sims <= 1.0001).all()
+
+
+def test_only_json_and_safetensors_are_written(saved):
+    _, path = saved
+    assert sorted(p.name for p in path.iterdir()) == ["gputopic.json", "gputopic.safetensors"]
+    config = json.loads((path / "gputopic.json").read_text())
+    assert config["format"] == "gputopic-model" and "numpy" in config["versions"]
+
+
+def test_custom_embedding_model_must_be_passed_back(saved):
+    _, path = saved
+    loaded = GPUTopic.load(path)
+    assert loaded.transform(TOY_DOCS[:2], embeddings=HashingEncoder().encode(TOY_DOCS[:2]))[0].shape == (2,)
+    with pytest.raises(InputError, match=r"fitted with a custom embedding model .*GPUTopic.load\(path, embedding_model=...\)"):
+        loaded.transform(TOY_DOCS[:2])
+
+
+def _copy(src, dst):
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_corrupted_tensor_file_is_refused(saved, tmp_path):
+    bad = _copy(saved[1], tmp_path / "bad")
+    raw = bytearray((bad / "gputopic.safetensors").read_bytes())
+    raw[-10] ^= 0xFF
+    (bad / "gputopic.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="does not match the checksum"):
+        GPUTopic.load(bad)
+
+
+def test_truncated_tensor_file_is_refused(saved, tmp_path):
+    bad = _copy(saved[1], tmp_path / "bad")
+    raw = (bad / "gputopic.safetensors").read_bytes()
+    (bad / "gputopic.safetensors").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(ModelFileError, match="corrupted or truncated"):
+        GPUTopic.load(bad)
+
+
+def test_truncated_json_is_refused(saved, tmp_path):
+    bad = _copy(saved[1], tmp_path / "bad")
+    text = (bad / "gputopic.json").read_text()
+    (bad / "gputopic.json").write_text(text[: len(text) // 2])
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        GPUTopic.load(bad)
+
+
+def test_newer_format_is_refused(saved, tmp_path):
+    bad = _copy(saved[1], tmp_path / "bad")
+    config = json.loads((bad / "gputopic.json").read_text())
+    config["format_version"] = 99
+    (bad / "gputopic.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match="format version 99; this gputopic reads up to 1"):
+        GPUTopic.load(bad)
+
+
+def test_missing_tensor_file_is_refused(saved, tmp_path):
+    bad = _copy(saved[1], tmp_path / "bad")
+    (bad / "gputopic.safetensors").unlink()
+    with pytest.raises(ModelFileError, match="is missing: the saved model is incomplete"):
+        GPUTopic.load(bad)
+
+
+def test_not_a_model_folder(tmp_path):
+    with pytest.raises(ModelFileError, match="no such directory"):
+        GPUTopic.load(tmp_path / "nothing")
+    with pytest.raises(ModelFileError, match="gputopic.json is missing"):
+        GPUTopic.load(tmp_path)
+
+
+def test_inconsistent_files_are_refused(saved, tmp_path):
+    bad = _copy(saved[1], tmp_path / "bad")
+    config = json.loads((bad / "gputopic.json").read_text())
+    config["vocabulary"] = config["vocabulary"][:-1]
+    (bad / "gputopic.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match="do not match"):
+        GPUTopic.load(bad)
