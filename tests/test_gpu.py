@@ -1,0 +1,92 @@
+"""GPU parity and device-path tests: skipped without CUDA, run by bench/gpu_check.sh."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from gputopic.device import get_backend
+
+from helpers import TOY_DOCS, HashingEncoder
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(scope="module")
+def gpu():
+    pytest.importorskip("cupy")
+    return get_backend("cuda")
+
+
+def test_counts_ctfidf_words_and_representatives_match_cpu_exactly(gpu):
+    from gputopic import ClassTfidfTransformer
+    from gputopic.represent import representative_docs, top_n_per_row
+    from gputopic.vectorize import class_term_matrix
+
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.poisson(0.3, size=(500, 200)).astype(np.int64))
+    classes = rng.integers(0, 7, size=500)
+    cpu = get_backend("cpu")
+    C_cpu = class_term_matrix(X, classes, 7, cpu)
+    C_gpu = class_term_matrix(gpu.assparse(X), classes, 7, gpu)
+    np.testing.assert_array_equal(C_gpu.get().toarray(), C_cpu.toarray())
+    for params in ({}, {"bm25_weighting": True}, {"reduce_frequent_words": True}):
+        M_cpu = ClassTfidfTransformer(**params).fit_transform(C_cpu)
+        M_gpu = ClassTfidfTransformer(**params).fit_transform(C_gpu)
+        np.testing.assert_allclose(M_gpu.get().toarray(), M_cpu.toarray(), rtol=1e-12)
+        top_gpu, top_cpu = top_n_per_row(M_gpu, 10), top_n_per_row(M_cpu, 10)
+        assert [[c for c, _ in r] for r in top_gpu] == [[c for c, _ in r] for r in top_cpu]
+        np.testing.assert_allclose([v for r in top_gpu for _, v in r], [v for r in top_cpu for _, v in r], rtol=1e-12)
+        assert representative_docs(gpu.assparse(X), M_gpu, classes) == representative_docs(X, M_cpu, classes)
+
+
+def test_output_follows_input_on_cuda(gpu, ng2000):
+    from gputopic import GPUTopic
+
+    docs, labels, emb = ng2000
+    model = GPUTopic(device="cuda", embedding_model=HashingEncoder(), random_state=0)
+    topics, _ = model.fit_transform(docs, embeddings=emb)
+    assert isinstance(topics, np.ndarray)
+    topics_gpu, _ = model.transform(docs[:50], embeddings=gpu.xp.asarray(emb[:50]))
+    assert isinstance(topics_gpu, gpu.xp.ndarray)
+
+
+def test_native_gpu_pipeline_quality_matches_cpu(gpu, ng2000):
+    from sklearn.metrics import normalized_mutual_info_score as nmi
+
+    from gputopic import GPUTopic
+
+    docs, labels, emb = ng2000
+    gpu_topics, _ = GPUTopic(device="cuda", random_state=0).fit_transform(docs, embeddings=gpu.xp.asarray(emb))
+    cpu_topics, _ = GPUTopic(device="cpu", random_state=0).fit_transform(docs, embeddings=emb)
+    assert isinstance(gpu_topics, gpu.xp.ndarray)
+    n_gpu, n_cpu = nmi(labels, gpu_topics.get()), nmi(labels, cpu_topics)
+    assert n_gpu >= n_cpu - 0.05, (n_gpu, n_cpu)
+
+
+def test_cuda_embeddings_match_cpu_and_back_off_on_oom(gpu, monkeypatch):
+    import torch
+
+    from conftest import test_model_path
+    from gputopic.embed import load_embedder
+
+    docs = [d * (1 + i % 5) for i, d in enumerate(TOY_DOCS)]
+    on_gpu = load_embedder(test_model_path(), "cuda")
+    on_cpu = load_embedder(test_model_path(), "cpu")
+    e_gpu = on_gpu.encode(docs, gpu, batch_size=16).get()
+    e_cpu = on_cpu.encode(docs, get_backend("cpu"))
+    cos = (e_gpu * e_cpu).sum(1) / np.linalg.norm(e_gpu, axis=1) / np.linalg.norm(e_cpu, axis=1)
+    assert cos.min() > 0.995, cos.min()
+
+    real = on_gpu.model.forward
+    sizes = []
+
+    def forward(features):
+        sizes.append(features["input_ids"].shape[0])
+        if features["input_ids"].shape[0] > 4:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real(features)
+
+    monkeypatch.setattr(on_gpu.model, "forward", forward)
+    e_oom = on_gpu.encode(docs, gpu, batch_size=32).get()
+    np.testing.assert_allclose(e_oom, e_gpu, atol=2e-3)
+    assert max(sizes) == 32 and sizes[-1] <= 4
