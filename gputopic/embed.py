@@ -42,11 +42,18 @@ class Embedder:
     """A loaded embedding model and how to call it; built by :func:`load_embedder`."""
 
     def __init__(self, model: Any, model_id: str, owned: bool, device: str):
-        self.model = model
+        self._model = model  # a model, or a function that loads it on first use
         self.model_id = model_id
         self.owned = owned  # we loaded it, so we may convert it to fp16
         self.device = device
         self._half = False
+
+    @property
+    def model(self) -> Any:
+        """The model itself, loaded on first use (so a cache hit never loads it)."""
+        if callable(self._model) and not callable(getattr(self._model, "encode", None)):
+            self._model = self._model()
+        return self._model
 
     @property
     def is_sentence_transformer(self) -> bool:
@@ -141,15 +148,18 @@ def load_embedder(spec: Any, device: str) -> Embedder:
         path, model_id = default_model_path(), "sentence-transformers/" + DEFAULT_MODEL_NAME
     else:
         path = model_id = os.fspath(spec)
-    try:
-        model = st.SentenceTransformer(path, device=device)
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"Could not load the embedding model {model_id!r}: {exc}. Pass a local model folder, a "
-            "model already in the Hugging Face cache, or a SentenceTransformer object; without "
-            "network access only local models load."
-        ) from exc
-    return Embedder(model, model_id, owned=True, device=device)
+
+    def load():
+        try:
+            return st.SentenceTransformer(path, device=device)
+        except (OSError, ValueError) as exc:
+            raise InputError(
+                f"Could not load the embedding model {model_id!r}: {exc}. Pass a local model folder, a "
+                "model already in the Hugging Face cache, or a SentenceTransformer object; without "
+                "network access only local models load."
+            ) from exc
+
+    return Embedder(load, model_id, owned=True, device=device)
 
 
 def model_identity(model: Any) -> str:

@@ -59,7 +59,7 @@ def test_encoder_returning_wrong_rows_is_reported():
 
 def test_unloadable_model_name_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="Could not load the embedding model"):
-        load_embedder(str(tmp_path / "no-such-model"), "cpu")
+        load_embedder(str(tmp_path / "no-such-model"), "cpu").encode(["a"], CPU)
 
 
 def test_default_model_is_the_bundled_minilm():

@@ -1,0 +1,342 @@
+"""The ``gputopic`` command line.
+
+::
+
+    gputopic fit corpus.jsonl --out model/          # fit, save, print the topics
+    gputopic topics model/ --top 20                 # print the topics of a saved model
+    gputopic transform model/ new.csv --out t.csv   # assign topics to new documents
+    gputopic demo                                   # fit the bundled 20 Newsgroups sample
+
+Errors the library raises on purpose (:class:`~gputopic.exceptions.GPUTopicError`) are printed
+as ``error: <message>`` on stderr with exit status 2; ``main`` never prints a traceback for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import Sequence
+
+from .exceptions import GPUTopicError, InputError
+from .io import OUTPUT_SUFFIXES, SUPPORTED_SUFFIXES
+
+__all__ = ["main", "build_parser"]
+
+EXIT_ERROR = 2
+
+_FORMATS = ", ".join(SUPPORTED_SUFFIXES)
+_EPILOG = f"""\
+input formats (by suffix): {_FORMATS}.
+  .txt holds one document per line; the other formats read the documents from the column
+  'text' (or --text-column NAME).
+
+examples:
+  gputopic demo --device cpu
+  gputopic fit corpus.jsonl.gz --out model/ --min-topic-size 15
+  gputopic topics model/ --top 20
+  gputopic transform model/ new_docs.csv --out assignments.csv
+"""
+
+
+# ---------------------------------------------------------------- argument parsing
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--text-column", metavar="C",
+                   help="column holding the documents in .jsonl/.csv/.parquet input (default: text)")
+    p.add_argument("--limit", type=_positive_int, metavar="N",
+                   help="use only the first N documents of the input")
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model options")
+    g.add_argument("--min-topic-size", type=_positive_int, default=10, metavar="N",
+                   help="smallest number of documents a topic may have (default: 10)")
+    g.add_argument("--top-n-words", type=_positive_int, default=10, metavar="N",
+                   help="number of words kept per topic (default: 10)")
+    g.add_argument("--random-state", type=_non_negative_int, metavar="N",
+                   help="seed for UMAP, for reproducible topics (default: not seeded, faster)")
+    _add_embedding_options(g)
+
+
+def _add_embedding_options(g) -> None:
+    g.add_argument("--embedding-model", metavar="NAME_OR_PATH",
+                   help="sentence-transformers model name or local folder (default: the bundled "
+                        "all-MiniLM-L6-v2, which needs no download)")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to compute: 'auto' uses a CUDA GPU when one is visible (default: auto)")
+    g.add_argument("--batch-size", type=_positive_int, metavar="N",
+                   help="embedding batch size (default: chosen for the device)")
+    g.add_argument("--embedding-cache", metavar="DIR",
+                   help="folder caching document embeddings, so refitting the same documents "
+                        "skips the embedding step")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gputopic",
+        description="Topic modelling of text documents (BERTopic-style: embed, UMAP, HDBSCAN, "
+                    "c-TF-IDF), on a GPU when one is available.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    # fit
+    p = sub.add_parser(
+        "fit", help="fit a topic model on a corpus file and save it",
+        description="Fit a topic model on the documents of INPUT, save it to --out and print "
+                    "the topics (Topic, Count, Name). Topic -1 collects the outlier documents.",
+        epilog=f"input formats (by suffix): {_FORMATS}.",
+    )
+    p.add_argument("input", metavar="INPUT", help=f"corpus file ({_FORMATS})")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to save the fitted model to")
+    _add_input_options(p)
+    _add_model_options(p)
+    p.add_argument("--verbose", "-v", action="store_true", help="log the progress of each stage")
+    p.set_defaults(func=_cmd_fit)
+
+    # topics
+    p = sub.add_parser(
+        "topics", help="print the topics of a saved model",
+        description="Print the topic table (Topic, Count, Name) of a model saved by "
+                    "'gputopic fit'. The outlier topic -1 is listed first when there is one.",
+    )
+    p.add_argument("model", metavar="DIR", help="folder of a saved model")
+    p.add_argument("--top", type=_positive_int, metavar="N",
+                   help="show only the N largest topics (plus the outlier topic -1)")
+    p.set_defaults(func=_cmd_topics)
+
+    # transform
+    p = sub.add_parser(
+        "transform", help="assign the topics of a saved model to new documents",
+        description="Load a model saved by 'gputopic fit', assign a topic to each document of "
+                    "INPUT and write one row per document (document, topic, probability) to "
+                    "--out. 'document' is the 0-based position of the document in INPUT.",
+        epilog=f"input formats (by suffix): {_FORMATS}. "
+               f"output formats (by suffix): {', '.join(OUTPUT_SUFFIXES)}.",
+    )
+    p.add_argument("model", metavar="DIR", help="folder of a saved model")
+    p.add_argument("input", metavar="INPUT", help=f"corpus file ({_FORMATS})")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help=f"file to write ({', '.join(OUTPUT_SUFFIXES)})")
+    _add_input_options(p)
+    g = p.add_argument_group("model options (default: as saved with the model)")
+    g.add_argument("--embedding-model", metavar="NAME_OR_PATH",
+                   help="embedding model to use instead of the one saved with the model "
+                        "(must be the model it was fitted with, e.g. when moved to another folder)")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                   help="where to compute, e.g. 'cpu' for a model fitted with --device cuda")
+    g.add_argument("--batch-size", type=_positive_int, metavar="N", help="embedding batch size")
+    g.add_argument("--embedding-cache", metavar="DIR", help="folder caching document embeddings")
+    p.add_argument("--verbose", "-v", action="store_true", help="log the progress of each stage")
+    p.set_defaults(func=_cmd_transform)
+
+    # demo
+    p = sub.add_parser(
+        "demo", help="fit the bundled 20 Newsgroups sample and score it against its labels",
+        description="Fit a topic model on the bundled sample of 20 Newsgroups (2,000 documents, "
+                    "100 from each of 20 newsgroups), print the topics and the normalized mutual "
+                    "information (NMI) between topics and newsgroups (outliers counted as one "
+                    "cluster). Needs no download.",
+    )
+    _add_model_options(p)
+    p.add_argument("--out", metavar="DIR", help="also save the fitted model to DIR")
+    p.add_argument("--verbose", "-v", action="store_true", help="log the progress of each stage")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _version() -> str:
+    import gputopic  # already imported: this module lives in the package
+
+    return getattr(gputopic, "__version__", "(unknown version)")
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _estimator_class():
+    from .model import GPUTopic
+
+    return GPUTopic
+
+
+def _make_model(args: argparse.Namespace):
+    GPUTopic = _estimator_class()
+    return GPUTopic(
+        embedding_model=args.embedding_model,
+        top_n_words=args.top_n_words,
+        min_topic_size=args.min_topic_size,
+        device=args.device,
+        batch_size=args.batch_size,
+        random_state=args.random_state,
+        verbose=args.verbose,
+        embedding_cache_dir=args.embedding_cache,
+    )
+
+
+def _topic_table(model, top: int | None = None) -> str:
+    info = model.get_topic_info()
+    columns = [c for c in ("Topic", "Count", "Name") if c in info.columns]
+    table = info[columns]
+    if top is not None and "Topic" in table.columns:
+        outliers = table[table["Topic"] == -1]
+        rest = table[table["Topic"] != -1]
+        if "Count" in rest.columns:
+            rest = rest.sort_values("Count", ascending=False, kind="stable")
+        import pandas as pd
+
+        table = pd.concat([outliers, rest.head(top)])
+    if len(table) == 0:
+        return "(no topics)"
+    return table.to_string(index=False, max_colwidth=80)
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _setup_logging(verbose: bool) -> None:
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
+                            stream=sys.stderr)
+        logging.getLogger("gputopic").setLevel(logging.INFO)
+
+
+def _n_topics(model) -> int:
+    info = model.get_topic_info()
+    return int((info["Topic"] != -1).sum())
+
+
+# ---------------------------------------------------------------- commands
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from .io import read_corpus
+
+    corpus = read_corpus(args.input, text_column=args.text_column, limit=args.limit)
+    _check_enough_docs(len(corpus), args.min_topic_size)
+    model = _make_model(args)
+    start = time.perf_counter()
+    model.fit(corpus.docs)
+    seconds = time.perf_counter() - start
+    model.save(args.out)
+    print(_topic_table(model))
+    _note(f"fitted {_n_topics(model)} topics on {len(corpus)} documents in {seconds:.1f} s; "
+          f"model saved to {args.out}")
+    return 0
+
+
+def _cmd_topics(args: argparse.Namespace) -> int:
+    model = _estimator_class().load(args.model)
+    print(_topic_table(model, top=args.top))
+    return 0
+
+
+def _cmd_transform(args: argparse.Namespace) -> int:
+    from .io import read_corpus, write_topics
+
+    name = args.out.lower()
+    if not any(name.endswith(s) for s in OUTPUT_SUFFIXES):  # fail before the expensive part
+        raise InputError(f"Cannot tell the output format of {args.out}: use a name ending in "
+                         f"{', '.join(OUTPUT_SUFFIXES)}.")
+    corpus = read_corpus(args.input, text_column=args.text_column, limit=args.limit)
+    model = _estimator_class().load(args.model, embedding_model=args.embedding_model)
+    overrides = {"device": args.device, "batch_size": args.batch_size,
+                 "embedding_cache_dir": args.embedding_cache}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.verbose:
+        overrides["verbose"] = True
+    if overrides:
+        model.set_params(**overrides)
+    start = time.perf_counter()
+    topics, probs = model.transform(corpus.docs)
+    seconds = time.perf_counter() - start
+    write_topics(args.out, topics, probs)
+    _note(f"assigned topics to {len(corpus)} documents in {seconds:.1f} s; wrote {args.out}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .device import to_numpy
+    from .io import demo_corpus
+
+    corpus = demo_corpus()
+    model = _make_model(args)
+    _note(f"fitting {len(corpus)} documents from 20 Newsgroups ({len(set(corpus.labels))} "
+          f"newsgroups) on device={args.device} ...")
+    start = time.perf_counter()
+    topics, _ = model.fit_transform(corpus.docs)
+    seconds = time.perf_counter() - start
+    if args.out:
+        model.save(args.out)
+    print(_topic_table(model))
+    from sklearn.metrics import normalized_mutual_info_score
+
+    topics = to_numpy(topics).reshape(-1)
+    nmi = normalized_mutual_info_score(corpus.labels, topics)
+    outliers = float((topics == -1).mean())
+    print(f"\nNMI vs newsgroups: {nmi:.3f}   topics: {_n_topics(model)}   "
+          f"outliers: {outliers:.1%}   time: {seconds:.1f} s")
+    if args.out:
+        _note(f"model saved to {args.out}")
+    return 0
+
+
+def _check_enough_docs(n_docs: int, min_topic_size: int) -> None:
+    if n_docs < 2 * min_topic_size:
+        raise InputError(
+            f"Only {n_docs} documents for --min-topic-size {min_topic_size}: a topic model needs "
+            f"at least {2 * min_topic_size} (two topics' worth). Add documents or lower "
+            "--min-topic-size."
+        )
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gputopic`` command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error (argparse printed it)
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    _setup_logging(getattr(args, "verbose", False))
+    try:
+        return args.func(args)
+    except GPUTopicError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
