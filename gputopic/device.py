@@ -129,7 +129,8 @@ class Backend:
         """Move a SciPy/CuPy sparse matrix onto this backend as CSR."""
         on_gpu = _module_of(m) == "cupyx"
         if self.is_gpu:
-            return m.tocsr() if on_gpu else self.sp.csr_matrix(m.tocsr())
+            # cupyx sparse holds floats only: counts travel as float32 (exact below 2**24)
+            return m.tocsr() if on_gpu else self.sp.csr_matrix(m.tocsr().astype(np.float32))
         return m.get().tocsr() if on_gpu else m.tocsr()
 
     def to_torch(self, x: Any):

@@ -28,6 +28,13 @@ def _cuda() -> bool:
         return False
 
 
+if not _cuda():
+    # Triton picks interpreter or compiler when it is first imported (its own library
+    # functions are jitted then). Without a GPU only the interpreter can run, and some
+    # dependency may import triton before the kernel tests do: choose it up front.
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
 def pytest_collection_modifyitems(config, items):
     if _cuda():
         return

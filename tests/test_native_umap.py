@@ -1,0 +1,178 @@
+"""Tests of gputopic.native.umap: quality against umap-learn, input/output kinds, transform,
+determinism, precomputed kNN and parameter validation (CPU; one GPU test)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.manifold import trustworthiness
+
+from gputopic.native.knn import knn
+from gputopic.native.umap import UMAP, find_ab_params
+
+
+REF_PARAMS = dict(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=42)
+TRUST_K = 10
+CACHE_DIR = Path(__file__).resolve().parent / ".cache"  # same folder conftest caches embeddings in
+
+
+def _trust(X: np.ndarray, E: np.ndarray) -> float:
+    return float(trustworthiness(X, E, n_neighbors=TRUST_K, metric="cosine"))
+
+
+@pytest.fixture(scope="module")
+def ours_5000(ng5000):
+    """Our CPU embedding of the 5,000-document sample, with the reference parameters."""
+    emb = ng5000[2]
+    return UMAP(device="cpu", **REF_PARAMS).fit_transform(emb)
+
+
+def _umap_learn_embedding(emb: np.ndarray) -> np.ndarray:
+    """umap-learn's embedding with the reference parameters, cached on disk (it is slow)."""
+    umap = pytest.importorskip("umap")
+    key = hashlib.sha256(emb.tobytes()).hexdigest()[:16]
+    path = CACHE_DIR / f"umap_learn_{umap.__version__}_{key}.npy"
+    if path.exists():
+        return np.load(path)
+    ref = umap.UMAP(**REF_PARAMS).fit_transform(emb).astype(np.float32)
+    CACHE_DIR.mkdir(exist_ok=True)
+    np.save(path, ref)
+    return ref
+
+
+@pytest.fixture(scope="module")
+def small(ng2000):
+    return ng2000[2][:400]
+
+
+# ------------------------------------------------------------------------------- quality
+def test_trustworthiness_close_to_umap_learn(ng5000, ours_5000):
+    emb = ng5000[2]
+    ref = _umap_learn_embedding(emb)
+    t_ours, t_ref = _trust(emb, ours_5000), _trust(emb, ref)
+    assert ours_5000.shape == (5000, 5)
+    assert t_ours >= t_ref - 0.02, f"trustworthiness: gputopic {t_ours:.4f} vs umap-learn {t_ref:.4f}"
+
+
+def test_ab_params_match_umap_learn_values():
+    # umap-learn's find_ab_params(1.0, 0.1) gives a ~ 1.577, b ~ 0.895
+    a, b = find_ab_params(1.0, 0.1)
+    assert a == pytest.approx(1.577, abs=0.01) and b == pytest.approx(0.895, abs=0.01)
+
+
+def test_graph_is_symmetric_fuzzy_set(small):
+    u = UMAP(n_neighbors=10, n_epochs=5, random_state=0, device="cpu").fit(small)
+    G = u.graph_
+    assert G.shape == (400, 400)
+    assert abs(G - G.T).max() < 1e-6
+    assert G.diagonal().max() == 0
+    assert G.data.min() > 0 and G.data.max() <= 1.0 + 1e-5
+    # every point keeps at least its nearest neighbour at full membership
+    assert np.all(np.asarray(G.max(axis=1).todense()).ravel() > 0.99)
+
+
+# ------------------------------------------------------------------------------- kinds
+def test_numpy_in_numpy_out(small):
+    out = UMAP(n_neighbors=10, n_epochs=20, random_state=0, device="cpu").fit_transform(small)
+    assert isinstance(out, np.ndarray) and out.shape == (400, 2) and out.dtype == np.float32
+    assert np.isfinite(out).all()
+
+
+def test_torch_in_torch_out(small):
+    u = UMAP(n_neighbors=10, n_components=3, n_epochs=20, random_state=0, device="cpu")
+    out = u.fit_transform(torch.from_numpy(small))
+    assert isinstance(out, torch.Tensor) and out.device.type == "cpu" and out.shape == (400, 3)
+    assert isinstance(u.embedding_, torch.Tensor)
+    t = u.transform(torch.from_numpy(small[:20]))
+    assert isinstance(t, torch.Tensor) and t.shape == (20, 3)
+    # numpy into a torch-fitted model: numpy out
+    assert isinstance(u.transform(small[:5]), np.ndarray)
+
+
+# ------------------------------------------------------------------------------- transform
+def test_transform_lands_near_input_neighbours(ng2000):
+    emb = ng2000[2]
+    train, test = emb[:1000], emb[1000:1200]
+    u = UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", n_epochs=60, random_state=0, device="cpu")
+    E = u.fit_transform(train)
+    T = u.transform(test)
+    assert T.shape == (200, 5) and np.isfinite(T).all()
+    k = 10
+    _, in_idx = knn(torch.from_numpy(train), k, "cosine", queries=torch.from_numpy(test))
+    _, out_idx = knn(torch.from_numpy(E), k, "euclidean", queries=torch.from_numpy(T))
+    overlap = np.mean([len(set(a) & set(b)) / k for a, b in zip(in_idx.tolist(), out_idx.tolist())])
+    chance = k / len(train)
+    assert overlap > 20 * chance and overlap > 0.15, f"overlap {overlap:.3f} (chance {chance:.4f})"
+
+
+def test_transform_before_fit_raises():
+    with pytest.raises(ValueError, match="not fitted"):
+        UMAP().transform(np.zeros((3, 4), np.float32))
+
+
+# ------------------------------------------------------------------------------- determinism, knn
+def test_deterministic_on_cpu_with_seed(small):
+    kw = dict(n_neighbors=10, n_epochs=30, random_state=7, device="cpu")
+    a = UMAP(**kw).fit_transform(small)
+    b = UMAP(**kw).fit_transform(small)
+    np.testing.assert_array_equal(a, b)
+    c = UMAP(**{**kw, "random_state": 8}).fit_transform(small)
+    assert not np.array_equal(a, c)
+
+
+def test_precomputed_knn_matches_internal(small):
+    kw = dict(n_neighbors=10, n_epochs=20, metric="cosine", random_state=3, device="cpu")
+    d, i = knn(torch.from_numpy(small), 12, "cosine")  # more columns than needed: first 10 used
+    a = UMAP(**kw).fit_transform(small)
+    b = UMAP(**kw).fit_transform(small, knn=(d.numpy(), i.numpy()))
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("init", ["pca", "random"])
+def test_other_inits(small, init):
+    out = UMAP(n_neighbors=10, n_epochs=20, init=init, random_state=0, device="cpu").fit_transform(small)
+    assert out.shape == (400, 2) and np.isfinite(out).all()
+
+
+# ------------------------------------------------------------------------------- validation
+X_BAD = np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(n_neighbors=1), "n_neighbors"),
+        (dict(n_neighbors=30), "n_neighbors must be smaller"),
+        (dict(init="tsne"), "init must be one of"),
+        (dict(metric="manhattan"), "metric must be one of"),
+        (dict(n_components=0), "n_components"),
+        (dict(min_dist=2.0), "min_dist"),
+        (dict(set_op_mix_ratio=1.5), "set_op_mix_ratio"),
+    ],
+)
+def test_bad_parameters_raise(params, match):
+    u = UMAP(**params)
+    assert u.get_params()[next(iter(params))] == next(iter(params.values()))  # __init__ only stores
+    with pytest.raises(ValueError, match=match):
+        u.fit(X_BAD)
+
+
+def test_bad_knn_shape_raises():
+    d, i = knn(torch.from_numpy(X_BAD), 5, "euclidean")
+    with pytest.raises(ValueError, match="fewer than n_neighbors"):
+        UMAP(n_neighbors=10).fit(X_BAD, knn=(d, i))
+
+
+# ------------------------------------------------------------------------------- GPU
+@pytest.mark.gpu
+def test_cuda_tensor_in_cuda_tensor_out(ng5000, ours_5000):
+    emb = ng5000[2]
+    x = torch.from_numpy(emb).cuda()
+    out = UMAP(**REF_PARAMS).fit_transform(x)
+    assert isinstance(out, torch.Tensor) and out.is_cuda and out.shape == (5000, 5)
+    t_gpu, t_cpu = _trust(emb, out.cpu().numpy()), _trust(emb, ours_5000)
+    assert abs(t_gpu - t_cpu) < 0.02, f"trustworthiness: cuda {t_gpu:.4f} vs cpu {t_cpu:.4f}"
