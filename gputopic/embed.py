@@ -89,8 +89,11 @@ class Embedder:
         order = np.argsort([-len(d) for d in docs], kind="stable")  # longest first: OOM shows early
         state = {"bs": max(1, int(batch_size))}
 
+        tokenizer = getattr(model, "preprocess", None) or model.tokenize
+        cap = tokenizer_char_cap(model)
+
         def tokenize(idx: np.ndarray):
-            feats = model.tokenize([docs[i] for i in idx])
+            feats = tokenizer([docs[i][:cap] for i in idx])
             return idx, {k: v.pin_memory() for k, v in feats.items() if hasattr(v, "pin_memory")}
 
         def run(idx: np.ndarray, feats: dict):
@@ -111,10 +114,12 @@ class Embedder:
 
         bar = _progress(n, verbose, "Embedding")
         start = 0
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        # tokenisation is the CPU-side bottleneck: several batches in flight on all cores
+        workers = max(2, min(8, os.cpu_count() or 2))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             pending: deque = deque()
             while start < n or pending:
-                while start < n and len(pending) < 4:
+                while start < n and len(pending) < 2 * workers:
                     stop = min(n, start + state["bs"])
                     pending.append(pool.submit(tokenize, order[start:stop]))
                     start = stop
@@ -125,6 +130,17 @@ class Embedder:
         if bar is not None:
             bar.close()
         return out
+
+
+def tokenizer_char_cap(model: Any) -> int:
+    """Characters of a document worth tokenising: 16 per token of ``max_seq_length``.
+
+    The tokenizer truncates to ``max_seq_length`` tokens anyway; cutting the text first
+    spares tokenising the tail of very long documents. A WordPiece/BPE token of natural
+    text is far shorter than 16 characters, so the kept tokens are the same.
+    """
+    length = getattr(model, "max_seq_length", None) or 512
+    return int(length) * 16
 
 
 def _progress(total: int, verbose: bool, desc: str):

@@ -68,3 +68,17 @@ def test_default_model_is_the_bundled_minilm():
     vecs = emb.encode(["GPU topic models", "a sentence about cooking pasta"], CPU)
     assert vecs.shape == (2, 384) and vecs.dtype == np.float32
     assert np.isfinite(vecs).all()
+
+
+def test_character_cap_keeps_the_tokens_the_model_sees(ng2000):
+    """The CUDA path cuts documents to tokenizer_char_cap() characters before tokenising;
+    on real long posts the truncated token ids must be unchanged."""
+    from gputopic.embed import tokenizer_char_cap
+
+    model = load_embedder(None, "cpu").model
+    cap = tokenizer_char_cap(model)
+    docs = sorted(ng2000[0], key=len)[-300:]  # the longest posts
+    assert max(map(len, docs)) > cap
+    full = model.tokenize(docs)["input_ids"]
+    cut = model.tokenize([d[:cap] for d in docs])["input_ids"]
+    assert full.shape == cut.shape and bool((full == cut).all())
