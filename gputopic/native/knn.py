@@ -20,6 +20,15 @@ def _tile_rows(n_ref: int, memory_budget: int) -> int:
     return max(1, min(65536, memory_budget // max(1, 12 * n_ref)))
 
 
+def default_memory_budget(device: torch.device) -> int:
+    """Bytes one tile of the distance matrix may use: a quarter of the free GPU memory
+    (at most 16 GiB; wide tiles keep the GEMMs large), or 256 MiB on the CPU."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(max(1 << 28, min(free // 4, 16 << 30)))
+    return 1 << 28
+
+
 def knn(
     X: torch.Tensor,
     k: int,
@@ -43,7 +52,7 @@ def knn(
     device = X.device
     on_gpu = device.type == "cuda"
     if memory_budget is None:
-        memory_budget = (1 << 30) if on_gpu else (1 << 28)
+        memory_budget = default_memory_budget(device)
     self_query = queries is None
     Q = X if self_query else queries.to(device)
 
