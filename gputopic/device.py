@@ -265,3 +265,43 @@ def backend_of(x: Any) -> Backend:
     if is_cupy(x) or _module_of(x) == "cupyx":
         return get_backend("cuda")
     return get_backend("cpu")
+
+
+# ------------------------------------------------------- torch <-> caller's arrays
+
+
+def array_kind(x: Any) -> str:
+    """``"torch"``, ``"cupy"`` or ``"numpy"`` (anything else is read as NumPy)."""
+    if is_torch(x):
+        return "torch"
+    if is_cupy(x):
+        return "cupy"
+    return "numpy"
+
+
+def as_tensor(x: Any, device: Any = None, dtype: Any = None):
+    """A torch tensor of NumPy / CuPy (zero-copy through DLPack) / torch data, moved to
+    ``device`` and cast to ``dtype`` when given."""
+    torch = optional_import("torch", "the native backend")
+    kind = array_kind(x)
+    if kind == "torch":
+        t = x.detach()
+    elif kind == "cupy":
+        t = torch.from_dlpack(x)
+    else:
+        arr = np.asarray(x)
+        if arr.dtype == object:
+            raise InputError("expected a numeric array, got an array of Python objects")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    return t.to(device=device, dtype=dtype) if (device is not None or dtype is not None) else t
+
+
+def from_tensor(t: Any, kind: str, torch_device: Any = None):
+    """Hand a result tensor back as the caller's kind: NumPy, torch (on ``torch_device``
+    when given) or CuPy (through DLPack, on the GPU)."""
+    if kind == "torch":
+        return t.to(torch_device) if torch_device is not None else t
+    if kind == "cupy":
+        cupy = optional_import("cupy", "CuPy outputs")
+        return cupy.from_dlpack(t.contiguous() if t.is_cuda else t.contiguous().cuda())
+    return t.detach().cpu().numpy()

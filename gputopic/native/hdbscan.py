@@ -58,6 +58,7 @@ import numpy as np
 
 import torch
 
+from ..device import array_kind, as_tensor, from_tensor
 from ..exceptions import InputError, NotFittedError
 from .knn import knn
 
@@ -87,25 +88,10 @@ CONDENSED_TREE_DTYPE = np.dtype(
 # ----------------------------------------------------------------------------- input/output
 
 
-def _input_kind(X: Any) -> str:
-    if isinstance(X, torch.Tensor):
-        return "torch"
-    if type(X).__module__.split(".")[0] == "cupy":
-        return "cupy"
-    return "numpy"
-
-
 def _as_tensor(X: Any) -> torch.Tensor:
-    kind = _input_kind(X)
-    if kind == "torch":
-        t = X.detach()
-    elif kind == "cupy":
-        t = torch.from_dlpack(X)
-    else:
-        arr = np.asarray(X)
-        if arr.dtype == object:
-            raise InputError("X must be a numeric 2-D array")
-        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    t = as_tensor(X)
+    if array_kind(X) == "numpy":
+        t = t.float()
     if t.ndim != 2:
         raise InputError(f"X must be 2-D (n_samples, n_features), got shape {tuple(t.shape)}")
     if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
@@ -118,11 +104,7 @@ def _to_kind(a: np.ndarray, kind: str, like: Any):
     if kind == "numpy":
         return a
     t = torch.from_numpy(np.ascontiguousarray(a))
-    if kind == "torch":
-        return t.to(like.device)
-    import cupy  # only reached for CuPy input, so CuPy is installed
-
-    return cupy.asarray(a)
+    return from_tensor(t, kind, like.device if kind == "torch" else None)
 
 
 # ----------------------------------------------------------------------------- distances
@@ -687,7 +669,7 @@ class HDBSCAN:
 
     def fit(self, X, y=None):
         mcs, ms = self._validate()
-        kind = _input_kind(X)
+        kind = array_kind(X)
         Xt = _as_tensor(X)
         n = Xt.shape[0]
         if n < 1:
@@ -778,7 +760,7 @@ class HDBSCAN:
             raise InputError(
                 "approximate_predict needs prediction data: set prediction_data=True before fit"
             )
-        kind = _input_kind(points)
+        kind = array_kind(points)
         Pt = _as_tensor(points)
         if Pt.shape[1] != self.n_features_in_:
             raise InputError(f"points have {Pt.shape[1]} features, the model was fit on {self.n_features_in_}")

@@ -51,6 +51,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
+from ..device import array_kind, as_tensor, from_tensor
 from ..exceptions import DeviceError, InputError, NotFittedError
 from .knn import METRICS, knn as _knn
 
@@ -63,38 +64,6 @@ SPECTRAL_MAX_N = 50_000
 _SMOOTH_K_TOLERANCE = 1e-5
 _MIN_K_DIST_SCALE = 1e-3
 _BISECT_ITERS = 64
-
-
-# --------------------------------------------------------------------------- conversions
-def _kind_of(x: Any) -> str:
-    if isinstance(x, torch.Tensor):
-        return "torch"
-    mod = type(x).__module__ or ""
-    if mod.startswith("cupy"):
-        return "cupy"
-    return "numpy"
-
-
-def _to_tensor(x: Any, device: torch.device, dtype=torch.float32) -> torch.Tensor:
-    kind = _kind_of(x)
-    if kind == "torch":
-        t = x.detach()
-    elif kind == "cupy":
-        t = torch.from_dlpack(x)
-    else:
-        t = torch.from_numpy(np.ascontiguousarray(np.asarray(x)))
-    return t.to(device=device, dtype=dtype)
-
-
-def _mirror(t: torch.Tensor, like_kind: str, like_device: torch.device | None) -> Any:
-    """Return ``t`` in the kind (and torch device) of the caller's input."""
-    if like_kind == "torch":
-        return t.to(like_device) if like_device is not None else t
-    if like_kind == "cupy":
-        import cupy  # lazily: only reached when the caller passed a CuPy array
-
-        return cupy.from_dlpack(t.contiguous().cuda() if t.device.type != "cuda" else t.contiguous())
-    return t.detach().cpu().numpy()
 
 
 # --------------------------------------------------------------------------- curve params
@@ -386,7 +355,7 @@ class UMAP:
     def _resolve_device(self, X: Any) -> torch.device:
         if self.device not in ("auto", "cpu", "cuda"):
             raise DeviceError(f"device must be 'auto', 'cpu' or 'cuda', got {self.device!r}")
-        kind = _kind_of(X)
+        kind = array_kind(X)
         x_dev = X.device if kind == "torch" else (torch.device("cuda", X.device.id) if kind == "cupy" else None)
         if self.device == "cpu":
             return torch.device("cpu")
@@ -453,8 +422,8 @@ class UMAP:
             d, i = knn
         except (TypeError, ValueError):
             raise InputError("knn must be a pair (distances, indices)") from None
-        d = _to_tensor(d, device, torch.float32)
-        i = _to_tensor(i, device, torch.int64)
+        d = as_tensor(d, device, torch.float32)
+        i = as_tensor(i, device, torch.int64)
         if d.ndim != 2 or d.shape != i.shape or d.shape[0] != n:
             raise InputError(f"knn arrays must both have shape ({n}, >= n_neighbors), got {tuple(d.shape)} and {tuple(i.shape)}")
         if d.shape[1] < self.n_neighbors:
@@ -469,7 +438,7 @@ class UMAP:
         least ``n_neighbors`` columns (the first ``n_neighbors`` are used). ``y`` is ignored.
         """
         t0 = time.perf_counter()
-        kind = _kind_of(X)
+        kind = array_kind(X)
         if not hasattr(X, "shape"):
             X = np.asarray(X, dtype=np.float32)
             kind = "numpy"
@@ -478,7 +447,7 @@ class UMAP:
         n = int(X.shape[0])
         self._validate(n)
         device = self._resolve_device(X)
-        Xt = _to_tensor(X, device)
+        Xt = as_tensor(X, device)
         if not bool(torch.isfinite(Xt).all()):
             raise InputError("X contains NaN or infinite values")
         rng, seed = self._seeds()
@@ -524,7 +493,7 @@ class UMAP:
                 True, gen, bool(self.verbose),
             )
         self._embedding_t = emb
-        self.embedding_ = _mirror(emb, kind, self._input_device)
+        self.embedding_ = from_tensor(emb, kind, self._input_device)
         self.n_features_in_ = int(Xt.shape[1])
         if self.verbose:
             logger.info("UMAP: fit %d points in %.2fs", n, time.perf_counter() - t0)
@@ -534,7 +503,7 @@ class UMAP:
         dim = int(self.n_components)
         init = self.init
         if not isinstance(init, str):
-            arr = _to_tensor(init, torch.device("cpu"), torch.float32).numpy().astype(np.float32)
+            arr = as_tensor(init, torch.device("cpu"), torch.float32).numpy().astype(np.float32)
             return torch.from_numpy(arr.copy()).to(device)
         if init == "random":
             u = torch.rand((n, dim), generator=gen, device=device) * 20.0 - 10.0
@@ -563,10 +532,10 @@ class UMAP:
             raise NotFittedError("This UMAP instance is not fitted yet: call fit first")
         if not hasattr(X, "shape") or len(X.shape) != 2 or X.shape[1] != self.n_features_in_:
             raise InputError(f"X must be 2-D with {self.n_features_in_} features")
-        kind = _kind_of(X)
+        kind = array_kind(X)
         in_dev = X.device if kind == "torch" else None
         device = self._device
-        Q = _to_tensor(X, device)
+        Q = as_tensor(X, device)
         m = Q.shape[0]
         n = self._raw_data.shape[0]
         k = int(self.n_neighbors)
@@ -594,4 +563,4 @@ class UMAP:
                 float(self.repulsion_strength), float(self.learning_rate) / 4.0,
                 int(self.negative_sample_rate), False, gen, bool(self.verbose),
             )
-        return _mirror(emb, kind, in_dev)
+        return from_tensor(emb, kind, in_dev)
