@@ -88,6 +88,12 @@ def fit_cluster(model: Any, X, backend: Backend) -> tuple[np.ndarray, np.ndarray
 def predict(model: Any, X, backend: Backend) -> tuple[np.ndarray, np.ndarray | None] | None:
     """Cluster labels (and strengths) of new reduced points, or None if the model cannot predict."""
     kind = _kind(model)
+    if kind in ("hdbscan", "cuml") and not getattr(model, "prediction_data", True):
+        logger.warning(
+            "hdbscan_model was fitted without prediction_data=True, so it cannot place new points: "
+            "assigning new documents to the most similar topic embedding instead."
+        )
+        return None
     X_in = _feed(model, X, backend)
     if kind == "hdbscan":
         labels, strengths = _try_import("hdbscan").approximate_predict(model, X_in)

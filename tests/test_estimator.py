@@ -136,3 +136,16 @@ def test_torch_embeddings_are_accepted():
     emb = torch.from_numpy(HashingEncoder().encode(TOY_DOCS))
     topics, _ = fast_model().fit_transform(TOY_DOCS, embeddings=emb)
     assert isinstance(topics, np.ndarray) and len(topics) == len(TOY_DOCS)
+
+
+def test_hdbscan_without_prediction_data_falls_back_to_similarity_with_a_warning(caplog):
+    import hdbscan
+    from sklearn.decomposition import PCA
+
+    model = fast_model(umap_model=PCA(n_components=5, random_state=0),
+                       hdbscan_model=hdbscan.HDBSCAN(min_cluster_size=5, prediction_data=False))
+    topics, _ = model.fit_transform(TOY_DOCS)
+    with caplog.at_level("WARNING", logger="gputopic"):
+        new, sims = model.transform(TOY_DOCS[:4])
+    assert "without prediction_data=True" in caplog.text
+    assert new.shape == (4,) and sims.shape == (4,)
