@@ -36,6 +36,7 @@ examples:
   gputopic demo --device cpu
   gputopic fit corpus.jsonl.gz --out model/ --min-topic-size 15
   gputopic topics model/ --top 20
+  gputopic fit 'shards/*.parquet' --out model/ --scheduler tcp://10.0.0.1:8786
   gputopic transform model/ new_docs.csv --out assignments.csv
 """
 
@@ -117,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="folder to save the fitted model to")
     _add_input_options(p)
     _add_model_options(p)
+    g = p.add_argument_group("dask (shard the corpus over several processes or GPUs)")
+    g = g.add_mutually_exclusive_group()
+    g.add_argument("--cluster", choices=("local", "local-cuda"),
+                   help="start a local Dask cluster: 'local' (CPU worker processes) or 'local-cuda' "
+                        "(one worker per GPU, needs gputopic[dask-cuda])")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="use a running Dask scheduler, e.g. tcp://10.0.0.1:8786; a .parquet INPUT "
+                        "may then be a glob read by the workers")
     p.add_argument("--verbose", "-v", action="store_true", help="log the progress of each stage")
     p.set_defaults(func=_cmd_fit)
 
@@ -239,6 +248,8 @@ def _n_topics(model) -> int:
 def _cmd_fit(args: argparse.Namespace) -> int:
     from .io import read_corpus
 
+    if getattr(args, "cluster", None) or getattr(args, "scheduler", None):
+        return _cmd_fit_dask(args)
     corpus = read_corpus(args.input, text_column=args.text_column, limit=args.limit)
     _check_enough_docs(len(corpus), args.min_topic_size)
     model = _make_model(args)
@@ -249,6 +260,28 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     print(_topic_table(model))
     _note(f"fitted {_n_topics(model)} topics on {len(corpus)} documents in {seconds:.1f} s; "
           f"model saved to {args.out}")
+    return 0
+
+
+def _cmd_fit_dask(args: argparse.Namespace) -> int:
+    from .distributed import open_client, read_documents
+    from .io import read_corpus
+
+    with open_client(cluster=args.cluster, scheduler=args.scheduler) as client:
+        if args.input.lower().endswith(".parquet"):  # read by the workers, globs allowed
+            docs = read_documents(args.input, text_column=args.text_column, limit=args.limit)
+        else:
+            docs = read_corpus(args.input, text_column=args.text_column, limit=args.limit).docs
+        model = _make_model(args)
+        model.set_params(client=client)
+        start = time.perf_counter()
+        model.fit(docs)
+        seconds = time.perf_counter() - start
+        model.set_params(client=None)
+    model.save(args.out)
+    print(_topic_table(model))
+    _note(f"fitted {_n_topics(model)} topics on {len(model.topics_)} documents in {seconds:.1f} s "
+          f"(dask); model saved to {args.out}")
     return 0
 
 

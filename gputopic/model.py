@@ -135,6 +135,9 @@ class GPUTopic(_Params):
         Log stage timings and show an embedding progress bar.
     embedding_cache_dir : str or path, optional
         Folder for cached embeddings keyed by the model and the exact documents.
+    client : distributed.Client, optional
+        Shard fit / transform over a Dask (or Dask-CUDA) cluster; Dask collections and parquet
+        glob strings are sharded with the default client too. See :mod:`gputopic.distributed`.
     """
 
     def __init__(
@@ -153,6 +156,7 @@ class GPUTopic(_Params):
         random_state: int | None = None,
         verbose: bool = False,
         embedding_cache_dir=None,
+        client=None,
     ):
         self.embedding_model = embedding_model
         self.umap_model = umap_model
@@ -168,6 +172,7 @@ class GPUTopic(_Params):
         self.random_state = random_state
         self.verbose = verbose
         self.embedding_cache_dir = embedding_cache_dir
+        self.client = client
 
     # ------------------------------------------------------------------ fit
 
@@ -193,6 +198,10 @@ class GPUTopic(_Params):
 
     def fit_transform(self, documents, embeddings=None):
         """Fit and return ``(topics, probabilities)`` for the training documents."""
+        if self.client is not None or hasattr(documents, "__dask_graph__"):
+            from .distributed import fit_transform as sharded_fit_transform
+
+            return sharded_fit_transform(self, documents, embeddings)
         self._validate_params()
         docs = validate_documents(documents)
         gpu_out = is_on_gpu(documents) or is_on_gpu(embeddings)
@@ -213,6 +222,7 @@ class GPUTopic(_Params):
                                                        min_cluster_size=self.min_topic_size))
         vectorizer = _fresh(self.vectorizer_model) if self.vectorizer_model is not None else default_vectorizer()
         ctfidf = _fresh(self.ctfidf_model) if self.ctfidf_model is not None else ClassTfidfTransformer()
+        lap("setup")  # building the sub-models imports their libraries (numba, torch, ...)
         needed = (_reduce.n_neighbors_of(umap_model) or 1) + 1
         if len(docs) < needed:
             raise InputError(
@@ -258,26 +268,46 @@ class GPUTopic(_Params):
         lap("represent")
 
         # ---- everything computed: store the fitted state in one go
+        self._store_fitted(
+            topics=topics, probs=probs, words=words,
+            representative={int(t): [docs[i] for i in r] for t, r in zip(ids, rep_docs)},
+            topic_embeddings=topic_emb, c_tf_idf=c_tf_idf, vocabulary=vocab, umap_model=umap_model,
+            hdbscan_model=hdbscan_model, vectorizer=vectorizer, ctfidf=ctfidf,
+            model_id=embedder.model_id if embedder is not None else None, n_features=int(emb.shape[1]),
+            timings=timings, embedder=embedder, cluster_to_topic=cluster_to_topic, gpu_out=gpu_out,
+        )
+        return self.topics_, self.probabilities_
+
+    def _store_fitted(self, *, topics, probs, words, representative, topic_embeddings, c_tf_idf,
+                      vocabulary, umap_model, hdbscan_model, vectorizer, ctfidf, model_id, n_features,
+                      timings, embedder, cluster_to_topic, gpu_out) -> None:
+        """Set every fitted attribute at once (in-process and sharded fits end here)."""
         self.topics_ = to_output(topics, gpu_out)
         self.probabilities_ = to_output(probs, gpu_out)
         self.topic_sizes_ = {int(t): int(c) for t, c in zip(*np.unique(topics, return_counts=True))}
         self.topic_representations_ = words
         self.topic_labels_ = {t: _label(t, w) for t, w in words.items()}
-        self.representative_docs_ = {int(t): [docs[i] for i in r] for t, r in zip(ids, rep_docs)}
-        self.topic_embeddings_ = to_output(topic_emb, gpu_out)
+        self.representative_docs_ = representative
+        self.topic_embeddings_ = to_output(topic_embeddings, gpu_out)
         self.c_tf_idf_ = to_output_sparse(c_tf_idf, gpu_out)
-        self.vocabulary_ = vocab
+        self.vocabulary_ = vocabulary
         self.umap_model_ = umap_model
         self.hdbscan_model_ = hdbscan_model
         self.vectorizer_model_ = vectorizer
         self.ctfidf_model_ = ctfidf
-        self.embedding_model_id_ = embedder.model_id if embedder is not None else None
-        self.n_features_in_ = int(emb.shape[1])
+        self.embedding_model_id_ = model_id
+        self.n_features_in_ = n_features
         self.timings_ = timings
         self._embedder = embedder
         self._cluster_to_topic = cluster_to_topic
         self._gpu_output = gpu_out
-        return self.topics_, self.probabilities_
+
+    def __sklearn_clone__(self):
+        """scikit-learn's clone, except that a Dask ``client`` is shared, not deep-copied."""
+        from sklearn.base import clone
+
+        params = self.get_params(deep=False)
+        return type(self)(**{k: v if k == "client" else clone(v, safe=False) for k, v in params.items()})
 
     # ------------------------------------------------------------ transform
 
@@ -287,6 +317,10 @@ class GPUTopic(_Params):
         Uses the fitted UMAP + HDBSCAN ``approximate_predict`` where the models support it,
         otherwise (and always after :meth:`load`) the most cosine-similar topic embedding.
         """
+        if self.client is not None or hasattr(documents, "__dask_graph__"):
+            from .distributed import transform as sharded_transform
+
+            return sharded_transform(self, documents, embeddings)
         self._check_fitted()
         docs = validate_documents(documents)
         gpu_out = is_on_gpu(documents) or is_on_gpu(embeddings)
@@ -349,12 +383,12 @@ class GPUTopic(_Params):
 
     # --------------------------------------------------------------- getters
 
-    def get_topics(self, full: bool = False) -> dict[int, list[tuple[str, float]]]:
+    def get_topics(self) -> dict[int, list[tuple[str, float]]]:
         """All topic representations: ``{topic: [(word, score), ...]}``."""
         self._check_fitted()
         return copy.deepcopy(self.topic_representations_)
 
-    def get_topic(self, topic: int, full: bool = False) -> list[tuple[str, float]]:
+    def get_topic(self, topic: int) -> list[tuple[str, float]]:
         """The ``(word, score)`` pairs of one topic."""
         self._check_fitted()
         try:

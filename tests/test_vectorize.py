@@ -51,6 +51,7 @@ def test_parallel_counting_equals_one_fit_transform(monkeypatch):
     one = default_vectorizer()
     X1 = doc_term_matrix(one, docs, cpu)
     monkeypatch.setattr(vz, "PARALLEL_MIN_DOCS", 10)
+    monkeypatch.setattr(vz, "_arrow_ok", lambda vectorizer, docs: False)  # test the joblib path itself
     par = default_vectorizer()
     assert vz._parallel_ok(par, len(docs), 2)
     X2 = doc_term_matrix(par, docs, cpu, n_jobs=2)
@@ -75,3 +76,108 @@ def test_representative_docs_match_a_per_class_loop():
         scores = np.where(norms > 0, dense[members] @ Md[c] / np.maximum(norms, 1e-300), -1.0)
         want = members[np.lexsort((members, -scores))][:3]
         assert got[c] == want.tolist()
+
+
+# ---- the Arrow counter: exactly CountVectorizer(stop_words="english").fit_transform(clean(docs))
+
+TRICKY = [
+    "", "   ", "!!! ??? ...", "a b c d e", "I", "The THE the AND and Of", "THE Quick BROWN fox",
+    "café naïve résumé Ångström Straße İstanbul", "東京 は 大きい 都市 tokyo2020", "emoji 🎉🎉 party🎉time 👍🏽ok",
+    "digits 123 4567 ٣٤٥ ５６ x² ½", "tabs\tand\nnewlines\r\nand  many     spaces",
+    "vertical\x0btab form\x0cfeed nbsp\xa0joins zero\u200bwidth", "don't e-mail U.S.A. C++ c# x86_64 foo_bar",
+    "ﬁle ligature Kelvin \u212a sign", "RT @user: Check http://t.co/AbC123 #Health", "aa" * 50,
+    "mixedCASE MixedCase MIXEDCASE mixedcase", "stop WORDS like ABOUT Above afterwards are dropped",
+    "\u00a0", "ab\u0301c combining", "99 bottles of beer 99",
+]
+
+
+def _sklearn_counts(docs, **params):
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    vec = CountVectorizer(**{"stop_words": "english", **params})
+    return vec, vec.fit_transform(clean(docs)).tocsr()
+
+
+def _assert_same_counts(docs):
+    import gputopic.vectorize as vz
+
+    want_vec, want = _sklearn_counts(docs)
+    vec = default_vectorizer()
+    assert vz._arrow_ok(vec, docs)
+    got = doc_term_matrix(vec, docs, get_backend("cpu"))
+    assert sp.isspmatrix_csr(got) and got.has_sorted_indices
+    for i in range(got.shape[0]):  # strictly increasing columns within each row
+        row = got.indices[got.indptr[i]:got.indptr[i + 1]]
+        assert np.all(np.diff(row) > 0)
+    assert got.shape == want.shape and got.dtype == want.dtype == np.int64
+    assert got.indices.dtype == want.indices.dtype
+    assert vec.vocabulary_ == want_vec.vocabulary_
+    assert vocabulary(vec) == want_vec.get_feature_names_out().tolist()
+    assert (got != want).nnz == 0
+    return got
+
+
+def test_arrow_counts_equal_sklearn_on_tricky_text():
+    got = _assert_same_counts(TRICKY)
+    assert got.sum() > 0
+
+
+def test_arrow_counts_equal_sklearn_in_many_chunks(monkeypatch):
+    import gputopic.vectorize as vz
+
+    docs = [f"{d} w{i % 13} Word{i % 5}" for i, d in enumerate(TRICKY * 150)]
+    monkeypatch.setattr(vz, "ARROW_CHUNK_DOCS", 1024)
+    _assert_same_counts(docs)
+
+
+def test_arrow_counts_equal_sklearn_on_real_corpora():
+    from conftest import load_corpus
+
+    for name in ("20newsgroups", "health_news_tweets"):
+        docs, _ = load_corpus(name, n=3000)
+        _assert_same_counts(docs)
+
+
+def test_arrow_counter_only_for_the_default_vectorizer():
+    import gputopic.vectorize as vz
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    docs = TRICKY * 3
+    for params in ({"ngram_range": (1, 2)}, {"min_df": 2}, {"lowercase": False}, {"binary": True},
+                   {"token_pattern": r"(?u)\b\w+\b"}, {"stop_words": None}, {"dtype": np.int32}):
+        vec = CountVectorizer(**{"stop_words": "english", **params})
+        assert not vz._arrow_ok(vec, docs), params
+        want_vec, want = _sklearn_counts(docs, **params)
+        got = doc_term_matrix(vec, docs, get_backend("cpu"))
+        assert vocabulary(vec) == want_vec.get_feature_names_out().tolist()
+        assert got.dtype == want.dtype and (got != want).nnz == 0, params
+    assert not vz._arrow_ok(default_vectorizer(), [b"bytes are not str"])
+    assert not vz._arrow_ok(default_vectorizer(), "one string")
+
+
+def test_arrow_counter_falls_back_without_pyarrow_or_utf8(monkeypatch):
+    import gputopic.vectorize as vz
+
+    docs = ["lone \ud800surrogate cannot be utf8", "second document here"]
+    want_vec, want = _sklearn_counts(docs)
+    vec = default_vectorizer()
+    got = doc_term_matrix(vec, docs, get_backend("cpu"))  # Arrow refuses the surrogate: sklearn path
+    assert vocabulary(vec) == want_vec.get_feature_names_out().tolist() and (got != want).nnz == 0
+    monkeypatch.setattr(vz, "_pyarrow", lambda: None)
+    assert not vz._arrow_ok(default_vectorizer(), TRICKY)
+    vec = default_vectorizer()
+    got = doc_term_matrix(vec, TRICKY, get_backend("cpu"))
+    assert (got != _sklearn_counts(TRICKY)[1]).nnz == 0
+
+
+def test_arrow_counter_empty_vocabulary_is_an_input_error():
+    import pytest
+
+    import gputopic.vectorize as vz
+    from gputopic.exceptions import InputError
+
+    for docs in (["the and of", "a I é !!"], [""], []):
+        vec = default_vectorizer()
+        assert vz._arrow_ok(vec, docs)
+        with pytest.raises(InputError, match="No terms left to count"):
+            doc_term_matrix(vec, docs, get_backend("cpu"))
