@@ -19,6 +19,9 @@ import sys
 import time
 from typing import Sequence
 
+import numpy as np
+
+from .device import to_numpy
 from .exceptions import GPUTopicError, InputError
 from .io import OUTPUT_SUFFIXES, SUPPORTED_SUFFIXES
 
@@ -245,20 +248,35 @@ def _n_topics(model) -> int:
 # ---------------------------------------------------------------- commands
 
 
+def _non_blank(docs: list) -> tuple[list, np.ndarray]:
+    """The documents with text, and their row numbers; says on stderr how many were blank.
+
+    The library refuses empty documents; on the command line, where corpora come from files
+    that often hold a few (20 Newsgroups has 515), they are left out of fitting and get
+    topic -1 in ``transform`` output instead.
+    """
+    keep = np.fromiter((isinstance(d, str) and bool(d.strip()) for d in docs), dtype=bool, count=len(docs))
+    if not keep.all():
+        _note(f"left out {int((~keep).sum())} empty or whitespace-only documents")
+    idx = np.flatnonzero(keep)
+    return [docs[i] for i in idx], idx
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     from .io import read_corpus
 
     if getattr(args, "cluster", None) or getattr(args, "scheduler", None):
         return _cmd_fit_dask(args)
     corpus = read_corpus(args.input, text_column=args.text_column, limit=args.limit)
-    _check_enough_docs(len(corpus), args.min_topic_size)
+    docs, _ = _non_blank(corpus.docs)
+    _check_enough_docs(len(docs), args.min_topic_size)
     model = _make_model(args)
     start = time.perf_counter()
-    model.fit(corpus.docs)
+    model.fit(docs)
     seconds = time.perf_counter() - start
     model.save(args.out)
     print(_topic_table(model))
-    _note(f"fitted {_n_topics(model)} topics on {len(corpus)} documents in {seconds:.1f} s; "
+    _note(f"fitted {_n_topics(model)} topics on {len(docs)} documents in {seconds:.1f} s; "
           f"model saved to {args.out}")
     return 0
 
@@ -271,7 +289,7 @@ def _cmd_fit_dask(args: argparse.Namespace) -> int:
         if args.input.lower().endswith(".parquet"):  # read by the workers, globs allowed
             docs = read_documents(args.input, text_column=args.text_column, limit=args.limit)
         else:
-            docs = read_corpus(args.input, text_column=args.text_column, limit=args.limit).docs
+            docs, _ = _non_blank(read_corpus(args.input, text_column=args.text_column, limit=args.limit).docs)
         model = _make_model(args)
         model.set_params(client=client)
         start = time.perf_counter()
@@ -308,7 +326,16 @@ def _cmd_transform(args: argparse.Namespace) -> int:
     if overrides:
         model.set_params(**overrides)
     start = time.perf_counter()
-    topics, probs = model.transform(corpus.docs)
+    docs, keep = _non_blank(corpus.docs)
+    topics = np.full(len(corpus.docs), -1, dtype=np.int64)  # blank documents: outliers
+    probs = None
+    if docs:
+        kept_topics, kept_probs = model.transform(docs)
+        topics[keep] = to_numpy(kept_topics)
+        if kept_probs is not None:
+            kept_probs = to_numpy(kept_probs)
+            probs = np.full((len(corpus.docs),) + kept_probs.shape[1:], np.nan)
+            probs[keep] = kept_probs
     seconds = time.perf_counter() - start
     write_topics(args.out, topics, probs)
     _note(f"assigned topics to {len(corpus)} documents in {seconds:.1f} s; wrote {args.out}")
@@ -316,7 +343,6 @@ def _cmd_transform(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .device import to_numpy
     from .io import demo_corpus
 
     corpus = demo_corpus()

@@ -213,3 +213,19 @@ def test_demo_end_to_end(real_model, capsys):
     assert rc == 0, captured.err
     nmi = float(captured.out.split("NMI vs newsgroups:")[1].split()[0])
     assert nmi > 0.3
+
+
+def test_blank_documents_are_left_out_of_fit_and_marked_in_transform(fake, tmp_path, capsys):
+    docs = [f"document number {i} with some words" for i in range(40)]
+    docs[3], docs[17] = "", "   \t"
+    path = tmp_path / "with_blanks.jsonl"
+    path.write_text("\n".join(json.dumps({"text": d}) for d in docs) + "\n")
+    assert cli.main(["fit", str(path), "--out", str(tmp_path / "m"), "--min-topic-size", "2"]) == 0
+    assert "left out 2 empty or whitespace-only documents" in capsys.readouterr().err
+    assert len(fake.instances[-1].topics_) == 38
+    out = tmp_path / "t.csv"
+    assert cli.main(["transform", str(tmp_path / "m"), str(path), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 40
+    assert table.topic[3] == -1 and table.topic[17] == -1 and np.isnan(table.probability[3])
+    assert table.probability[0] == 0.25
