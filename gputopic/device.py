@@ -35,7 +35,6 @@ _EXTRAS = {
     "distributed": "gputopic[dask]",
     "dask_cuda": "gputopic[dask-cuda]",
     "pyarrow": "gputopic[io]",
-    "plotly": "gputopic[plot]",
 }
 
 

@@ -7,7 +7,7 @@
 ``.jsonl``         JSON Lines, one object per line; blank lines are skipped
 ``.jsonl.gz``      the same, gzip-compressed
 ``.csv``           comma-separated with a header row
-``.parquet``       Apache Parquet (needs ``pyarrow``: ``pip install 'gputopic[io]'``)
+``.parquet``       Apache Parquet (read with pyarrow, a gputopic dependency)
 =================  ==========================================================================
 
 For the tabular formats the documents come from ``text_column`` (``"text"`` by default) and,
