@@ -169,7 +169,7 @@ def _arrow_ok(vectorizer: Any, docs: Sequence[str]) -> bool:
         return False
     if _pyarrow() is None:
         logger.debug("pyarrow is not installed: counting terms with scikit-learn "
-                     "(pip install 'gputopic[io]' for the faster Arrow counter)")
+                     "(reinstall gputopic, which depends on pyarrow, for the faster Arrow counter)")
         return False
     return True
 
