@@ -4,7 +4,9 @@
 #   .gpu/whl/    umap-learn, pynndescent, hdbscan wheels for cp312 (not in the device image)
 #   .gpu/model/  an fp16 copy of all-MiniLM-L6-v2 (the PyPI package is over the carry limit)
 #   .gpu/data/   20newsgroups.jsonl.gz from ../shared/data
-# Then: run(command="bash bench/gpu_check.sh", carry=[".gpu"], timeout_s=560)
+# Then: run(command="bash bench/gpu_check.sh", carry=[".gpu"], timeout_s=560): about 9 minutes,
+# one call per session (15 minutes of device time in all, starting the machine included).
+# Helpers must not call the device on their own: their runs spend the same budget.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_out}
 mkdir -p "$OUT"
