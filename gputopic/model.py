@@ -249,6 +249,7 @@ class GPUTopic(_Params):
         lap("cluster")
 
         topics, cluster_to_topic = _order_by_size(clusters)
+        _warn_if_dominated(topics)
         ids, index = labels_to_index(topics)
         X = doc_term_matrix(vectorizer, docs, backend)
         counts = class_term_matrix(X, index, len(ids), backend)
@@ -490,6 +491,20 @@ def _order_by_size(clusters: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
             lookup[c] = t
     topics = np.where(clusters >= 0, lookup[np.maximum(clusters, 0)], -1)
     return topics.astype(np.int64), mapping
+
+
+def _warn_if_dominated(topics: np.ndarray, share: float = 0.5) -> None:
+    """Log a warning when one topic holds most documents: HDBSCAN's excess-of-mass selection
+    sometimes keeps only the top split of the tree (on the bundled 20 Newsgroups sample one
+    UMAP seed in five or so gives 2 topics instead of ~16)."""
+    top = float((topics == 0).mean())
+    if top > share:
+        logger.warning(
+            "Topic 0 holds %.0f%% of the documents (%d topics in all): the clustering kept a few very "
+            "large clusters. Try another random_state, a larger min_topic_size, or "
+            "hdbscan_model=hdbscan.HDBSCAN(min_cluster_size=..., cluster_selection_method='leaf', "
+            "prediction_data=True).", 100 * top, int(topics.max()) + 1,
+        )
 
 
 def _reorder_columns(soft: np.ndarray, cluster_to_topic: dict[int, int]) -> np.ndarray:

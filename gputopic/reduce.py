@@ -11,6 +11,7 @@ Defaults are BERTopic's: ``n_neighbors=15, n_components=5, min_dist=0.0, metric=
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 from .device import Backend, cuml_available, optional_import, to_numpy, _try_import
@@ -78,11 +79,14 @@ def n_neighbors_of(model: Any) -> int | None:
 def fit_reduce(model: Any, X, backend: Backend):
     """Fit ``model`` on embeddings ``X`` and return the reduced points on ``backend``."""
     X_in = _feed(model, X, backend)
-    if callable(getattr(model, "fit_transform", None)):
-        out = model.fit_transform(X_in)
-    else:
-        model.fit(X_in)
-        out = model.embedding_
+    with warnings.catch_warnings():
+        # umap-learn says so at every seeded fit; the README documents it once
+        warnings.filterwarnings("ignore", message=r"n_jobs value .* overridden to 1 by setting random_state")
+        if callable(getattr(model, "fit_transform", None)):
+            out = model.fit_transform(X_in)
+        else:
+            model.fit(X_in)
+            out = model.embedding_
     return backend.asarray(out, dtype=backend.xp.float32)
 
 

@@ -149,3 +149,14 @@ def test_hdbscan_without_prediction_data_falls_back_to_similarity_with_a_warning
         new, sims = model.transform(TOY_DOCS[:4])
     assert "without prediction_data=True" in caplog.text
     assert new.shape == (4,) and sims.shape == (4,)
+
+
+def test_one_topic_holding_most_documents_is_warned_about(caplog):
+    from sklearn.cluster import KMeans
+
+    with caplog.at_level("WARNING", logger="gputopic"):
+        fast_model().fit(TOY_DOCS)
+    assert "holds" not in caplog.text
+    with caplog.at_level("WARNING", logger="gputopic"):
+        fast_model(hdbscan_model=KMeans(n_clusters=2, n_init=3, random_state=0)).fit(TOY_DOCS)
+    assert "Topic 0 holds 67% of the documents (2 topics in all)" in caplog.text
