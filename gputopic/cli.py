@@ -273,11 +273,15 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     model = _make_model(args)
     start = time.perf_counter()
     model.fit(docs)
-    seconds = time.perf_counter() - start
+    return _save_and_report(model, args, time.perf_counter() - start)
+
+
+def _save_and_report(model, args: argparse.Namespace, seconds: float, how: str = "") -> int:
+    """Save a fitted model to --out, print its topic table, say what was done on stderr."""
     model.save(args.out)
     print(_topic_table(model))
-    _note(f"fitted {_n_topics(model)} topics on {len(docs)} documents in {seconds:.1f} s; "
-          f"model saved to {args.out}")
+    _note(f"fitted {_n_topics(model)} topics on {len(model.topics_)} documents in {seconds:.1f} s"
+          f"{how}; model saved to {args.out}")
     return 0
 
 
@@ -296,11 +300,7 @@ def _cmd_fit_dask(args: argparse.Namespace) -> int:
         model.fit(docs)
         seconds = time.perf_counter() - start
         model.set_params(client=None)
-    model.save(args.out)
-    print(_topic_table(model))
-    _note(f"fitted {_n_topics(model)} topics on {len(model.topics_)} documents in {seconds:.1f} s "
-          f"(dask); model saved to {args.out}")
-    return 0
+    return _save_and_report(model, args, seconds, how=" (dask)")
 
 
 def _cmd_topics(args: argparse.Namespace) -> int:
