@@ -132,17 +132,6 @@ class Backend:
             return m.tocsr() if on_gpu else self.sp.csr_matrix(m.tocsr().astype(np.float32))
         return m.get().tocsr() if on_gpu else m.tocsr()
 
-    def to_torch(self, x: Any):
-        """A torch tensor on this backend's device sharing memory where possible (DLPack)."""
-        torch = optional_import("torch", "the native GPU backend")
-        if is_torch(x):
-            return x.to("cuda" if self.is_gpu else "cpu")
-        if is_cupy(x):
-            t = torch.from_dlpack(x)
-            return t if self.is_gpu else t.cpu()
-        t = torch.from_numpy(np.ascontiguousarray(x))
-        return t.to("cuda") if self.is_gpu else t
-
 
 @lru_cache(maxsize=None)
 def get_backend(device: str) -> Backend:

@@ -45,8 +45,7 @@ import numpy as np
 from . import cluster as _cluster
 from . import reduce as _reduce
 from .ctfidf import ClassTfidfTransformer
-from .device import get_backend, is_on_gpu, optional_import, resolve_device, text_list, to_numpy, to_output, \
-    to_output_sparse
+from .device import get_backend, is_on_gpu, optional_import, resolve_device, text_list, to_numpy
 from .embed import check_embeddings, cached_encode, load_embedder, model_identity
 from .exceptions import InputError
 from .represent import representative_docs, topic_words
@@ -343,7 +342,7 @@ def _tree_reduce(client, futures: list, op: Callable):
 
 def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_size: int = DEFAULT_SAMPLE_SIZE):
     """The sharded counterpart of :meth:`GPUTopic.fit_transform` (see the module docstring)."""
-    from .model import _apply_representation, _fresh, _label, _order_by_size, _reorder_columns
+    from .model import _apply_representation, _fresh, _order_by_size, _reorder_columns
 
     model._validate_params()
     client = _get_client(model)

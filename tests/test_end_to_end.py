@@ -6,7 +6,6 @@ NMI 0.511 (random_state=42) and 0.523 (random_state=0), ~29-32 topics, ~27% outl
 The bar sits a little under that.
 """
 
-import numpy as np
 import pytest
 from sklearn.metrics import normalized_mutual_info_score
 

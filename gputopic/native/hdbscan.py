@@ -290,7 +290,7 @@ def _mst(Xp, core, nd, ni, metric, budget, verbose=False):
     lb = torch.maximum(nd[:, -1], core) if kg < n else torch.full((n,), float("inf"), device=dev)
     comp = ar.clone()
     n_comp = n
-    out_a, out_b, out_w = [], [], []
+    out_a, out_b = [], []
     rnd = 0
     while n_comp > 1:
         rnd += 1

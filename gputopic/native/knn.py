@@ -8,7 +8,6 @@ one tile of the distance matrix stays within ``memory_budget`` bytes.
 
 from __future__ import annotations
 
-import math
 
 import torch
 
@@ -98,8 +97,3 @@ def knn(
         out_d[start:stop] = dist
         out_i[start:stop] = idx
     return out_d, out_i
-
-
-def tiles_for(n: int, memory_budget: int) -> int:
-    """Number of query tiles :func:`knn` uses for ``n`` points (for progress reporting)."""
-    return math.ceil(n / _tile_rows(n, memory_budget))

@@ -537,7 +537,6 @@ class UMAP:
         device = self._device
         Q = as_tensor(X, device)
         m = Q.shape[0]
-        n = self._raw_data.shape[0]
         k = int(self.n_neighbors)
         dist, idx = _knn(self._raw_data, k, self.metric, queries=Q)
         sigma, rho = _smooth_knn_dist(dist, k, max(0.0, float(self.local_connectivity) - 1.0))
