@@ -70,10 +70,27 @@ def step(name: str, out: Path, budget: float, need: float = 0.0):
     return wrap
 
 
+DEVICE = "cuda"  # --device cpu: a dry run of the script's logic on small sizes, no GPU
+
+
 def sync():
     import torch
 
-    torch.cuda.synchronize()
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_gib() -> float:
+    import torch
+
+    return round(torch.cuda.max_memory_allocated() / 2**30, 2) if DEVICE == "cuda" else 0.0
+
+
+def reset_peak() -> None:
+    import torch
+
+    if DEVICE == "cuda":
+        torch.cuda.reset_peak_memory_stats()
 
 
 def nmi(labels, topics) -> float:
@@ -91,13 +108,18 @@ def main() -> None:
     ap.add_argument("--cpu-peer-n", type=int, default=100000)
     ap.add_argument("--cpu-peer-timeout", type=int, default=200)
     ap.add_argument("--budget-s", type=float, default=480)
+    ap.add_argument("--plain-n", type=int, default=10000, help="documents for plain encode (slow)")
+    ap.add_argument("--embed-budget-s", type=float, default=110, help="seconds for embedding the corpus")
+    ap.add_argument("--knn-budget-s", type=float, default=30)
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"], help="cpu: dry run of the logic")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sizes = [int(s) for s in args.sizes.split(",")]
     n_max = max(sizes + [args.cpu_peer_n, args.embed_compare_n])
 
-    import cupy
+    global DEVICE
+    DEVICE = args.device
     import torch
 
     from gputopic import GPUTopic
@@ -105,10 +127,16 @@ def main() -> None:
     from gputopic.embed import load_embedder
     from gputopic.native.knn import knn
 
-    gpu = get_backend("cuda")
-    props = torch.cuda.get_device_properties(0)
-    RESULTS["device"] = {"name": props.name, "memory_gib": round(props.total_memory / 2**30, 1),
-                         "sms": props.multi_processor_count, "cpu_cores": os.cpu_count()}
+    from gputopic.device import to_numpy
+
+    gpu = get_backend(DEVICE)
+    os.environ.setdefault("GPUTOPIC_TRITON_MST", "1")  # the fused MST kernel (checked against torch below)
+    if DEVICE == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        RESULTS["device"] = {"name": props.name, "memory_gib": round(props.total_memory / 2**30, 1),
+                             "sms": props.multi_processor_count, "cpu_cores": os.cpu_count()}
+    else:
+        RESULTS["device"] = {"name": "cpu (dry run)", "cpu_cores": os.cpu_count()}
     RESULTS["versions"] = versions()
     save(out)
     state: dict = {}
@@ -127,18 +155,35 @@ def main() -> None:
     def _():
         from sentence_transformers import SentenceTransformer
 
+        from gputopic.embed import fast_tokenizer, tokenizer_char_cap
+
         docs = state["docs"][: args.embed_compare_n]
-        plain = SentenceTransformer(args.model, device="cuda")
+        plain = SentenceTransformer(args.model, device=DEVICE)
         plain.encode(docs[:512], batch_size=32)  # warm-up
+        n_plain = min(len(docs), args.plain_n)
         sync()
         t = time.perf_counter()
-        e_plain = plain.encode(docs, batch_size=32, convert_to_numpy=True)
+        e_plain = plain.encode(docs[:n_plain], batch_size=32, convert_to_numpy=True)
         sync()
         t_plain = time.perf_counter() - t
+        res = {"n": len(docs), "plain_n": n_plain, "plain_encode_fp32_bs32_docs_s": round(n_plain / t_plain)}
+        # where the CPU side stands: the model's own preprocess vs the Rust-direct tokenizer
+        cap = tokenizer_char_cap(plain)
+        capped = [d[:cap] for d in docs]
+        t = time.perf_counter()
+        for s in range(0, 5120, 512):
+            plain.preprocess(capped[s:s + 512])
+        res["tokenize_preprocess_docs_s"] = round(5120 / (time.perf_counter() - t))
+        fast = fast_tokenizer(plain, capped[:64])
+        res["fast_tokenizer"] = fast is not None
+        if fast is not None:
+            t = time.perf_counter()
+            for s in range(0, len(capped), 4096):
+                fast.pack(capped[s:s + 4096])
+            res["tokenize_fast_docs_s"] = round(len(capped) / (time.perf_counter() - t))
         del plain
-        ours = load_embedder(args.model, "cuda")
+        ours = load_embedder(args.model, DEVICE)
         state["embedder"] = ours
-        res = {"n": len(docs), "plain_encode_fp32_bs32_docs_s": round(len(docs) / t_plain)}
         for bs in (256, 512, 1024):
             ours.encode(docs[:2048], gpu, batch_size=bs)  # warm-up at this size
             sync()
@@ -146,21 +191,25 @@ def main() -> None:
             e_ours = ours.encode(docs, gpu, batch_size=bs)
             sync()
             res[f"ours_fp16_bs{bs}_docs_s"] = round(len(docs) / (time.perf_counter() - t))
-        e = cupy.asnumpy(e_ours)
+        res["ours_used_fast_tokenizer"] = bool(ours._fast)
+        e = to_numpy(e_ours)[:n_plain]
         cos = (e * e_plain).sum(1) / np.linalg.norm(e, axis=1) / np.linalg.norm(e_plain, axis=1)
         res["cosine_ours_vs_plain_min"] = round(float(cos.min()), 5)
         res["cosine_ours_vs_plain_mean"] = round(float(cos.mean()), 6)
-        best = max((k for k in res if k.startswith("ours_")), key=lambda k: res[k])
+        best = max((k for k in res if k.startswith("ours_") and k.endswith("_docs_s")), key=lambda k: res[k])
         res["speedup_best_vs_plain"] = round(res[best] / res["plain_encode_fp32_bs32_docs_s"], 2)
         res["best"] = best
         state["best_bs"] = int(best.split("_bs")[1].split("_")[0])
+        state["rate"] = res[best]
         return res
 
-    @step("embed_all", out, args.budget_s, need=60)
+    @step("embed_all", out, args.budget_s, need=30)
     def _():
-        ours = state.get("embedder") or load_embedder(args.model, "cuda")
-        docs = state["docs"]
-        torch.cuda.reset_peak_memory_stats()
+        ours = state.get("embedder") or load_embedder(args.model, DEVICE)
+        # as many documents as the embedding budget allows at the measured rate (all, if fast)
+        n = min(len(state["docs"]), max(sizes[0], int(state.get("rate", 3000) * args.embed_budget_s)))
+        docs = state["docs"][:n]
+        reset_peak()
         sync()
         t = time.perf_counter()
         emb = ours.encode(docs, gpu, batch_size=state.get("best_bs", 512))
@@ -172,9 +221,9 @@ def main() -> None:
         real = ours.encode(real_docs, gpu, batch_size=state.get("best_bs", 512))
         sync()
         state["real_emb"] = real
-        np.save(out / "20ng_embeddings_fp16.npy", cupy.asnumpy(real).astype(np.float16))
-        return {"n": len(docs), "seconds": round(dt, 1), "docs_s": round(len(docs) / dt),
-                "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+        np.save(out / "20ng_embeddings_fp16.npy", to_numpy(real).astype(np.float16))
+        return {"n": n, "seconds": round(dt, 1), "docs_s": round(n / dt),
+                "peak_gpu_gib": peak_gib(),
                 "real_20ng_n": len(real_docs), "real_20ng_docs_s": round(len(real_docs) / (time.perf_counter() - t2))}
 
     def pipeline(n: int, docs, labels, emb) -> dict:
@@ -184,21 +233,24 @@ def main() -> None:
         knn(E, 15, "cosine")
         sync()
         t_knn = time.perf_counter() - t
-        torch.cuda.reset_peak_memory_stats()
-        model = GPUTopic(device="cuda", umap_model="native", hdbscan_model="native")
+        reset_peak()
+        model = GPUTopic(device=DEVICE, umap_model="native", hdbscan_model="native")
         sync()
         t = time.perf_counter()
         topics, _ = model.fit_transform(docs[:n], embeddings=emb[:n])
         sync()
         total = time.perf_counter() - t
-        topics = cupy.asnumpy(topics)
+        topics = to_numpy(topics)
         tm = {k: round(v, 2) for k, v in model.timings_.items()}
         after_embed = total - model.timings_["embed"]
+        from gputopic.native import hdbscan as native_hdbscan
+
         return {"n": n, "knn_alone_s": round(t_knn, 2), "stages_s": tm,
+                "triton_mst": os.environ.get("GPUTOPIC_TRITON_MST") == "1" and not native_hdbscan._TRITON_STATE["failed"],
                 "umap_hdbscan_ctfidf_s": round(after_embed, 2),
                 "nmi": nmi(labels[:n], topics), "topics": int(topics.max() + 1),
                 "outliers": round(float((topics == -1).mean()), 3),
-                "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)}
+                "peak_gpu_gib": peak_gib()}
 
     @step("pipeline_real_20ng", out, args.budget_s, need=20)
     def _():
@@ -208,7 +260,43 @@ def main() -> None:
     def gpu_size(n: int) -> None:
         @step(f"pipeline_gpu_{n}", out, args.budget_s, need=10 + n / 20000)
         def _():
+            if n > int(state["emb"].shape[0]):
+                raise RuntimeError(f"only {int(state['emb'].shape[0])} documents were embedded in the budget")
             return pipeline(n, state["docs"], state["labels"], state["emb"])
+
+    @step("hdbscan_triton_vs_torch_100k", out, args.budget_s, need=20)
+    def _():
+        from sklearn.metrics import adjusted_rand_score
+
+        from gputopic.native import hdbscan as native_hdbscan
+        from gputopic.native.hdbscan import HDBSCAN
+        from gputopic.native.umap import UMAP
+
+        n = min(sizes[0], int(state["emb"].shape[0]))
+        R = UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=0).fit_transform(
+            torch.from_dlpack(state["emb"][:n]))
+        res = {"n": n}
+        labels = {}
+        for mode in ("0", "1", "1"):  # torch path, then the fused kernel (compile, then timed)
+            os.environ["GPUTOPIC_TRITON_MST"] = mode
+            sync()
+            t = time.perf_counter()
+            h = HDBSCAN(min_cluster_size=10, prediction_data=True).fit(R)
+            sync()
+            res[f"seconds_triton_{mode}"] = round(time.perf_counter() - t, 2)
+            labels[mode] = h.labels_.cpu().numpy()
+            res[f"mst_weight_triton_{mode}"] = float(np.sum(h._mst_[2]))
+        res["triton_failed"] = bool(native_hdbscan._TRITON_STATE["failed"])
+        res["labels_identical"] = bool(np.array_equal(labels["0"], labels["1"]))
+        res["ari_triton_vs_torch"] = round(float(adjusted_rand_score(labels["0"], labels["1"])), 6)
+        return res
+
+    @step("knn_strategies", out, args.budget_s, need=args.knn_budget_s)
+    def _():
+        import knn_bench  # bench/knn_bench.py
+
+        return knn_bench.run(device=DEVICE, n=max(sizes), n_queries=min(100_000, max(sizes)), k=16,
+                             seconds_budget=args.knn_budget_s)
 
     for n in sizes[:-1]:
         gpu_size(n)
@@ -217,32 +305,53 @@ def main() -> None:
     def _():
         n = args.cpu_peer_n
         path = Path("/tmp/peer_emb.npy")
-        np.save(path, cupy.asnumpy(state["emb"][:n]))
+        np.save(path, to_numpy(state["emb"][:n]))
         np.save("/tmp/peer_labels.npy", np.asarray(state["labels"][:n]))
+        # warm: numba compiles on a small fit first (reported apart), then the timed fit;
+        # each figure is printed as soon as it exists, so a timeout still reports the rest
         code = (
             "import time, json, numpy as np, umap, hdbscan\n"
             "from sklearn.metrics import normalized_mutual_info_score as nmi\n"
             "E = np.load('/tmp/peer_emb.npy'); y = np.load('/tmp/peer_labels.npy')\n"
-            "t = time.perf_counter()\n"
-            "R = umap.UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric='cosine', low_memory=False).fit_transform(E)\n"
-            "t_umap = time.perf_counter() - t; t = time.perf_counter()\n"
-            "h = hdbscan.HDBSCAN(min_cluster_size=10, metric='euclidean', cluster_selection_method='eom', prediction_data=True).fit(R)\n"
-            "t_hdb = time.perf_counter() - t\n"
-            "print(json.dumps({'umap_s': round(t_umap, 1), 'hdbscan_s': round(t_hdb, 1), 'nmi': round(float(nmi(y, h.labels_)), 4), 'clusters': int(h.labels_.max() + 1)}))\n"
+            "def fit(X):\n"
+            "    t = time.perf_counter()\n"
+            "    R = umap.UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric='cosine', low_memory=False).fit_transform(X)\n"
+            "    print(json.dumps({'umap_s': round(time.perf_counter() - t, 1)}), flush=True); t = time.perf_counter()\n"
+            "    h = hdbscan.HDBSCAN(min_cluster_size=10, metric='euclidean', cluster_selection_method='eom', prediction_data=True).fit(R)\n"
+            "    print(json.dumps({'hdbscan_s': round(time.perf_counter() - t, 1)}), flush=True)\n"
+            "    return h\n"
+            "t = time.perf_counter(); fit(E[:3000])\n"
+            "print(json.dumps({'warmup_compile_s': round(time.perf_counter() - t, 1)}), flush=True)\n"
+            "h = fit(E)\n"
+            "print(json.dumps({'nmi': round(float(nmi(y, h.labels_)), 4), 'clusters': int(h.labels_.max() + 1)}))\n"
         )
+        timed_out = False
         try:
             proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                   timeout=args.cpu_peer_timeout)
-        except subprocess.TimeoutExpired:
-            return {"n": n, "timed_out_after_s": args.cpu_peer_timeout}
-        if proc.returncode != 0:
-            raise RuntimeError(proc.stderr[-1500:])
-        res = json.loads(proc.stdout.strip().splitlines()[-1])
-        res["n"] = n
+            stdout = proc.stdout
+            if proc.returncode != 0:
+                raise RuntimeError(proc.stderr[-1500:])
+        except subprocess.TimeoutExpired as exc:
+            timed_out = True
+            stdout = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        lines = [json.loads(x) for x in stdout.strip().splitlines() if x.startswith("{")]
+        res = {"n": n, "cpu_cores": os.cpu_count(), "timed_out_after_s": args.cpu_peer_timeout if timed_out else None}
+        warm = False
+        for line in lines:  # the first umap_s/hdbscan_s pair is the 3,000-point warm-up
+            if "warmup_compile_s" in line:
+                warm = True
+            res.update(line if warm or "warmup_compile_s" in line else {})
         gpu_res = RESULTS["steps"].get(f"pipeline_gpu_{n}")
-        if gpu_res:
+        if gpu_res and "umap_s" in res:
             g = gpu_res["stages_s"]
-            res["ratio_umap_hdbscan_cpu_over_gpu"] = round((res["umap_s"] + res["hdbscan_s"]) / (g["reduce"] + g["cluster"]), 1)
+            cpu_s = res["umap_s"] + res.get("hdbscan_s", 0.0)
+            res["ratio_umap_hdbscan_cpu_over_gpu"] = round(cpu_s / (g["reduce"] + g["cluster"]), 1)
+            if "hdbscan_s" not in res:
+                res["ratio_is_lower_bound"] = True
+        elif gpu_res and timed_out:
+            g = gpu_res["stages_s"]
+            res["ratio_lower_bound"] = round(args.cpu_peer_timeout / (g["reduce"] + g["cluster"]), 1)
         return res
 
     gpu_size(sizes[-1])  # the largest size last: the CPU peer's ratio is measured first

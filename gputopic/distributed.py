@@ -416,6 +416,7 @@ def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_
             for X, b, idx in zip(X_parts, blocks, index_parts)]
     counts, emb_sums, sizes = _tree_reduce(client, sums, _add).result()
     counts = backend.assparse(counts)
+    lap("count")
     c_tf_idf = ctfidf.fit_transform(counts)
     words = topic_words(c_tf_idf, ids.tolist(), vocab, int(model.top_n_words))
     lap("ctfidf")

@@ -252,6 +252,7 @@ class GPUTopic(_Params):
         _warn_if_dominated(topics)
         ids, index = labels_to_index(topics)
         X = doc_term_matrix(vectorizer, docs, backend)
+        lap("count")
         counts = class_term_matrix(X, index, len(ids), backend)
         c_tf_idf = ctfidf.fit_transform(counts)
         vocab = vocabulary(vectorizer)

@@ -52,7 +52,7 @@ def test_fitted_attributes(fitted):
     assert model.topic_sizes_[0] == max(model.topic_sizes_.values())
     assert model.topic_embeddings_.shape == (3, 64)
     assert model.c_tf_idf_.shape == (3, len(model.vocabulary_))
-    assert set(model.timings_) == {"setup", "embed", "reduce", "cluster", "ctfidf", "represent"}
+    assert set(model.timings_) == {"setup", "embed", "reduce", "cluster", "count", "ctfidf", "represent"}
     words = {w for t in model.get_topics().values() for w, _ in t}
     assert {"cat", "market", "team"} <= words
 
