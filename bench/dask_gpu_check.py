@@ -7,7 +7,8 @@ of the same documents: wall time, per-stage timings, workers, peak memory, agree
 The cluster is built by :func:`gputopic.distributed.open_client` (what ``gputopic fit --cluster``
 uses), so ``local-cuda`` is dask-cuda's ``LocalCUDACluster()`` with its defaults (one worker per GPU)
 and ``local`` is ``distributed.LocalCluster()``. The documents are ``--n`` synthetic documents
-resampled from ``--data`` (bench/corpus.py), passed as an in-memory list as the CLI does.
+resampled from ``--data`` (bench/corpus.py), passed as an in-memory list as the CLI does
+(``--partitions P``: as a dask Series of P partitions instead).
 
 Each fit runs in its own child process (its own session), sharded first: peak RSS is the process's
 own, and ``--timeout-s`` bounds the whole run. A child that overruns its share is sent SIGTERM (the
@@ -164,9 +165,15 @@ def child_sharded(args, docs: list[str], progress: _Progress) -> None:
         client.run(_reset_gpu_peaks)
         _reset_gpu_peaks()
         model = _model(args, client=client)
+        data = docs
+        if args.partitions:  # a dask Series, as a parquet input is; else the CLI's in-memory list
+            import dask.dataframe as dd
+            import pandas as pd
+
+            data = dd.from_pandas(pd.Series(docs, dtype=object), npartitions=args.partitions)
         t = time.perf_counter()
         try:
-            model.fit(docs)
+            model.fit(data)
             seconds = time.perf_counter() - t
             progress.step("fitted", seconds=seconds, **_fitted_summary(model),
                           embeddings_sample_size=getattr(model, "embeddings_sample_size_", None))
@@ -205,6 +212,8 @@ def _launch(args, role: str, tmp: Path, budget_s: float) -> dict:
     cmd = [sys.executable, __file__, "--role", role, "--docs", str(tmp / "docs.json"), "--result",
            str(result_path), "--model", args.model, "--cluster", args.cluster, "--device", args.device,
            "--seed", str(args.seed), "--data", args.data, "--n", str(args.n), "--out", args.out]
+    if args.partitions:
+        cmd += ["--partitions", str(args.partitions)]
     rec: dict = {"budget_s": round(budget_s, 1)}
     if budget_s < GRACE_S + 5:
         rec["errors"] = [{"where": role, "error": "skipped: no time left in --timeout-s"}]
@@ -274,6 +283,8 @@ def main(argv=None) -> int:
     p.add_argument("--cluster", choices=("local-cuda", "local"), default="local-cuda")
     p.add_argument("--device", default="auto", help="GPUTopic(device=...) in every process")
     p.add_argument("--seed", type=int, default=0, help="resampling seed and GPUTopic random_state")
+    p.add_argument("--partitions", type=int,
+                   help="pass a dask Series of this many partitions (default: the in-memory list, as the CLI)")
     p.add_argument("--timeout-s", type=float, default=300.0, help="bound on the whole run")
     p.add_argument("--sharded-share", type=float, default=0.6,
                    help="fraction of the time left that the sharded fit may take (the single fit gets the rest)")
@@ -288,7 +299,7 @@ def main(argv=None) -> int:
     deadline = t0 + args.timeout_s - 3.0  # what the parent needs to write the JSON
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result: dict = {"cluster": args.cluster, "n_requested": args.n, "model": args.model, "data": args.data,
+    result: dict = {"cluster": args.cluster, "partitions": args.partitions, "n_requested": args.n, "model": args.model, "data": args.data,
                     "device": args.device, "seed": args.seed, "timeout_s": args.timeout_s, "errors": []}
     json_path = out_dir / "dask_gpu_check.json"
 
