@@ -11,6 +11,7 @@ and to ``"cpu"`` otherwise.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,9 +48,24 @@ def optional_import(name: str, purpose: str = "") -> ModuleType:
         extra = _EXTRAS.get(top)
         how = f"pip install '{extra}'" if extra else f"pip install {top.replace('_', '-')}"
         why = f" (needed for {purpose})" if purpose else ""
+        if _installed(top) and getattr(exc, "name", None) != name:
+            # the package is there but one of its own imports failed (dask_cuda without cuda-core
+            # or cuda-bindings, say): name that module rather than claim the package is missing
+            raise MissingDependencyError(
+                f"The optional package {top!r} is installed but importing {name!r} failed{why}: "
+                f"{type(exc).__name__}: {exc}. Install what it needs (for instance with: {how})."
+            ) from exc
         raise MissingDependencyError(
             f"The optional package {top!r} is not installed{why}. Install it with: {how}"
         ) from exc
+
+
+def _installed(top: str) -> bool:
+    """Whether a top-level package can be found, without importing it."""
+    try:
+        return importlib.util.find_spec(top) is not None
+    except (ImportError, ValueError):  # e.g. sys.modules[top] is None (import blocked)
+        return False
 
 
 def _try_import(name: str) -> ModuleType | None:

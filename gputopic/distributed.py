@@ -47,7 +47,7 @@ from . import reduce as _reduce
 from .ctfidf import ClassTfidfTransformer
 from .device import get_backend, is_on_gpu, optional_import, resolve_device, text_list, to_numpy
 from .embed import check_embeddings, cached_encode, load_embedder, model_identity
-from .exceptions import InputError
+from .exceptions import DeviceError, InputError
 from .represent import representative_docs, topic_words
 from .vectorize import _count_chunk, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, \
     one_hot, vocabulary
@@ -632,10 +632,17 @@ def open_client(cluster: str | None = None, scheduler: str | None = None):
         return
     if cluster == "local-cuda":
         dask_cuda = optional_import("dask_cuda", "--cluster local-cuda (one Dask worker per GPU)")
-        make = dask_cuda.LocalCUDACluster
+        try:
+            local = dask_cuda.LocalCUDACluster()
+        except Exception as exc:  # noqa: BLE001 - NVML / CUDA failures come in many types
+            raise DeviceError(
+                f"--cluster local-cuda could not start dask-cuda's LocalCUDACluster: {type(exc).__name__}: "
+                f"{exc}. It needs an NVIDIA GPU and driver that NVML sees (nvidia-smi lists it); "
+                "without one use --cluster local."
+            ) from exc
     elif cluster == "local":
-        make = distributed.LocalCluster
+        local = distributed.LocalCluster()
     else:
         raise InputError(f"Unknown cluster {cluster!r}: use 'local' or 'local-cuda', or a scheduler address.")
-    with make() as c, distributed.Client(c) as client:
+    with local as c, distributed.Client(c) as client:
         yield client

@@ -7,6 +7,7 @@ not the point, so every sharded result can be compared exactly with the single-p
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,7 @@ from sklearn.feature_extraction.text import CountVectorizer  # noqa: E402
 from conftest import load_corpus  # noqa: E402
 from gputopic import cli  # noqa: E402
 from gputopic import distributed as gd  # noqa: E402
-from gputopic.exceptions import InputError, MissingDependencyError  # noqa: E402
+from gputopic.exceptions import DeviceError, InputError, MissingDependencyError  # noqa: E402
 from helpers import HashingEncoder, fast_model  # noqa: E402
 
 N_DOCS = 300
@@ -194,6 +195,42 @@ def test_cli_local_cuda_without_dask_cuda_names_the_extra(tmp_path, capsys, monk
     code = cli.main(["fit", str(tmp_path / "c.parquet"), "--out", str(tmp_path / "m"), "--cluster", "local-cuda"])
     assert code == cli.EXIT_ERROR
     assert "gputopic[dask-cuda]" in capsys.readouterr().err
+
+
+def test_local_cuda_with_broken_dask_cuda_names_the_failing_import(tmp_path, monkeypatch):
+    """dask_cuda installed but one of its own imports failing (dask-cuda 26.x needs cuda-core and
+    cuda-bindings) is not reported as dask_cuda missing."""
+    pkg = tmp_path / "dask_cuda"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("from gputopic_no_such_cuda_core import Device\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "dask_cuda", raising=False)
+    with pytest.raises(MissingDependencyError,
+                       match=r"'dask_cuda' is installed but importing 'dask_cuda' failed .*"
+                             r"gputopic_no_such_cuda_core.*gputopic\[dask-cuda\]"):
+        with gd.open_client(cluster="local-cuda"):
+            pass
+
+
+def test_local_cuda_that_cannot_start_is_a_device_error(tmp_path, capsys, monkeypatch):
+    """LocalCUDACluster() on a machine without NVML/GPU raises NVML errors; the CLI reports them."""
+    import types
+
+    class NVMLError(Exception):
+        pass
+
+    def cannot_start(*args, **kwargs):
+        raise NVMLError("NVML Shared Library Not Found")
+
+    monkeypatch.setitem(sys.modules, "dask_cuda", types.SimpleNamespace(LocalCUDACluster=cannot_start))
+    with pytest.raises(DeviceError, match=r"could not start dask-cuda's LocalCUDACluster: NVMLError: NVML Shared"):
+        with gd.open_client(cluster="local-cuda"):
+            pass
+    frame = pd.DataFrame({"text": ["a cat", "a dog"] * 20})
+    frame.to_parquet(tmp_path / "c.parquet")
+    code = cli.main(["fit", str(tmp_path / "c.parquet"), "--out", str(tmp_path / "m"), "--cluster", "local-cuda"])
+    assert code == cli.EXIT_ERROR
+    assert "--cluster local" in capsys.readouterr().err
 
 
 def test_cli_fit_on_scheduler(client, corpus, reference, tmp_path, monkeypatch):
