@@ -212,22 +212,22 @@ def _refine_cos(qf: torch.Tensor, Xf: torch.Tensor, cand: torch.Tensor, budget: 
     return out
 
 
-def _fix_self(dist: torch.Tensor, idx: torch.Tensor, start: int, stop: int, k: int) -> None:
-    """Self-query: rounding can put a duplicate ahead of the point itself; make self the
-    first neighbour (in place)."""
+def _fix_self(dist: torch.Tensor, idx: torch.Tensor, start: int, stop: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Self-query: rounding can put duplicates ahead of the point itself, or (with more
+    than k duplicates) leave it out; make self the first neighbour at distance 0 (a tie
+    with those duplicates, so the result stays exact)."""
     device = idx.device
     ids = torch.arange(start, stop, device=device)
-    has_self = (idx == ids[:, None]).any(1)
-    pos = torch.where(idx == ids[:, None], torch.arange(k, device=device), k).min(1).values
-    move = has_self & (pos > 0)
-    if bool(move.any()):
-        r = move.nonzero().squeeze(1)
-        for i in r.tolist():  # rare: only exact duplicates reach here
-            p = int(pos[i])
-            idx[i, 1 : p + 1] = idx[i, :p].clone()
-            dist[i, 1 : p + 1] = dist[i, :p].clone()
-            idx[i, 0] = start + i
-    dist[:, 0] = torch.where(idx[:, 0] == ids, torch.zeros_like(dist[:, 0]), dist[:, 0])
+    is_self = idx == ids[:, None]
+    has_self = is_self.any(1)
+    pos = torch.where(is_self, torch.arange(k, device=device), k).min(1).values
+    # prepend self, then drop its old column (or the last one when it was not there)
+    ext_i = torch.cat([ids[:, None], idx], 1)
+    ext_d = torch.cat([torch.zeros_like(dist[:, :1]), dist], 1)
+    drop = torch.where(has_self, pos + 1, k)
+    keep = torch.arange(k + 1, device=device)[None, :] != drop[:, None]
+    rows = idx.shape[0]
+    return ext_d[keep].view(rows, k), ext_i[keep].view(rows, k)
 
 
 def knn(
@@ -299,7 +299,7 @@ def _knn_full(X, k, metric, queries, memory_budget):
             vals, idx = torch.topk(d2, k, dim=1, largest=False, sorted=True)
             dist = vals.sqrt_()
         if self_query:
-            _fix_self(dist, idx, start, stop, k)
+            dist, idx = _fix_self(dist, idx, start, stop, k)
         out_d[start:stop] = dist
         out_i[start:stop] = idx
     return out_d, out_i
@@ -329,7 +329,7 @@ def _knn_euclidean(X, k, queries, memory_budget, name, selector, size):
             del score
             dist = (vals + (q * q).sum(1, keepdim=True)).clamp_(min=0.0).sqrt_()
             if self_query:
-                _fix_self(dist, idx, start, stop, k)
+                dist, idx = _fix_self(dist, idx, start, stop, k)
             out_d[start:stop] = dist
             out_i[start:stop] = idx
     return out_d, out_i
@@ -355,7 +355,7 @@ def _knn_cosine(X, k, queries, memory_budget, name, selector, size):
         del prod
         dist = (1.0 - vals.float()).clamp_(min=0.0)
         if self_query:
-            _fix_self(dist, idx, start, stop, k)
+            dist, idx = _fix_self(dist, idx, start, stop, k)
         out_d[start:stop] = dist
         out_i[start:stop] = idx
     return out_d, out_i
@@ -411,7 +411,7 @@ def _knn_cosine_fp16(X, k, queries, memory_budget, name, selector, size):
                         idx[r] = ir
             dist = (1.0 - vals).clamp_(min=0.0)
             if self_query:
-                _fix_self(dist, idx, start, stop, k)
+                dist, idx = _fix_self(dist, idx, start, stop, k)
             out_d[start:stop] = dist
             out_i[start:stop] = idx
     knn.last_fp16_redo = n_redo
