@@ -57,12 +57,14 @@ STRATEGIES = ("auto", "full", "chunked", "blockmax", "fp16", "fp16_chunked", "fp
 #: function (the package re-exports it), so set this one as
 #: ``sys.modules["gputopic.native.knn"].TOPK_STRATEGY``.
 TOPK_STRATEGY = os.environ.get("GPUTOPIC_KNN_TOPK", "auto")
-#: what "auto" means, per device type and metric (the CUDA entries are guesses until
-#: measured on a GPU; the CPU ones were measured on 2 cores)
+#: what "auto" means, per device type and metric. The CUDA entries are guesses until
+#: measured on a GPU (bench/knn_bench.py). On the CPU (2 cores) cosine at 20k x 384 is
+#: GEMM-bound and "blockmax" was no clearly faster than "full"; euclidean at 5-D was
+#: about 3x faster with "blockmax" than with "full".
 AUTO = {
     ("cuda", "cosine"): "fp16_blockmax",
     ("cuda", "euclidean"): "blockmax",
-    ("cpu", "cosine"): "blockmax",
+    ("cpu", "cosine"): "full",
     ("cpu", "euclidean"): "blockmax",
 }
 #: columns per chunk of "chunked"
