@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 
 import torch
 
@@ -73,6 +72,9 @@ CHUNK = 4096
 BLOCK = 16
 #: extra fp16 candidates kept per row before the fp32 refinement
 FP16_MARGIN = 16
+#: at most this many elements per tile in the new strategies (32-bit index math in the
+#: top-k / reduction kernels); "full" keeps its original tiles
+MAX_TILE_ELEMENTS = 2**31 - 1
 
 
 def _fp16_error_bound(d: int) -> float:
@@ -92,21 +94,17 @@ def _fp16_error_bound(d: int) -> float:
 
 
 @contextlib.contextmanager
-def _strict_cuda_matmul():
-    """No TF32 and no fp16 split-K reductions inside (the fp16 error bound assumes
-    fp32 accumulation; the fp32 fallback must be true fp32)."""
+def _fp32_accumulation():
+    """No fp16 split-K reductions in fp16 GEMMs inside (the fp16 error bound assumes fp32
+    accumulation). TF32 settings are left alone: the code under this bound uses no fp32
+    GEMM (the refinement multiplies and sums, the fp32 redo runs in float64)."""
     m = torch.backends.cuda.matmul
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        saved = (m.allow_tf32, m.allow_fp16_reduced_precision_reduction)
-        m.allow_tf32 = False
-        m.allow_fp16_reduced_precision_reduction = False
+    saved = m.allow_fp16_reduced_precision_reduction
+    m.allow_fp16_reduced_precision_reduction = False
     try:
         yield
     finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            m.allow_tf32, m.allow_fp16_reduced_precision_reduction = saved
+        m.allow_fp16_reduced_precision_reduction = saved
 
 
 def _parse_strategy(strategy: str | None, device: torch.device, metric: str) -> tuple[str, str, int]:
@@ -133,9 +131,12 @@ def _tile_bytes(name: str, selector: str, prod_bytes: int) -> int:
     return 2 * prod_bytes if selector == "topk" else prod_bytes + 1
 
 
-def _tile_rows(n_ref: int, memory_budget: int, bytes_per_elem: int = 12) -> int:
-    # "full": a tile holds an fp32 (rows x n_ref) block plus top-k scratch: budget ~ 3 blocks
-    return max(1, min(65536, memory_budget // max(1, bytes_per_elem * n_ref)))
+def _tile_rows(n_ref: int, memory_budget: int, bytes_per_elem: int = 12, max_elements: int | None = None) -> int:
+    # rows of a (rows x n_ref) tile whose elements cost bytes_per_elem each (_tile_bytes)
+    rows = memory_budget // max(1, bytes_per_elem * n_ref)
+    if max_elements is not None:
+        rows = min(rows, max_elements // max(1, n_ref))
+    return max(1, min(65536, rows))
 
 
 def default_memory_budget(device: torch.device) -> int:
@@ -214,6 +215,24 @@ def _refine_cos(qf: torch.Tensor, Xf: torch.Tensor, cand: torch.Tensor, budget: 
     return out
 
 
+def _exact_cos_topk(q: torch.Tensor, Xf: torch.Tensor, k: int, budget: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k similarities of the (few) rows ``q`` in float64, by column blocks of ``Xf``
+    (float64 GEMMs: no TF32, whatever the global settings)."""
+    n = Xf.shape[0]
+    qd = q.double()
+    cols = max(k, min(budget // max(1, 24 * q.shape[0]), budget // max(1, 16 * Xf.shape[1])))
+    best_v = best_i = None
+    for c in range(0, n, cols):
+        blk = qd @ Xf[c : c + cols].double().T
+        v, i = torch.topk(blk, min(k, blk.shape[1]), dim=1, largest=True, sorted=True)
+        i += c
+        if best_v is not None:
+            v, j = torch.topk(torch.cat([best_v, v], 1), min(k, best_v.shape[1] + v.shape[1]), dim=1, sorted=True)
+            i = torch.cat([best_i, i], 1).gather(1, j)
+        best_v, best_i = v, i
+    return best_v.float(), best_i
+
+
 def _fix_self(dist: torch.Tensor, idx: torch.Tensor, start: int, stop: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Self-query: rounding can put duplicates ahead of the point itself, or (with more
     than k duplicates) leave it out; make self the first neighbour at distance 0 (a tie
@@ -227,9 +246,9 @@ def _fix_self(dist: torch.Tensor, idx: torch.Tensor, start: int, stop: int, k: i
     ext_i = torch.cat([ids[:, None], idx], 1)
     ext_d = torch.cat([torch.zeros_like(dist[:, :1]), dist], 1)
     drop = torch.where(has_self, pos + 1, k)
-    keep = torch.arange(k + 1, device=device)[None, :] != drop[:, None]
-    rows = idx.shape[0]
-    return ext_d[keep].view(rows, k), ext_i[keep].view(rows, k)
+    dropped = (torch.arange(k + 1, device=device)[None, :] == drop[:, None]).to(torch.uint8)
+    order = torch.argsort(dropped, dim=1, stable=True)[:, :k]  # the kept columns, in order
+    return ext_d.gather(1, order), ext_i.gather(1, order)
 
 
 def knn(
@@ -318,22 +337,20 @@ def _knn_euclidean(X, k, queries, memory_budget, name, selector, size):
     x_sq = (Xf * Xf).sum(1)
     XT = Xf.T
     m = Qf.shape[0]
-    rows = _tile_rows(n, memory_budget, _tile_bytes(name, selector, 4))
+    rows = _tile_rows(n, memory_budget, _tile_bytes(name, selector, 4), MAX_TILE_ELEMENTS)
     out_d = torch.empty((m, k), dtype=torch.float32, device=device)
     out_i = torch.empty((m, k), dtype=torch.int64, device=device)
-    ctx = _strict_cuda_matmul() if device.type == "cuda" else contextlib.nullcontext()
-    with ctx:
-        for start in range(0, m, rows):
-            stop = min(m, start + rows)
-            q = Qf[start:stop]
-            score = torch.addmm(x_sq[None, :], q, XT, beta=1.0, alpha=-2.0)
-            vals, idx = _select(score, k, False, selector, size)
-            del score
-            dist = (vals + (q * q).sum(1, keepdim=True)).clamp_(min=0.0).sqrt_()
-            if self_query:
-                dist, idx = _fix_self(dist, idx, start, stop, k)
-            out_d[start:stop] = dist
-            out_i[start:stop] = idx
+    for start in range(0, m, rows):
+        stop = min(m, start + rows)
+        q = Qf[start:stop]
+        score = torch.addmm(x_sq[None, :], q, XT, beta=1.0, alpha=-2.0)
+        vals, idx = _select(score, k, False, selector, size)
+        del score
+        dist = (vals + (q * q).sum(1, keepdim=True)).clamp_(min=0.0).sqrt_()
+        if self_query:
+            dist, idx = _fix_self(dist, idx, start, stop, k)
+        out_d[start:stop] = dist
+        out_i[start:stop] = idx
     return out_d, out_i
 
 
@@ -347,7 +364,7 @@ def _knn_cosine(X, k, queries, memory_budget, name, selector, size):
     Xn = torch.nn.functional.normalize(X.float(), dim=1).to(gemm_dtype)
     Qn = Xn if self_query else torch.nn.functional.normalize(queries.to(device).float(), dim=1).to(gemm_dtype)
     m = Qn.shape[0]
-    rows = _tile_rows(n, memory_budget, _tile_bytes(name, selector, Xn.element_size()))
+    rows = _tile_rows(n, memory_budget, _tile_bytes(name, selector, Xn.element_size()), MAX_TILE_ELEMENTS)
     out_d = torch.empty((m, k), dtype=torch.float32, device=device)
     out_i = torch.empty((m, k), dtype=torch.int64, device=device)
     for start in range(0, m, rows):
@@ -381,11 +398,12 @@ def _knn_cosine_fp16(X, k, queries, memory_budget, name, selector, size):
     kc = min(n, k + max(0, int(FP16_MARGIN)))
     bound = _fp16_error_bound(d)
     m = Qf.shape[0]
-    rows = _tile_rows(n, memory_budget, _tile_bytes(name, selector, 2))
+    # the CPU emulation holds an fp32 and an fp16 copy of the product
+    rows = _tile_rows(n, memory_budget, _tile_bytes(name, selector, 2 if on_gpu else 6), MAX_TILE_ELEMENTS)
     out_d = torch.empty((m, k), dtype=torch.float32, device=device)
     out_i = torch.empty((m, k), dtype=torch.int64, device=device)
     n_redo = 0
-    ctx = _strict_cuda_matmul() if on_gpu else contextlib.nullcontext()
+    ctx = _fp32_accumulation() if on_gpu else contextlib.nullcontext()
     with ctx:
         for start in range(0, m, rows):
             stop = min(m, start + rows)
@@ -403,14 +421,9 @@ def _knn_cosine_fp16(X, k, queries, memory_budget, name, selector, size):
                 redo = (v16[:, -1].float() + bound >= vals[:, -1]).nonzero().squeeze(1)
                 if redo.numel():
                     n_redo += redo.numel()
-                    step = max(1, memory_budget // max(1, 12 * n))
-                    for s in range(0, redo.numel(), step):
-                        r = redo[s : s + step]
-                        full = qf[r] @ Xf.T
-                        vr, ir = torch.topk(full, k, dim=1, largest=True, sorted=True)
-                        del full
-                        vals[r] = vr
-                        idx[r] = ir
+                    vr, ir = _exact_cos_topk(qf[redo], Xf, k, memory_budget)
+                    vals[redo] = vr
+                    idx[redo] = ir
             dist = (1.0 - vals).clamp_(min=0.0)
             if self_query:
                 dist, idx = _fix_self(dist, idx, start, stop, k)
