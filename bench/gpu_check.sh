@@ -5,7 +5,7 @@
 #                dependencies) wheels for cp312 (not in the device image)
 #   .gpu/model/  an fp16 copy of all-MiniLM-L6-v2 (the PyPI package is over the carry limit)
 #   .gpu/data/   20newsgroups.jsonl.gz from ../shared/data
-# Then: run(command="bash bench/gpu_check.sh", carry=[".gpu"], timeout_s=590): about 9.5 minutes,
+# Then: run(command="bash bench/gpu_check.sh", carry=[".gpu"], timeout_s=595): about 9.5 minutes,
 # one call per session (15 minutes of device time in all, starting the machine included).
 # Helpers must not call the device on their own: their runs spend the same budget.
 set -uo pipefail
@@ -20,13 +20,15 @@ export PYTHONPATH="/tmp/site:$PWD"
 # 1. the GPU tests (parity CPU vs GPU, the fused Triton kernel compiled for real, device paths), bounded;
 #    the GPU-vs-CPU pipeline NMI test is left out (its CPU half compiles numba for a minute):
 #    gpu_bench's pipeline_real_20ng step gives that NMI instead
-timeout 70 python3 -m pytest -q -m gpu tests/test_gpu.py tests/test_native_umap.py tests/test_native_hdbscan.py \
+timeout 60 python3 -m pytest -q -m gpu tests/test_gpu.py tests/test_native_umap.py tests/test_native_hdbscan.py \
   --deselect tests/test_gpu.py::test_native_gpu_pipeline_quality_matches_cpu \
   -p no:cacheprovider 2>&1 | tail -25 | tee "$OUT/pytest_gpu.txt"
 # 2. the benchmark (issue 4), within what is left of the call
-timeout 420 python3 bench/gpu_bench.py --model .gpu/model --out "$OUT" --budget-s 400 --cpu-peer-timeout 120 \
+timeout 440 python3 bench/gpu_bench.py --model .gpu/model --out "$OUT" --budget-s 425 --cpu-peer-timeout 120 --embed-budget-s 90 \
   2>&1 | tee "$OUT/bench_log.txt" | grep -v Warning
-# 3. Dask-CUDA (issue 5): LocalCUDACluster fit vs single-process fit (dask wheels in .gpu/whl)
+# 3. Dask-CUDA (issue 5): LocalCUDACluster fit vs single-process fit (dask wheels in .gpu/whl);
+#    $OUT holds at most 8 files: env, pytest, bench log + json + 20NG embeddings, dask json + 2 logs
 timeout 65 python3 bench/dask_gpu_check.py --cluster local-cuda --model .gpu/model \
-  --data .gpu/data/20newsgroups.jsonl.gz --n 20000 --out "$OUT" --timeout-s 55 2>&1 | tail -30 | tee "$OUT/dask_log.txt"
+  --data .gpu/data/20newsgroups.jsonl.gz --n 20000 --out "$OUT" --timeout-s 55 2>&1 | tail -30
+python3 -m pip show cuda-core cuda-bindings 2>/dev/null | grep -E "^(Name|Version)"
 echo "gpu_check done"
