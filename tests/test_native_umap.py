@@ -12,7 +12,7 @@ import torch
 from sklearn.manifold import trustworthiness
 
 from gputopic.native.knn import knn
-from gputopic.native.umap import UMAP, find_ab_params
+from gputopic.native.umap import UMAP, _n_batches, find_ab_params
 
 
 REF_PARAMS = dict(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=42)
@@ -115,6 +115,16 @@ def test_transform_before_fit_raises():
 
 
 # ------------------------------------------------------------------------------- determinism, knn
+def test_sgd_sub_batches_hold_about_0_4_due_edges_per_point():
+    # an epoch samples sum(1 / epochs_per_sample) edges; they are applied in groups of
+    # ~0.4 per head point (one group per epoch summed all moves and overshot)
+    n = 1000
+    assert _n_batches(torch.ones(16 * n), n) == 40  # 16 due edges per point
+    assert _n_batches(torch.full((16 * n,), 4.0), n) == 10  # each due every 4th epoch
+    assert _n_batches(torch.full((n,), 10.0), n) == 1  # sparse graph: one group
+    assert _n_batches(torch.ones(1000 * n), n) == 64  # capped
+
+
 def test_deterministic_on_cpu_with_seed(small):
     kw = dict(n_neighbors=10, n_epochs=30, random_state=7, device="cpu")
     a = UMAP(**kw).fit_transform(small)
