@@ -126,7 +126,8 @@ def main() -> None:
     ap.add_argument("--cpu-peer-timeout", type=int, default=200)
     ap.add_argument("--budget-s", type=float, default=480)
     ap.add_argument("--plain-n", type=int, default=10000, help="documents for plain encode (slow)")
-    ap.add_argument("--embed-budget-s", type=float, default=110, help="seconds for embedding the corpus")
+    ap.add_argument("--embed-budget-s", type=float, default=110,
+                    help="seconds for embedding the corpus, at embed_compare's measured rate")
     ap.add_argument("--knn-budget-s", type=float, default=30)
     ap.add_argument("--skip", default="", help="comma-separated step names to leave out")
     ap.add_argument("--stand-in", action="store_true",
@@ -254,7 +255,8 @@ def main() -> None:
     def _():
         ours = state.get("embedder") or (StandIn() if args.stand_in else load_embedder(args.model, DEVICE))
         # as many documents as the embedding budget allows at the measured rate (all, if fast)
-        n = min(len(state["docs"]), max(sizes[0], int(state.get("rate", 3000) * args.embed_budget_s)))
+        rate = state.get("rate")  # measured by embed_compare; without it, embed every document
+        n = len(state["docs"]) if rate is None else min(len(state["docs"]), max(sizes[0], int(rate * args.embed_budget_s)))
         docs = state["docs"][:n]
         reset_peak()
         sync()
