@@ -388,7 +388,7 @@ def _use_int8(embedding_backend: str, device: str) -> bool:
         optional_import("onnxruntime", "int8 CPU embeddings")
         optional_import("onnx", "int8 CPU embeddings")
     logger.info("onnxruntime/onnx not installed: CPU embeddings run in torch fp32 (%s for the int8 "
-                "ONNX path, about 1.5x faster)", onnx_int8.INSTALL_HINT)
+                "ONNX path, about 1.4x faster)", onnx_int8.INSTALL_HINT)
     return False
 
 
