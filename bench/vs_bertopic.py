@@ -58,6 +58,7 @@ BASELINE = "bertopic"
 CONFIGS = {
     "gputopic": dict(device="cpu"),
     "gputopic-native": dict(device="cpu", umap_model="native", hdbscan_model="native"),
+    "gputopic-native-umap": dict(device="cpu", umap_model="native", hdbscan_model="hdbscan"),
 }
 # BERTopic's defaults, spelled out so that both libraries get the same parameters
 UMAP_PARAMS = dict(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", low_memory=False)

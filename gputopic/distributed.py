@@ -198,13 +198,14 @@ _EMBEDDERS: dict[str, Any] = {}
 class EmbedderPlugin(distributed.WorkerPlugin):
     """Loads the embedding model once per worker process (and again on a restarted worker)."""
 
-    def __init__(self, key: str, spec: Any, device: str, drop_on_teardown: bool):
+    def __init__(self, key: str, spec: Any, device: str, drop_on_teardown: bool, embedding_backend: str = "auto"):
         self.key, self.spec, self.device, self.drop = key, spec, device, drop_on_teardown
+        self.embedding_backend = embedding_backend
         self.name = key
 
     def setup(self, worker=None):
         if self.key not in _EMBEDDERS:
-            _EMBEDDERS[self.key] = load_embedder(self.spec, resolve_device(self.device))
+            _EMBEDDERS[self.key] = load_embedder(self.spec, resolve_device(self.device), self.embedding_backend)
 
     def teardown(self, worker=None):
         if self.drop:
@@ -216,7 +217,7 @@ def _embedder_on_workers(client, model):
     """Register the model's embedder on every worker; yields the cache key."""
     spec = model.embedding_model
     if spec is None or isinstance(spec, str):
-        key, drop = f"gputopic-embedder:{spec or 'default'}:{model.device}", False
+        key, drop = f"gputopic-embedder:{spec or 'default'}:{model.device}:{model.embedding_backend}", False
     else:
         key, drop = f"gputopic-embedder:{model_identity(spec)}:{uuid.uuid4().hex}", True
         try:
@@ -226,7 +227,7 @@ def _embedder_on_workers(client, model):
                 f"The embedding model ({type(spec).__name__}) cannot be pickled to ship to the Dask "
                 f"workers: {exc}. Pass a model name or path instead, which each worker loads itself."
             ) from exc
-    client.register_plugin(EmbedderPlugin(key, spec, model.device, drop), name=key)
+    client.register_plugin(EmbedderPlugin(key, spec, model.device, drop, model.embedding_backend), name=key)
     try:
         yield key
     finally:
@@ -422,7 +423,7 @@ def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_
     lap("ctfidf")
     if model.representation_model is not None:
         words = _apply_representation(model.representation_model, words,
-                                      load_embedder(model.embedding_model, device), backend)
+                                      load_embedder(model.embedding_model, device, model.embedding_backend), backend)
     rep_ids = _representative(client, shards, X_parts, c_tf_idf, index_parts, k)
     rep_docs = _fetch_docs(client, shards, rep_ids)
     topic_emb = backend.asarray((emb_sums / np.maximum(sizes, 1)[:, None]).astype(np.float32))

@@ -24,7 +24,7 @@ from . import reduce as _reduce
 from .ctfidf import ClassTfidfTransformer
 from .device import (frame_library, get_backend, is_on_gpu, resolve_device, text_list, to_numpy, to_output,
                      to_output_sparse)
-from .embed import Embedder, cached_encode, check_embeddings, load_embedder
+from .embed import EMBEDDING_BACKENDS, Embedder, cached_encode, check_embeddings, load_embedder
 from .exceptions import InputError, NotFittedError
 from .represent import representative_docs, topic_words
 from .vectorize import class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, vocabulary
@@ -129,6 +129,14 @@ class GPUTopic(_Params):
     device : {"auto", "cuda", "cpu"}, default "auto"
     batch_size : int or None
         Embedding batch size; None picks 32 on the CPU and 512 on CUDA.
+    embedding_backend : {"auto", "torch", "onnx-int8"}, default "auto"
+        How a model gputopic loads itself (None or a name/path) embeds on the CPU. "auto":
+        its transformer runs from an int8 ONNX Runtime copy made once per model and cached
+        in ``$GPUTOPIC_ONNX_CACHE`` (default ``~/.cache/gputopic/onnx``); the copy is checked
+        against fp32 on a sample of the documents first (cosine >= 0.97, else torch fp32).
+        Without onnxruntime/onnx it logs that and uses torch fp32. "torch": plain
+        SentenceTransformer in fp32. "onnx-int8": like "auto" but an error where the int8
+        copy cannot be used. No effect on CUDA or on a model object passed in.
     random_state : int or None
         Seed for UMAP (fixed seeds make umap-learn single-threaded).
     verbose : bool, default False
@@ -157,6 +165,7 @@ class GPUTopic(_Params):
         verbose: bool = False,
         embedding_cache_dir=None,
         client=None,
+        embedding_backend: str = "auto",
     ):
         self.embedding_model = embedding_model
         self.umap_model = umap_model
@@ -173,6 +182,7 @@ class GPUTopic(_Params):
         self.verbose = verbose
         self.embedding_cache_dir = embedding_cache_dir
         self.client = client
+        self.embedding_backend = embedding_backend
 
     # ------------------------------------------------------------------ fit
 
@@ -183,6 +193,9 @@ class GPUTopic(_Params):
         _check_int("random_state", self.random_state, 0, none_ok=True)
         _check_bool("calculate_probabilities", self.calculate_probabilities)
         _check_bool("verbose", self.verbose)
+        if self.embedding_backend not in EMBEDDING_BACKENDS:
+            raise InputError(f"embedding_backend must be one of {', '.join(map(repr, EMBEDDING_BACKENDS))}; "
+                             f"got {self.embedding_backend!r}.")
         reps = self.representation_model
         for rep in (reps if isinstance(reps, (list, tuple)) else [reps] if reps is not None else []):
             if not callable(getattr(rep, "represent", None)):
@@ -232,7 +245,7 @@ class GPUTopic(_Params):
 
         embedder = None
         if embeddings is None:
-            embedder = load_embedder(self.embedding_model, device)
+            embedder = load_embedder(self.embedding_model, device, self.embedding_backend)
             emb = cached_encode(embedder, docs, backend, self.embedding_cache_dir, self.batch_size, self.verbose)
         else:
             emb = check_embeddings(embeddings, len(docs), backend)
@@ -259,7 +272,7 @@ class GPUTopic(_Params):
         words = topic_words(c_tf_idf, ids.tolist(), vocab, int(self.top_n_words))
         lap("ctfidf")
         if self.representation_model is not None:
-            embedder = embedder or load_embedder(self.embedding_model, device)
+            embedder = embedder or load_embedder(self.embedding_model, device, self.embedding_backend)
             words = _apply_representation(self.representation_model, words, embedder, backend)
         rep_docs = representative_docs(X, c_tf_idf, index, n=3)
         topic_emb = class_means(emb, index, len(ids), backend)
@@ -374,7 +387,7 @@ class GPUTopic(_Params):
                 "cannot be saved: load it with GPUTopic.load(path, embedding_model=...) or pass embeddings=."
             )
         if getattr(self, "_embedder", None) is None:
-            self._embedder = load_embedder(self.embedding_model, device)
+            self._embedder = load_embedder(self.embedding_model, device, self.embedding_backend)
         return self._embedder
 
     def _check_fitted(self) -> None:

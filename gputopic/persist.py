@@ -31,7 +31,7 @@ FORMAT_VERSION = 1
 CONFIG = "gputopic.json"
 TENSORS = "gputopic.safetensors"
 _PLAIN_PARAMS = ("top_n_words", "min_topic_size", "calculate_probabilities", "device", "batch_size",
-                 "random_state", "verbose")
+                 "random_state", "verbose", "embedding_backend")
 _SLOTS = ("umap_model", "hdbscan_model", "vectorizer_model", "ctfidf_model", "representation_model")
 
 

@@ -17,6 +17,9 @@ import pytest
 
 DATA_DIR = Path(os.environ.get("GPUTOPIC_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 CACHE_DIR = Path(__file__).resolve().parent / ".cache"
+# int8 ONNX copies of the embedding model (CPU path) are made once into tests/.cache/onnx,
+# not into the user's ~/.cache
+os.environ.setdefault("GPUTOPIC_ONNX_CACHE", str(CACHE_DIR / "onnx"))
 
 
 def _cuda() -> bool:

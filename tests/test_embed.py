@@ -149,3 +149,91 @@ def test_token_budget_batches_cover_every_row_once():
         assert ids.shape[0] == len(rows)
         assert ids.shape[0] == 1 or ids.numel() <= 256  # a single over-long row still runs
     assert len(batches) > 2
+
+
+# ------------------------------------------------- int8 ONNX Runtime CPU path
+
+
+@pytest.fixture(scope="module")
+def int8_embedder():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    return load_embedder(None, "cpu")  # the copy is made once into $GPUTOPIC_ONNX_CACHE (conftest)
+
+
+def _cos(a, b):
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+def test_int8_cpu_path_stays_close_to_fp32_on_real_posts(int8_embedder, ng2000):
+    docs, _, ref = ng2000
+    got = int8_embedder.encode(docs[:48], CPU)
+    assert int8_embedder.int8 and int8_embedder._onnx  # the int8 copy ran
+    cos = _cos(got, ref[:48])
+    # measured on 1,000 posts (bench/cpu_embed_bench.py): min 0.98, mean 0.994
+    assert cos.min() > 0.97 and cos.mean() > 0.985
+    assert int8_embedder.cache_id.endswith("#onnx-int8")  # not mixed with fp32 in the embedding cache
+
+
+def test_int8_copy_is_reused_and_a_corrupt_one_rebuilt(int8_embedder, tmp_path, monkeypatch, caplog):
+    import logging
+    import shutil
+
+    from gputopic import onnx_int8
+
+    model = int8_embedder.model
+    int8_embedder.encode(["make sure the copy exists"], CPU)
+    src = int8_embedder._onnx.folder
+    folder = tmp_path / src.name
+    shutil.copytree(src, folder)
+    builds = []
+    monkeypatch.setattr(onnx_int8, "_build", lambda model, probe, folder: builds.append(folder))
+    probe = model.preprocess(["a short text", "and another one"])
+    assert onnx_int8.load_or_build(model, probe, tmp_path) is not None and builds == []  # reused
+    path = folder / onnx_int8.ONNX_FILE
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="gputopic"):
+        onnx_int8.load_or_build(model, probe, tmp_path)
+    assert builds == [folder] and not folder.exists()  # the damaged copy was dropped and rebuilt
+    assert "SHA-256" in caplog.text and "rebuilding" in caplog.text
+
+
+def test_torch_backend_is_the_plain_sentence_transformer(ng2000):
+    docs, _, ref = ng2000
+    emb = load_embedder(None, "cpu", "torch")
+    assert not emb.int8 and emb.cache_id == emb.model_id
+    np.testing.assert_allclose(emb.encode(docs[:6], CPU), ref[:6], atol=2e-4)
+
+
+def test_model_objects_and_cuda_keep_their_own_path():
+    class Enc:
+        def encode(self, docs):
+            return np.ones((len(docs), 3), dtype=np.float32)
+
+    assert not load_embedder(Enc(), "cpu").int8
+    assert not load_embedder(None, "cuda").int8  # not loaded: no GPU needed to check this
+
+
+def test_missing_onnxruntime_falls_back_with_a_log_line(monkeypatch, caplog):
+    import logging
+    import sys
+
+    from gputopic.exceptions import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now fails
+    with caplog.at_level(logging.INFO, logger="gputopic"):
+        emb = load_embedder(None, "cpu")
+    assert not emb.int8 and "onnxruntime/onnx not installed" in caplog.text
+    with pytest.raises(MissingDependencyError, match="pip install onnxruntime"):
+        load_embedder(None, "cpu", "onnx-int8")
+
+
+def test_unknown_embedding_backend_is_rejected():
+    from gputopic import GPUTopic
+
+    with pytest.raises(InputError, match="embedding_backend must be one of"):
+        load_embedder(None, "cpu", "int4")
+    with pytest.raises(InputError, match="embedding_backend must be one of"):
+        GPUTopic(embedding_backend="int4").fit_transform(["a b c"] * 30)
