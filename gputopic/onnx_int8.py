@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .device import optional_import
+from .persist import file_sha256
 
 logger = logging.getLogger("gputopic")
 
@@ -73,14 +74,6 @@ def fingerprint(model: Any) -> str:
         h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
         h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:32]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class OnnxTransformer:
@@ -138,7 +131,7 @@ def _open(folder: Path) -> OnnxTransformer | None:
     if info["status"] == "rejected":
         return None
     path = folder / ONNX_FILE
-    if _sha256(path) != info["sha256"]:
+    if file_sha256(path) != info["sha256"]:
         raise ValueError(f"{path.name} does not match its SHA-256 in {MANIFEST}")
     return OnnxTransformer(_session(path), folder, info)
 
@@ -226,7 +219,7 @@ def _build(model: Any, probe: dict, folder: Path) -> OnnxTransformer | None:
                 "cos_mean": round(float(cos.mean()), 6), "seconds": round(time.perf_counter() - t0, 1),
                 "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": ort.__version__}}
         if ok:
-            info["sha256"] = _sha256(out)
+            info["sha256"] = file_sha256(out)
         else:
             out.unlink()
         (tmp / MANIFEST).write_text(json.dumps(info, indent=1))

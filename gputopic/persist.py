@@ -35,7 +35,8 @@ _PLAIN_PARAMS = ("top_n_words", "min_topic_size", "calculate_probabilities", "de
 _SLOTS = ("umap_model", "hdbscan_model", "vectorizer_model", "ctfidf_model", "representation_model")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -71,7 +72,7 @@ def save_model(model: Any, path: Any) -> None:
         tensors["probabilities"] = np.ascontiguousarray(to_numpy(model.probabilities_), dtype=np.float32)
     tmp = folder / (TENSORS + ".tmp")
     safetensors_numpy.save_file(tensors, str(tmp))
-    digest = _sha256(tmp)
+    digest = file_sha256(tmp)
 
     emb = model.embedding_model
     if emb is None:
@@ -143,7 +144,7 @@ def load_model(cls: type, path: Any, embedding_model: Any = None):
         raise ModelFileError(f"{folder / CONFIG} lacks a required field ({exc}): the file is damaged.") from exc
     if tensor_path.name != TENSORS or not tensor_path.exists():
         raise ModelFileError(f"{folder / TENSORS} is missing: the saved model is incomplete.")
-    if _sha256(tensor_path) != expected:
+    if file_sha256(tensor_path) != expected:
         raise ModelFileError(
             f"{tensor_path} does not match the checksum in {CONFIG}: the file is corrupted or "
             "truncated, or belongs to another save. Save the model again."

@@ -254,6 +254,21 @@ def _fix_self(dist: torch.Tensor, idx: torch.Tensor, start: int, stop: int, k: i
     return ext_d.gather(1, order), ext_i.gather(1, order)
 
 
+def _over_tiles(m: int, k: int, rows: int, device: torch.device, self_query: bool, tile):
+    """Run ``tile(start, stop) -> (dist, idx)`` (sorted, ``k`` columns) over row tiles of
+    the ``m`` queries into one output; self-queries get the point itself first."""
+    out_d = torch.empty((m, k), dtype=torch.float32, device=device)
+    out_i = torch.empty((m, k), dtype=torch.int64, device=device)
+    for start in range(0, m, rows):
+        stop = min(m, start + rows)
+        dist, idx = tile(start, stop)
+        if self_query:
+            dist, idx = _fix_self(dist, idx, start, stop, k)
+        out_d[start:stop] = dist
+        out_i[start:stop] = idx
+    return out_d, out_i
+
+
 def knn(
     X: torch.Tensor,
     k: int,
@@ -306,27 +321,20 @@ def _knn_full(X, k, metric, queries, memory_budget):
         Xn, Qn = Xf, (Xf if self_query else Q.float())
         x_sq = (Xn * Xn).sum(1)
 
-    m = Qn.shape[0]
     rows = _tile_rows(n, memory_budget, 12)
-    out_d = torch.empty((m, k), dtype=torch.float32, device=device)
-    out_i = torch.empty((m, k), dtype=torch.int64, device=device)
-    for start in range(0, m, rows):
-        stop = min(m, start + rows)
+
+    def tile(start, stop):
         q = Qn[start:stop]
         prod = (q @ Xn.T).float()
         if metric == "cosine":
             vals, idx = torch.topk(prod, k, dim=1, largest=True, sorted=True)
-            dist = (1.0 - vals).clamp_(min=0.0)
-        else:
-            q_sq = (q * q).sum(1, keepdim=True)
-            d2 = (q_sq + x_sq[None, :] - 2.0 * prod).clamp_(min=0.0)
-            vals, idx = torch.topk(d2, k, dim=1, largest=False, sorted=True)
-            dist = vals.sqrt_()
-        if self_query:
-            dist, idx = _fix_self(dist, idx, start, stop, k)
-        out_d[start:stop] = dist
-        out_i[start:stop] = idx
-    return out_d, out_i
+            return (1.0 - vals).clamp_(min=0.0), idx
+        q_sq = (q * q).sum(1, keepdim=True)
+        d2 = (q_sq + x_sq[None, :] - 2.0 * prod).clamp_(min=0.0)
+        vals, idx = torch.topk(d2, k, dim=1, largest=False, sorted=True)
+        return vals.sqrt_(), idx
+
+    return _over_tiles(Qn.shape[0], k, rows, device, self_query, tile)
 
 
 def _knn_euclidean(X, k, queries, memory_budget, name, selector, size):
@@ -339,22 +347,16 @@ def _knn_euclidean(X, k, queries, memory_budget, name, selector, size):
     Qf = Xf if self_query else queries.to(device).float()
     x_sq = (Xf * Xf).sum(1)
     XT = Xf.T
-    m = Qf.shape[0]
     rows = _tile_rows(n, memory_budget, _tile_bytes(name, selector, 4), MAX_TILE_ELEMENTS)
-    out_d = torch.empty((m, k), dtype=torch.float32, device=device)
-    out_i = torch.empty((m, k), dtype=torch.int64, device=device)
-    for start in range(0, m, rows):
-        stop = min(m, start + rows)
+
+    def tile(start, stop):
         q = Qf[start:stop]
         score = torch.addmm(x_sq[None, :], q, XT, beta=1.0, alpha=-2.0)
         vals, idx = _select(score, k, False, selector, size)
         del score
-        dist = (vals + (q * q).sum(1, keepdim=True)).clamp_(min=0.0).sqrt_()
-        if self_query:
-            dist, idx = _fix_self(dist, idx, start, stop, k)
-        out_d[start:stop] = dist
-        out_i[start:stop] = idx
-    return out_d, out_i
+        return (vals + (q * q).sum(1, keepdim=True)).clamp_(min=0.0).sqrt_(), idx
+
+    return _over_tiles(Qf.shape[0], k, rows, device, self_query, tile)
 
 
 def _knn_cosine(X, k, queries, memory_budget, name, selector, size):
@@ -366,21 +368,15 @@ def _knn_cosine(X, k, queries, memory_budget, name, selector, size):
     gemm_dtype = torch.float16 if device.type == "cuda" else torch.float32
     Xn = torch.nn.functional.normalize(X.float(), dim=1).to(gemm_dtype)
     Qn = Xn if self_query else torch.nn.functional.normalize(queries.to(device).float(), dim=1).to(gemm_dtype)
-    m = Qn.shape[0]
     rows = _tile_rows(n, memory_budget, _tile_bytes(name, selector, Xn.element_size()), MAX_TILE_ELEMENTS)
-    out_d = torch.empty((m, k), dtype=torch.float32, device=device)
-    out_i = torch.empty((m, k), dtype=torch.int64, device=device)
-    for start in range(0, m, rows):
-        stop = min(m, start + rows)
+
+    def tile(start, stop):
         prod = Qn[start:stop] @ Xn.T
         vals, idx = _select(prod, k, True, selector, size)
         del prod
-        dist = (1.0 - vals.float()).clamp_(min=0.0)
-        if self_query:
-            dist, idx = _fix_self(dist, idx, start, stop, k)
-        out_d[start:stop] = dist
-        out_i[start:stop] = idx
-    return out_d, out_i
+        return (1.0 - vals.float()).clamp_(min=0.0), idx
+
+    return _over_tiles(Qn.shape[0], k, rows, device, self_query, tile)
 
 
 def _knn_cosine_fp16(X, k, queries, memory_budget, name, selector, size):
@@ -400,40 +396,35 @@ def _knn_cosine_fp16(X, k, queries, memory_budget, name, selector, size):
         Qh = Xh if self_query else Qf.half().float()
     kc = min(n, k + max(0, int(FP16_MARGIN)))
     bound = _fp16_error_bound(d)
-    m = Qf.shape[0]
     # the CPU emulation holds an fp32 and an fp16 copy of the product
     rows = _tile_rows(n, memory_budget, _tile_bytes(name, selector, 2 if on_gpu else 6), MAX_TILE_ELEMENTS)
-    out_d = torch.empty((m, k), dtype=torch.float32, device=device)
-    out_i = torch.empty((m, k), dtype=torch.int64, device=device)
     n_redo = 0
-    ctx = _fp32_accumulation() if on_gpu else contextlib.nullcontext()
-    with ctx:
-        for start in range(0, m, rows):
-            stop = min(m, start + rows)
-            prod = Qh[start:stop] @ Xh.T
-            if not on_gpu:
-                prod = prod.half()
-            v16, cand = _select(prod, kc, True, selector, size)
-            del prod
-            qf = Qf[start:stop]
-            sims = _refine_cos(qf, Xf, cand, memory_budget)
-            vals, j = torch.topk(sims, k, dim=1, largest=True, sorted=True)
-            idx = cand.gather(1, j)
-            if kc < n:
-                # a non-candidate's fp32 similarity is at most v16[:, -1] + bound
-                redo = (v16[:, -1].float() + bound >= vals[:, -1]).nonzero().squeeze(1)
-                if redo.numel():
-                    n_redo += redo.numel()
-                    vr, ir = _exact_cos_topk(qf[redo], Xf, k, memory_budget)
-                    vals[redo] = vr
-                    idx[redo] = ir
-            dist = (1.0 - vals).clamp_(min=0.0)
-            if self_query:
-                dist, idx = _fix_self(dist, idx, start, stop, k)
-            out_d[start:stop] = dist
-            out_i[start:stop] = idx
+
+    def tile(start, stop):
+        nonlocal n_redo
+        prod = Qh[start:stop] @ Xh.T
+        if not on_gpu:
+            prod = prod.half()
+        v16, cand = _select(prod, kc, True, selector, size)
+        del prod
+        qf = Qf[start:stop]
+        sims = _refine_cos(qf, Xf, cand, memory_budget)
+        vals, j = torch.topk(sims, k, dim=1, largest=True, sorted=True)
+        idx = cand.gather(1, j)
+        if kc < n:
+            # a non-candidate's fp32 similarity is at most v16[:, -1] + bound
+            redo = (v16[:, -1].float() + bound >= vals[:, -1]).nonzero().squeeze(1)
+            if redo.numel():
+                n_redo += redo.numel()
+                vr, ir = _exact_cos_topk(qf[redo], Xf, k, memory_budget)
+                vals[redo] = vr
+                idx[redo] = ir
+        return (1.0 - vals).clamp_(min=0.0), idx
+
+    with _fp32_accumulation() if on_gpu else contextlib.nullcontext():
+        out = _over_tiles(Qf.shape[0], k, rows, device, self_query, tile)
     knn.last_fp16_redo = n_redo
-    return out_d, out_i
+    return out
 
 
 knn.last_fp16_redo = 0  # rows redone in fp32 by the last "fp16*" call
