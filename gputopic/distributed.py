@@ -198,7 +198,7 @@ _EMBEDDERS: dict[str, Any] = {}
 class EmbedderPlugin(distributed.WorkerPlugin):
     """Loads the embedding model once per worker process (and again on a restarted worker)."""
 
-    def __init__(self, key: str, spec: Any, device: str, drop_on_teardown: bool, embedding_backend: str = "auto"):
+    def __init__(self, key: str, spec: Any, device: str, drop_on_teardown: bool, embedding_backend: str = "torch"):
         self.key, self.spec, self.device, self.drop = key, spec, device, drop_on_teardown
         self.embedding_backend = embedding_backend
         self.name = key

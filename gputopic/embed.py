@@ -9,11 +9,12 @@
   ``preprocess`` on a sample first) while the GPU works, results written into one device
   tensor and handed to CuPy through DLPack (no host copy). A batch that runs out of GPU
   memory is split in half and retried, and later batches use the smaller size.
-* On the CPU with a SentenceTransformer gputopic loaded itself (``embedding_backend="auto"``):
-  the same loop, with the transformer run by ONNX Runtime from an int8 copy made once per
-  model and cached (:mod:`gputopic.onnx_int8`); 1.38x plain ``encode`` on 2 shared cores,
-  cosine to fp32 min 0.984 on 300 20 Newsgroups posts. ``embedding_backend="torch"`` turns it
-  off; without onnxruntime the torch path is used and a log line says so.
+* On the CPU, opt-in (``embedding_backend="auto"`` or ``"onnx-int8"``) for a
+  SentenceTransformer gputopic loads itself: the same loop, with the transformer run by ONNX
+  Runtime from an int8 copy made once per model and cached (:mod:`gputopic.onnx_int8`);
+  1.38x plain ``encode`` on 2 shared cores, cosine to fp32 min 0.984 on 300 20 Newsgroups
+  posts. Its activations are quantised per batch, so a document's vector depends slightly on
+  the other documents of its batch: the default, ``"torch"``, keeps fp32 and exact.
 * An optional on-disk cache keyed by the model and the exact documents skips re-embedding.
 """
 
@@ -339,13 +340,13 @@ def _progress(total: int, verbose: bool, desc: str):
     return tqdm.tqdm(total=total, desc=desc, unit="doc")
 
 
-def load_embedder(spec: Any, device: str, embedding_backend: str = "auto", onnx_cache: Any = None) -> Embedder:
+def load_embedder(spec: Any, device: str, embedding_backend: str = "torch", onnx_cache: Any = None) -> Embedder:
     """Resolve the ``embedding_model`` slot: None, a name/path, a SentenceTransformer, or ``encode()``.
 
     ``embedding_backend`` applies on the CPU to a model loaded here (None or a name/path):
-    "auto" runs its transformer from an int8 ONNX copy when onnxruntime and onnx are
-    installed (else torch fp32, logged), "onnx-int8" requires that, "torch" is the plain
-    SentenceTransformer. Objects passed in are used as given.
+    "torch" (default) is the plain SentenceTransformer in fp32; "auto" runs its transformer
+    from an int8 ONNX copy when onnxruntime and onnx are installed (else torch fp32, logged),
+    "onnx-int8" requires that. Objects passed in are used as given.
     """
     if embedding_backend not in EMBEDDING_BACKENDS:
         raise InputError(f"embedding_backend must be one of {EMBEDDING_BACKENDS}, got {embedding_backend!r}.")

@@ -158,7 +158,7 @@ def test_token_budget_batches_cover_every_row_once():
 def int8_embedder():
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    return load_embedder(None, "cpu")  # the copy is made once into $GPUTOPIC_ONNX_CACHE (conftest)
+    return load_embedder(None, "cpu", "auto")  # the copy is made once into $GPUTOPIC_ONNX_CACHE (conftest)
 
 
 def _cos(a, b):
@@ -204,6 +204,7 @@ def test_torch_backend_is_the_plain_sentence_transformer(ng2000):
     docs, _, ref = ng2000
     emb = load_embedder(None, "cpu", "torch")
     assert not emb.int8 and emb.cache_id == emb.model_id
+    assert not load_embedder(None, "cpu").int8  # the default: exact, batch-independent fp32
     np.testing.assert_allclose(emb.encode(docs[:6], CPU), ref[:6], atol=2e-4)
 
 
@@ -224,7 +225,7 @@ def test_missing_onnxruntime_falls_back_with_a_log_line(monkeypatch, caplog):
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime now fails
     with caplog.at_level(logging.INFO, logger="gputopic"):
-        emb = load_embedder(None, "cpu")
+        emb = load_embedder(None, "cpu", "auto")
     assert not emb.int8 and "onnxruntime/onnx not installed" in caplog.text
     with pytest.raises(MissingDependencyError, match="pip install onnxruntime"):
         load_embedder(None, "cpu", "onnx-int8")
