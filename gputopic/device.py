@@ -36,6 +36,8 @@ _EXTRAS = {
     "distributed": "gputopic[dask]",
     "dask_cuda": "gputopic[dask-cuda]",
     "pyarrow": "gputopic[io]",
+    "onnxruntime": "gputopic[onnx]",
+    "onnx": "gputopic[onnx]",
 }
 
 

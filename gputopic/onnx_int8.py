@@ -44,7 +44,7 @@ FORMAT = 2  # 2: exported with eager attention, which ORT's fusions recognise
 MIN_COSINE = 0.97
 ONNX_FILE = "transformer_int8.onnx"
 MANIFEST = "manifest.json"
-INSTALL_HINT = "pip install onnxruntime onnx"
+INSTALL_HINT = "pip install 'gputopic[onnx]'"
 
 
 def available() -> bool:
