@@ -11,6 +11,7 @@ import pytest
 import torch
 from sklearn.manifold import trustworthiness
 
+from gputopic.native import _umap_sgd_cpu as sgd_cpu
 from gputopic.native.knn import knn
 from gputopic.native.umap import UMAP, _n_batches, find_ab_params
 
@@ -109,6 +110,22 @@ def test_transform_lands_near_input_neighbours(ng2000):
     assert overlap > 20 * chance and overlap > 0.15, f"overlap {overlap:.3f} (chance {chance:.4f})"
 
 
+def test_grouped_torch_sgd_on_the_cpu_keeps_quality(ng5000, ours_5000, monkeypatch):
+    # the SGD the GPU runs, forced on the CPU: same bar against umap-learn
+    monkeypatch.setenv("GPUTOPIC_UMAP_CPU_SGD", "grouped")
+    emb = ng5000[2]
+    grouped = UMAP(device="cpu", **REF_PARAMS).fit_transform(emb)
+    assert not np.array_equal(grouped, ours_5000)  # it did take the other path
+    t_ref = _trust(emb, _umap_learn_embedding(emb))
+    assert _trust(emb, grouped) >= t_ref - 0.02
+
+
+def test_bad_cpu_sgd_setting_raises(small, monkeypatch):
+    monkeypatch.setenv("GPUTOPIC_UMAP_CPU_SGD", "hogwild")
+    with pytest.raises(ValueError, match="GPUTOPIC_UMAP_CPU_SGD must be one of"):
+        UMAP(n_neighbors=10, n_epochs=5, device="cpu").fit(small)
+
+
 def test_transform_before_fit_raises():
     with pytest.raises(ValueError, match="not fitted"):
         UMAP().transform(np.zeros((3, 4), np.float32))
@@ -132,6 +149,40 @@ def test_deterministic_on_cpu_with_seed(small):
     np.testing.assert_array_equal(a, b)
     c = UMAP(**{**kw, "random_state": 8}).fit_transform(small)
     assert not np.array_equal(a, c)
+
+
+def test_cpu_sgd_blocks_split_edges_evenly_on_vertex_bounds():
+    rng = np.random.default_rng(0)
+    head = np.sort(rng.integers(0, 1000, 20000))
+    vb, eb = sgd_cpu.blocks(head, 1000, 3)
+    assert vb[0] == 0 and vb[-1] == 1000 and np.all(np.diff(vb) >= 0)
+    assert eb[0] == 0 and eb[-1] == len(head)
+    # an edge block is exactly the edges whose head lies in the vertex block
+    for t in range(3):
+        assert np.all((head[eb[t]:eb[t + 1]] >= vb[t]) & (head[eb[t]:eb[t + 1]] < vb[t + 1]))
+    assert np.all(np.abs(np.diff(eb) - len(head) / 3) < 200)
+    vb1, eb1 = sgd_cpu.blocks(head, 1000, 1)
+    assert list(vb1) == [0, 1000] and list(eb1) == [0, len(head)]
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_cpu_sgd_reproducible_per_thread_count_and_pulls_neighbours_together(threads):
+    # two well-separated groups in a ring graph each; after the SGD, graph neighbours are
+    # closer than random pairs, and the same seed and thread count repeat bit for bit
+    rng = np.random.default_rng(1)
+    n = 300
+    head = np.repeat(np.arange(n), 2)
+    tail = np.stack([(np.arange(n) + 1) % n, (np.arange(n) - 1) % n], 1).ravel()
+    eps = np.ones(len(head))
+    init = rng.uniform(0, 10, (n, 2)).astype(np.float32)
+    a, b = find_ab_params(1.0, 0.1)
+    run = lambda: sgd_cpu.optimize_layout(init.copy(), head, tail, eps, 100, a, b, 1.0, 1.0, 5, seed=5,
+                                          n_threads=threads)
+    out = run()
+    np.testing.assert_array_equal(out, run())
+    nb = np.linalg.norm(out[head] - out[tail], axis=1).mean()
+    rnd = np.linalg.norm(out[rng.integers(0, n, 2000)] - out[rng.integers(0, n, 2000)], axis=1).mean()
+    assert np.isfinite(out).all() and nb < 0.3 * rnd
 
 
 def test_precomputed_knn_matches_internal(small):

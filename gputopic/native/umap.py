@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from typing import Any
 
@@ -54,6 +55,7 @@ import torch
 
 from ..device import array_kind, as_tensor, from_tensor
 from ..exceptions import DeviceError, InputError, NotFittedError
+from . import _umap_sgd_cpu as _sgd_cpu
 from .knn import METRICS, knn as _knn
 
 logger = logging.getLogger("gputopic")
@@ -61,6 +63,7 @@ logger = logging.getLogger("gputopic")
 __all__ = ["UMAP", "find_ab_params", "fuzzy_simplicial_set"]
 
 INITS = ("spectral", "pca", "random")
+CPU_SGD = ("sequential", "grouped")
 SPECTRAL_MAX_N = 50_000
 _SMOOTH_K_TOLERANCE = 1e-5
 _MIN_K_DIST_SCALE = 1e-3
@@ -328,6 +331,18 @@ def _optimize_layout(
     return head
 
 
+def _cpu_sgd() -> str:
+    """The fit's SGD on the CPU: ``"sequential"`` (default; numba, see ``_umap_sgd_cpu``)
+    or ``"grouped"`` (the torch code the GPU runs), from ``GPUTOPIC_UMAP_CPU_SGD``."""
+    value = os.environ.get("GPUTOPIC_UMAP_CPU_SGD", "sequential").strip().lower()
+    if value not in CPU_SGD:
+        raise InputError(f"GPUTOPIC_UMAP_CPU_SGD must be one of {CPU_SGD}, got {value!r}")
+    if value == "sequential" and not _sgd_cpu.available():
+        logger.info("UMAP: numba is not installed; the CPU fit uses the grouped torch SGD")
+        return "grouped"
+    return value
+
+
 def _epochs_per_sample(w: torch.Tensor) -> torch.Tensor:
     return (w.max() / w).float()
 
@@ -527,11 +542,14 @@ class UMAP:
         if self.verbose:
             logger.info("UMAP: initialisation %r done at %.2fs", self.init, time.perf_counter() - t0)
         if n_epochs > 0 and w_l.numel():
-            _optimize_layout(
-                emb, emb, rows_l, cols_l, _epochs_per_sample(w_l), n_epochs, self._a, self._b,
-                float(self.repulsion_strength), float(self.learning_rate), int(self.negative_sample_rate),
-                True, gen, bool(self.verbose),
-            )
+            args = (n_epochs, self._a, self._b, float(self.repulsion_strength), float(self.learning_rate),
+                    int(self.negative_sample_rate))
+            if _cpu_sgd() == "sequential" and device.type == "cpu":
+                emb = torch.from_numpy(_sgd_cpu.optimize_layout(
+                    emb.numpy(), rows_l.numpy(), cols_l.numpy(), _epochs_per_sample(w_l).numpy(), *args, seed=seed,
+                ))
+            else:
+                _optimize_layout(emb, emb, rows_l, cols_l, _epochs_per_sample(w_l), *args, True, gen, bool(self.verbose))
         self._embedding_t = emb
         self.embedding_ = from_tensor(emb, kind, self._input_device)
         self.n_features_in_ = int(Xt.shape[1])
