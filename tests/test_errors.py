@@ -95,7 +95,7 @@ def test_cuda_requested_without_gpu():
 def test_missing_optional_dependency(monkeypatch):
     monkeypatch.setitem(sys.modules, "umap", None)  # makes `import umap` fail
     with pytest.raises(MissingDependencyError, match=r"'umap' is not installed .*pip install umap"):
-        GPUTopic(embedding_model=HashingEncoder(), device="cpu").fit(TOY_DOCS, embeddings=EMB)
+        GPUTopic(embedding_model=HashingEncoder(), device="cpu", umap_model="umap-learn").fit(TOY_DOCS, embeddings=EMB)
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+import numpy as np
 import torch
 
 METRICS = ("cosine", "euclidean")
@@ -428,3 +429,31 @@ def _knn_cosine_fp16(X, k, queries, memory_budget, name, selector, size):
 
 
 knn.last_fp16_redo = 0  # rows redone in fp32 by the last "fp16*" call
+
+
+#: on the CPU, self-kNN of more points than this uses NN-descent (:func:`nndescent`):
+#: the exact search costs O(n^2 d) (63,326 x 384 here: 29 s on 2 cores, against ~6 s)
+CPU_EXACT_MAX = 50_000
+
+
+def nndescent(X: torch.Tensor, k: int, metric: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Approximate self-kNN of ``X`` with pynndescent (what umap-learn runs above 4,096 points).
+
+    Same output convention as :func:`knn`; the forest and iteration counts are
+    umap-learn's. Single-threaded so that a seed gives the same graph every time.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    from ..device import optional_import
+
+    pynndescent = optional_import("pynndescent", "NN-descent kNN for large CPU UMAP fits (installed with umap-learn)")
+    data = X.detach().cpu().float().numpy()
+    n = data.shape[0]
+    index = pynndescent.NNDescent(
+        data, metric=metric, n_neighbors=k, random_state=int(seed), low_memory=False, n_jobs=1,
+        n_trees=min(64, 5 + int(round(n ** 0.5 / 20.0))), n_iters=max(5, int(round(np.log2(n)))),
+        max_candidates=60, compressed=True, verbose=False,
+    )
+    idx, dist = index.neighbor_graph
+    return (torch.from_numpy(np.ascontiguousarray(dist, dtype=np.float32)).to(X.device),
+            torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64)).to(X.device))

@@ -21,8 +21,15 @@ What is implemented (umap-learn's parameter names, defaults and semantics):
 Where it differs from umap-learn:
 
 * metrics: only ``"euclidean"`` and ``"cosine"``; the kNN graph is exact
-  (:func:`gputopic.native.knn.knn`) instead of NN-descent, which is slightly better;
-* the SGD is vectorised: the edges are split once into random groups (about 0.4 due
+  (:func:`gputopic.native.knn.knn`) instead of NN-descent, except for CPU fits of more
+  than :data:`~gputopic.native.knn.CPU_EXACT_MAX` points, which use pynndescent as
+  umap-learn does (the exact search is O(n^2) on the CPU);
+* on the CPU the fit's SGD is :mod:`gputopic.native._umap_sgd_cpu`: umap-learn's
+  one-edge-at-a-time updates in numba on every thread (points split into per-thread
+  blocks, other blocks read from a snapshot refreshed 8 times per epoch), reproducible
+  for a seed and thread count (umap-learn with ``random_state`` runs on one thread);
+  ``GPUTOPIC_UMAP_CPU_SGD=grouped`` runs the torch SGD below instead;
+* on CUDA (and for ``transform``) the SGD is vectorised: the edges are split once into random groups (about 0.4 due
   edges per point in each, :func:`_n_batches`), and in every epoch each group's due edges
   compute their gradients from the current positions and are summed with ``index_add_``
   before the next group's (umap-learn applies them one edge at a time; summing a whole
@@ -56,7 +63,7 @@ import torch
 from ..device import array_kind, as_tensor, from_tensor
 from ..exceptions import DeviceError, InputError, NotFittedError
 from . import _umap_sgd_cpu as _sgd_cpu
-from .knn import METRICS, knn as _knn
+from .knn import CPU_EXACT_MAX, METRICS, knn as _knn, nndescent
 
 logger = logging.getLogger("gputopic")
 
@@ -512,7 +519,9 @@ class UMAP:
         self._device = device
 
         k = int(self.n_neighbors)
-        if knn is None:
+        if knn is None and device.type == "cpu" and n > CPU_EXACT_MAX:
+            dist, idx = nndescent(Xt, k, self.metric, seed)
+        elif knn is None:
             dist, idx = _knn(Xt, k, self.metric)
         else:
             dist, idx = self._check_knn(knn, n, device)
