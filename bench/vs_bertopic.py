@@ -17,6 +17,7 @@ Models: BERTopic (the baseline, always run) and the gputopic configurations of `
 
     gputopic          GPUTopic(device="cpu")                  the default: native UMAP + hdbscan
     gputopic-umap-learn   GPUTopic(device="cpu", umap_model="umap-learn")     umap-learn + hdbscan
+    gputopic-int8     GPUTopic(device="cpu", embedding_backend="auto")   the default + int8 ONNX embedding
     gputopic-native   GPUTopic(device="cpu", umap_model="native", hdbscan_model="native")
     gputopic-native-umap  GPUTopic(device="cpu", umap_model="native", hdbscan_model="hdbscan")
 
@@ -64,6 +65,7 @@ BASELINE = "bertopic"
 CONFIGS = {
     "gputopic": dict(device="cpu"),
     "gputopic-umap-learn": dict(device="cpu", umap_model="umap-learn"),
+    "gputopic-int8": dict(device="cpu", embedding_backend="auto"),
     "gputopic-native": dict(device="cpu", umap_model="native", hdbscan_model="native"),
     "gputopic-native-umap": dict(device="cpu", umap_model="native", hdbscan_model="hdbscan"),
 }

@@ -17,9 +17,11 @@ column). The stages run where the data is:
   reducer is shipped to the workers and every partition is ``transform``-ed there. Only the
   low-dimensional points (n x 5) come back.
 * **cluster** those points with HDBSCAN in the client process; topics go back per partition.
-* **count**: a shared vocabulary from per-partition vocabularies and document frequencies, merged
-  by a tree reduction (``min_df`` / ``max_df`` / ``max_features`` applied to the summed
-  frequencies, as scikit-learn's ``CountVectorizer`` applies them); per-partition
+* **count**: each partition is counted once on its worker (the Arrow counter for the default
+  vectorizer, as in-process); a shared vocabulary from the per-partition vocabularies and
+  document frequencies, merged by a tree reduction (``min_df`` / ``max_df`` / ``max_features``
+  applied to the summed frequencies, as scikit-learn's ``CountVectorizer`` applies them); each
+  partition's matrix re-indexed to it where it lies; per-partition
   ``onehot(topics).T @ X`` summed by a tree reduction to one (topics x vocabulary) matrix;
   then the in-process :class:`ClassTfidfTransformer` and :func:`topic_words`.
 * **transform** of a Dask collection runs the fitted model's in-process ``transform`` on each
@@ -49,7 +51,7 @@ from .device import get_backend, is_on_gpu, optional_import, resolve_device, tex
 from .embed import check_embeddings, cached_encode, load_embedder, model_identity
 from .exceptions import DeviceError, InputError
 from .represent import representative_docs, topic_words
-from .vectorize import _count_chunk, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, \
+from .vectorize import class_term_matrix, default_vectorizer, doc_term_matrix, fit_count, labels_to_index, \
     one_hot, vocabulary
 
 distributed = optional_import("distributed", "Dask sharding (GPUTopic(client=...))")
@@ -270,25 +272,49 @@ def _reduce_partition(block, reducer, device: str) -> np.ndarray:
     return to_numpy(_reduce.transform_reduce(reducer, backend.asarray(block), backend))
 
 
-def _vocab_partition(part, vectorizer) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sorted terms of one partition with their document and term frequencies."""
-    terms, X = _count_chunk(vectorizer, text_list(part))
+def _count_partition(part, vectorizer) -> tuple[np.ndarray, Any]:
+    """The one counting pass over a partition: its sorted terms and host CSR counts."""
+    terms, X = fit_count(vectorizer, text_list(part))
+    return np.asarray(terms, dtype=object), X.tocsr()
+
+
+def _partition_stats(counted) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted terms of one counted partition with their document and term frequencies."""
+    terms, X = counted
     df = np.asarray((X > 0).sum(axis=0), dtype=np.int64).ravel()
     tf = np.asarray(X.sum(axis=0), dtype=np.int64).ravel()
-    return np.asarray(terms, dtype=object), df, tf
+    return terms, df, tf
 
 
 def _merge_vocab(a, b):
     """Union of two sorted vocabularies (Python string order, as scikit-learn sorts) with their
     frequencies added. Object arrays throughout: no fixed-width unicode copies of long terms."""
-    terms = np.array(sorted(set(a[0].tolist()).union(b[0].tolist())), dtype=object)
-    where = {t: i for i, t in enumerate(terms.tolist())}
-    df, tf = np.zeros(terms.size, dtype=np.int64), np.zeros(terms.size, dtype=np.int64)
-    for t, d, f in (a, b):
-        idx = np.fromiter((where[x] for x in t.tolist()), dtype=np.int64, count=len(t))
-        df[idx] += d  # terms are unique within each side
-        tf[idx] += f
-    return terms, df, tf
+    terms, inv = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
+    inv = inv.ravel()
+
+    def add(x, y):  # terms are unique within each side; float64 sums of int64 counts are exact below 2^53
+        return np.bincount(inv, weights=np.concatenate([x, y]).astype(np.float64), minlength=terms.size).astype(np.int64)
+
+    return terms, add(a[1], b[1]), add(a[2], b[2])
+
+
+def _remap(counted, vocab: np.ndarray, device: str):
+    """A counted partition's matrix with the shared vocabulary's columns (pruned terms dropped):
+    the same matrix as ``transform`` with that vocabulary, without counting again."""
+    import scipy.sparse
+
+    terms, X = counted
+    n = X.shape[0]
+    col = np.full(terms.size, -1, dtype=np.int64)
+    if terms.size and vocab.size:
+        pos = np.minimum(np.searchsorted(vocab, terms), vocab.size - 1)
+        col = np.where(vocab[pos] == terms, pos, -1)
+    new = col[X.indices]
+    keep = new >= 0
+    rows = np.repeat(np.arange(n), np.diff(X.indptr))[keep]
+    out = scipy.sparse.csr_matrix((X.data[keep], (rows, new[keep])), shape=(n, vocab.size), dtype=X.dtype)
+    out.sort_indices()
+    return get_backend(resolve_device(device)).assparse(out)
 
 
 def _doc_terms(part, vectorizer, device: str):
@@ -409,9 +435,7 @@ def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_
     topics, cluster_to_topic = _order_by_size(clusters)
     ids, index = labels_to_index(topics)
     k = len(ids)
-    vocab = _fit_vocabulary(client, shards, vectorizer)
-    [vec] = client.scatter([vectorizer], broadcast=True, hash=False)
-    X_parts = client.map(_doc_terms, shards.parts, vectorizer=vec, device=model.device, pure=False)
+    vocab, X_parts = _count_sharded(client, shards, vectorizer, model.device)
     index_parts = shards.split(index)
     sums = [client.submit(_class_sums, X, b, idx, k, model.device, pure=False)
             for X, b, idx in zip(X_parts, blocks, index_parts)]
@@ -515,14 +539,22 @@ def _check_vectorizer(vectorizer: Any) -> None:
         )
 
 
-def _fit_vocabulary(client, shards: _Shards, vectorizer: Any) -> list[str]:
-    """Fit ``vectorizer``'s vocabulary from all partitions, as one ``fit`` over the corpus would."""
+def _count_sharded(client, shards: _Shards, vectorizer: Any, device: str) -> tuple[list[str], list]:
+    """Fit ``vectorizer``'s vocabulary from all partitions, as one ``fit`` over the corpus would,
+    and each partition's doc-term matrix in it (futures on the workers).
+
+    Each partition is counted once, with the vectorizer relaxed (no min_df / max_df /
+    max_features); the frequencies are summed by a tree reduction, pruned, and every
+    partition's matrix is re-indexed to the shared vocabulary where it lies.
+    """
     if vectorizer.vocabulary is not None:  # fixed by the user
         vectorizer.fit(["x"])
-        return vocabulary(vectorizer)
+        [vec] = client.scatter([vectorizer], broadcast=True, hash=False)
+        return vocabulary(vectorizer), client.map(_doc_terms, shards.parts, vectorizer=vec, device=device, pure=False)
     relaxed = _fresh_relaxed(vectorizer)
-    parts = client.map(_vocab_partition, shards.parts, vectorizer=relaxed, pure=False)
-    terms, df, tf = _tree_reduce(client, parts, _merge_vocab).result()
+    counted = client.map(_count_partition, shards.parts, vectorizer=relaxed, pure=False)
+    stats = client.map(_partition_stats, counted, pure=False)
+    terms, df, tf = _tree_reduce(client, stats, _merge_vocab).result()
     n = shards.n
     high = vectorizer.max_df if isinstance(vectorizer.max_df, numbers.Integral) else vectorizer.max_df * n
     low = vectorizer.min_df if isinstance(vectorizer.min_df, numbers.Integral) else vectorizer.min_df * n
@@ -543,7 +575,8 @@ def _fit_vocabulary(client, shards: _Shards, vectorizer: Any) -> list[str]:
         )
     vectorizer.vocabulary_ = {t: i for i, t in enumerate(terms)}
     vectorizer.fixed_vocabulary_ = False
-    return terms
+    [vocab] = client.scatter([np.asarray(terms, dtype=object)], broadcast=True, hash=False)
+    return terms, client.map(_remap, counted, vocab=vocab, device=device, pure=False)
 
 
 def _fresh_relaxed(vectorizer: Any):

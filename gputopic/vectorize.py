@@ -101,6 +101,27 @@ def _jobs(n_jobs: int | None) -> int:
     return n_jobs
 
 
+def fit_count(vectorizer: Any, docs: Sequence[str]):
+    """``(sorted terms, CSR counts)`` of ``docs`` from a fresh copy of ``vectorizer`` (host
+    arrays; no terms: an empty vocabulary), with the Arrow counter where it gives the same
+    matrix (the default vectorizer), on one thread. Used per partition by the Dask path."""
+    from sklearn.base import clone
+
+    docs = docs if isinstance(docs, list) else list(docs)
+    vec = clone(vectorizer)
+    if _arrow_ok(vec, docs):
+        try:
+            X = _arrow_fit_transform(vec, docs, 1)
+        except ValueError as exc:
+            if "empty vocabulary" not in str(exc):
+                raise
+            X = None
+            vec = clone(vectorizer)
+        if X is not None:
+            return np.asarray(vocabulary(vec), dtype=object), X
+    return _count_chunk(vectorizer, docs)
+
+
 def _count_chunk(vectorizer: Any, docs: Sequence[str]):
     from sklearn.base import clone
 

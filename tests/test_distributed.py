@@ -269,3 +269,36 @@ def test_clone_shares_the_client(client):
 
     model = fast_model(client=client)
     assert clone(model).client is client
+
+
+def test_vocabulary_merge_adds_frequencies_by_term():
+    a = (np.array(["apple", "kiwi", "pear"], dtype=object), np.array([2, 1, 3]), np.array([5, 1, 4]))
+    b = (np.array(["banana", "kiwi"], dtype=object), np.array([1, 4]), np.array([1, 6]))
+    terms, df, tf = gd._merge_vocab(a, b)
+    assert terms.tolist() == ["apple", "banana", "kiwi", "pear"]
+    assert df.tolist() == [2, 1, 5, 3] and tf.tolist() == [5, 1, 7, 4]
+    empty = (np.array([], dtype=object), np.array([], np.int64), np.array([], np.int64))
+    assert gd._merge_vocab(a, empty)[0].tolist() == ["apple", "kiwi", "pear"]
+
+
+@pytest.mark.parametrize("vectorizer", [CountVectorizer(stop_words="english"), CountVectorizer(ngram_range=(1, 2))])
+def test_remapped_partition_equals_transform_in_the_shared_vocabulary(corpus, vectorizer):
+    # counted once with the partition's own vocabulary, then re-indexed: the same matrix as
+    # transform() with the shared one (terms missing from it dropped)
+    from gputopic.vectorize import clean
+
+    part = corpus[:80]
+    counted = gd._count_partition(pd.Series(part, dtype=object), vectorizer)
+    shared = vectorizer.fit(clean(corpus[40:200]))  # overlaps the partition, misses some of its terms
+    vocab = np.asarray(shared.get_feature_names_out(), dtype=object)
+    got = gd._remap(counted, vocab, "cpu")
+    want = shared.transform(clean(part))
+    assert got.shape == want.shape and (got != want).nnz == 0
+    assert got.has_sorted_indices
+
+
+def test_partition_of_stop_words_counts_to_no_terms():
+    terms, X = gd._count_partition(pd.Series(["the and of", "it is"], dtype=object), CountVectorizer(stop_words="english"))
+    assert terms.size == 0 and X.shape == (2, 0)
+    out = gd._remap((terms, X), np.array(["word"], dtype=object), "cpu")
+    assert out.shape == (2, 1) and out.nnz == 0

@@ -194,3 +194,30 @@ def test_strategy_selection(monkeypatch):
     monkeypatch.setattr(K, "TOPK_STRATEGY", "blockmax")
     knn(X, 3, "euclidean")
     assert calls == [1]
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_nndescent_for_large_cpu_fits_finds_most_true_neighbours(metric, ng2000):
+    # the path native UMAP takes on the CPU above CPU_EXACT_MAX points: same output
+    # convention as knn() (self first, sorted distances), most neighbours exact
+    X = torch.from_numpy(ng2000[2][:1500])
+    d, i = K.nndescent(X, 10, metric, seed=0)
+    de, ie = knn(X, 10, metric)
+    assert d.shape == i.shape == (1500, 10) and d.dtype == torch.float32 and i.dtype == torch.int64
+    assert (i[:, 0] == torch.arange(1500)).float().mean() > 0.99
+    assert bool((d[:, 1:] >= d[:, :-1] - 1e-6).all())
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(i.tolist(), ie.tolist())])
+    assert recall > 0.9, recall
+    d2, i2 = K.nndescent(X, 10, metric, seed=0)
+    assert torch.equal(i, i2)  # a seed gives the same graph
+
+
+def test_native_umap_uses_nndescent_above_the_cpu_exact_limit(ng2000, monkeypatch):
+    from gputopic.native import umap as U
+
+    calls = []
+    real = U.nndescent
+    monkeypatch.setattr(U, "CPU_EXACT_MAX", 500)
+    monkeypatch.setattr(U, "nndescent", lambda *a: calls.append(a[1:]) or real(*a))
+    U.UMAP(n_neighbors=10, n_epochs=20, metric="cosine", random_state=1, device="cpu").fit(ng2000[2][:800])
+    assert calls == [(10, "cosine", 1)]
