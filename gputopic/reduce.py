@@ -33,8 +33,9 @@ def backend_name(spec: Any, device: str) -> str:
         if device == "cuda":
             return "cuml" if cuml_available() else "native"
         # on the CPU the native fit runs umap-learn's SGD on every thread (umap-learn with
-        # a seed runs it on one): 20 Newsgroups 2.6x faster warm, same quality on average
-        # (bench/RESULTS.md); umap_model="umap-learn" gives BERTopic's layout exactly
+        # a seed runs it on one): the 20 Newsgroups fit is 2.6x BERTopic's speed warm, with
+        # the same quality on average over seeds (bench/RESULTS.md); umap_model="umap-learn"
+        # gives BERTopic's layout exactly
         return "native"
     if name == "cuml" and device != "cuda":
         raise InputError("The cuML backend runs on the GPU only: use device='cuda' (or 'auto' on a GPU machine).")

@@ -115,8 +115,7 @@ def fit_count(vectorizer: Any, docs: Sequence[str]):
         except ValueError as exc:
             if "empty vocabulary" not in str(exc):
                 raise
-            X = None
-            vec = clone(vectorizer)
+            X = None  # stop words only: the scikit-learn path below returns no terms
         if X is not None:
             return np.asarray(vocabulary(vec), dtype=object), X
     return _count_chunk(vectorizer, docs)
