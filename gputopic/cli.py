@@ -173,13 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit a topic model on the bundled sample of 20 Newsgroups (2,000 documents, "
                     "100 from each of 20 newsgroups), print the topics and the normalized mutual "
                     "information (NMI) between topics and newsgroups (outliers counted as one "
-                    "cluster). Needs no download. UMAP is seeded (--random-state 0 unless given) "
+                    "cluster). Needs no download. UMAP is seeded (--random-state 1 unless given) "
                     "so the demo prints the same topics every time.",
     )
     _add_model_options(p)
     p.add_argument("--out", metavar="DIR", help="also save the fitted model to DIR")
     p.add_argument("--verbose", "-v", action="store_true", help="log the progress of each stage")
-    p.set_defaults(func=_cmd_demo, random_state=0)
+    # seed 1: 16 topics, NMI 0.56 on 2 CPU threads; with the native CPU UMAP seeds 0, 7 and 9
+    # of 0-9 fall into HDBSCAN's two-giant-topics case on this sample (README, "Few giant topics")
+    p.set_defaults(func=_cmd_demo, random_state=1)
     return parser
 
 
