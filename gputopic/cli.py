@@ -179,8 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
     p.add_argument("--out", metavar="DIR", help="also save the fitted model to DIR")
     p.add_argument("--verbose", "-v", action="store_true", help="log the progress of each stage")
-    # seed 1: 16 topics, NMI 0.56 on 2 CPU threads; with the native CPU UMAP seeds 0, 7 and 9
-    # of 0-9 fall into HDBSCAN's two-giant-topics case on this sample (README, "Few giant topics")
+    # seed 1: 16 topics, NMI 0.56 on 2 CPU threads; with the native CPU UMAP 7 of the seeds
+    # 0-39 (0 among them) fall into HDBSCAN's two-giant-topics case on this sample (README)
     p.set_defaults(func=_cmd_demo, random_state=1)
     return parser
 

@@ -167,8 +167,9 @@ def test_cpu_sgd_blocks_split_edges_evenly_on_vertex_bounds():
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_cpu_sgd_reproducible_per_thread_count_and_pulls_neighbours_together(threads):
-    # two well-separated groups in a ring graph each; after the SGD, graph neighbours are
-    # closer than random pairs, and the same seed and thread count repeat bit for bit
+    # a ring graph (each point linked to its two ring neighbours) from a random start: after
+    # the SGD, graph neighbours are closer than random pairs, and the same seed and thread
+    # count repeat bit for bit
     rng = np.random.default_rng(1)
     n = 300
     head = np.repeat(np.arange(n), 2)
