@@ -56,12 +56,12 @@ def umap_learn(emb, seed, cache: Path):
     return out, s
 
 
-def native(emb, seed, **kw):
+def native(emb, seed):
     from gputopic.native import UMAP
 
-    UMAP(**PARAMS, random_state=seed, device="cpu", **kw).fit_transform(emb[:2000])  # warm-up
+    UMAP(**PARAMS, random_state=seed, device="cpu").fit_transform(emb[:2000])  # warm-up
     t = time.perf_counter()
-    out = UMAP(**PARAMS, random_state=seed, device="cpu", **kw).fit_transform(emb)
+    out = UMAP(**PARAMS, random_state=seed, device="cpu").fit_transform(emb)
     return out, time.perf_counter() - t
 
 

@@ -22,8 +22,8 @@ Models: BERTopic (the baseline, always run) and the gputopic configurations of `
     gputopic-native-umap  GPUTopic(device="cpu", umap_model="native", hdbscan_model="hdbscan")
 
 ``--end-to-end``: no embeddings are passed; each model embeds the corpus itself on the CPU
-(BERTopic: ``SentenceTransformer.encode`` of the bundled all-MiniLM-L6-v2; gputopic: its
-default CPU path) and fits once per process (the "cold" column; no warm fit).
+(BERTopic: ``SentenceTransformer.encode`` of the bundled all-MiniLM-L6-v2; gputopic: the
+configuration's CPU embedding, e.g. int8 ONNX for ``gputopic-int8``) and fits once per process (the "cold" column; no warm fit).
 
 Every run is one fresh process (as the command line runs) that fits twice:
 
