@@ -432,28 +432,26 @@ knn.last_fp16_redo = 0  # rows redone in fp32 by the last "fp16*" call
 
 
 #: on the CPU, self-kNN of more points than this uses NN-descent (:func:`nndescent`):
-#: the exact search costs O(n^2 d) (63,326 x 384 here: 29 s on 2 cores, against ~6 s)
+#: the exact search costs O(n^2 d) (63,326 x 384 here: 23-29 s on 2 cores, against ~4 s)
 CPU_EXACT_MAX = 50_000
 
 
 def nndescent(X: torch.Tensor, k: int, metric: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Approximate self-kNN of ``X`` with pynndescent (what umap-learn runs above 4,096 points).
+    """Approximate self-kNN of ``X`` by NN-descent on the CPU (what umap-learn runs, through
+    pynndescent, above 4,096 points), with the kernels of :mod:`._nndescent_cpu`: compiled
+    once and cached on disk, parallel, and the same graph for a seed on any thread count.
 
-    Same output convention as :func:`knn`; the forest and iteration counts are
-    umap-learn's. Single-threaded so that a seed gives the same graph every time.
+    Same output convention as :func:`knn` (every point its own first neighbour).
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    from ..device import optional_import
+    from . import _nndescent_cpu
 
-    pynndescent = optional_import("pynndescent", "NN-descent kNN for large CPU UMAP fits (installed with umap-learn)")
-    data = X.detach().cpu().float().numpy()
-    n = data.shape[0]
-    index = pynndescent.NNDescent(
-        data, metric=metric, n_neighbors=k, random_state=int(seed), low_memory=False, n_jobs=1,
-        n_trees=min(64, 5 + int(round(n ** 0.5 / 20.0))), n_iters=max(5, int(round(np.log2(n)))),
-        max_candidates=60, compressed=True, verbose=False,
-    )
-    idx, dist = index.neighbor_graph
-    return (torch.from_numpy(np.ascontiguousarray(dist, dtype=np.float32)).to(X.device),
-            torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64)).to(X.device))
+    if not _nndescent_cpu.available():
+        raise ImportError("NN-descent kNN needs numba (installed with umap-learn): pip install umap-learn")
+    n = X.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k must be between 1 and the number of points ({n}), got {k}")
+    dist, idx = _nndescent_cpu.nn_descent(X.detach().cpu().float().numpy(), k, metric, int(seed))
+    dist, idx = _fix_self(torch.from_numpy(dist), torch.from_numpy(idx), 0, n, k)
+    return dist.to(X.device), idx.to(X.device)

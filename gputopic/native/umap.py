@@ -22,7 +22,7 @@ Where it differs from umap-learn:
 
 * metrics: only ``"euclidean"`` and ``"cosine"``; the kNN graph is exact
   (:func:`gputopic.native.knn.knn`) instead of NN-descent, except for CPU fits of more
-  than :data:`~gputopic.native.knn.CPU_EXACT_MAX` points, which use pynndescent as
+  than :data:`~gputopic.native.knn.CPU_EXACT_MAX` points, which use NN-descent as
   umap-learn does (the exact search is O(n^2) on the CPU);
 * on the CPU the fit's SGD is :mod:`gputopic.native._umap_sgd_cpu`: umap-learn's
   one-edge-at-a-time updates in numba on every thread (points split into per-thread
