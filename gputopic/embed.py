@@ -39,6 +39,9 @@ logger = logging.getLogger("gputopic")
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL_NAME, "sentence-transformers/" + DEFAULT_MODEL_NAME}
 DEFAULT_BATCH_SIZE = {"cpu": 32, "cuda": 512}
+#: documents per int8 ONNX run on the CPU: as fast as 32 (2,000 20 Newsgroups posts,
+#: 2 cores: 41.3 vs 44.1 s) with half the activation memory of the longest batches
+ONNX_CPU_BATCH_SIZE = 16
 EMBEDDING_BACKENDS = ("auto", "torch", "onnx-int8")
 
 
@@ -85,9 +88,10 @@ class Embedder:
                verbose: bool = False):
         """Embeddings of ``docs`` as a float32 array on ``backend`` (NumPy or CuPy)."""
         docs = list(docs)
+        int8 = self.is_sentence_transformer and not backend.is_gpu and self._int8_ready(docs)
         if batch_size is None:
-            batch_size = DEFAULT_BATCH_SIZE[backend.name]
-        if self.is_sentence_transformer and (backend.is_gpu or self._int8_ready(docs)):
+            batch_size = ONNX_CPU_BATCH_SIZE if int8 else DEFAULT_BATCH_SIZE[backend.name]
+        if self.is_sentence_transformer and (backend.is_gpu or int8):
             emb = backend.asarray(self._encode_device(docs, batch_size, verbose))
         else:
             kwargs = {"batch_size": batch_size, "show_progress_bar": verbose} if self.is_sentence_transformer else {}
@@ -201,6 +205,8 @@ class Embedder:
                         bar.update(len(idx))
         if bar is not None:
             bar.close()
+        if self._onnx and dev.type == "cpu":
+            self._onnx.release_memory()  # the steps after embedding do not run on ORT's arena
         return out
 
 
