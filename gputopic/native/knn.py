@@ -46,7 +46,6 @@ from __future__ import annotations
 import contextlib
 import os
 
-import numpy as np
 import torch
 
 METRICS = ("cosine", "euclidean")
@@ -445,10 +444,11 @@ def nndescent(X: torch.Tensor, k: int, metric: str, seed: int) -> tuple[torch.Te
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    from ..device import optional_import
     from . import _nndescent_cpu
 
     if not _nndescent_cpu.available():
-        raise ImportError("NN-descent kNN needs numba (installed with umap-learn): pip install umap-learn")
+        optional_import("numba", "NN-descent kNN for large CPU UMAP fits (installed with umap-learn)")
     n = X.shape[0]
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the number of points ({n}), got {k}")
