@@ -186,6 +186,32 @@ def test_cpu_sgd_reproducible_per_thread_count_and_pulls_neighbours_together(thr
     assert np.isfinite(out).all() and nb < 0.3 * rnd
 
 
+def test_small_cpu_fits_run_the_sgd_on_one_thread_and_do_not_depend_on_the_thread_count(small, monkeypatch):
+    # up to CPU_SGD_ONE_THREAD_MAX points the SGD runs umap-learn's sequential order on
+    # one thread (the per-thread blocks made HDBSCAN's two-giant-topics case more frequent
+    # on small corpora): the same layout whatever numba's thread count
+    numba = pytest.importorskip("numba")
+    import gputopic.native.umap as U
+
+    kw = dict(n_neighbors=10, n_epochs=30, metric="cosine", random_state=4, device="cpu")
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = UMAP(**kw).fit_transform(small)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = UMAP(**kw).fit_transform(small)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(one, two)
+    calls = []
+    real = sgd_cpu.optimize_layout
+    monkeypatch.setattr(sgd_cpu, "optimize_layout", lambda *a, **k: calls.append(k["n_threads"]) or real(*a, **k))
+    UMAP(**kw).fit(small)
+    monkeypatch.setattr(U, "CPU_SGD_ONE_THREAD_MAX", len(small) - 1)
+    UMAP(**kw).fit(small)
+    assert calls == [1, None]  # None: numba's thread count, in per-thread blocks
+
+
 def test_precomputed_knn_matches_internal(small):
     kw = dict(n_neighbors=10, n_epochs=20, metric="cosine", random_state=3, device="cpu")
     d, i = knn(torch.from_numpy(small), 12, "cosine")  # more columns than needed: first 10 used
