@@ -73,6 +73,26 @@ if numba is not None:
         return np.float32(1.0) - s
 
     @njit(cache=True, inline="always")
+    def _sift_down(keys, a, b, p, m, key):
+        """Row ``p`` of ``keys`` is a max-heap of ``m`` entries whose root is being replaced
+        by ``key``: move larger children up (``a`` and ``b`` follow ``keys``; pass one array
+        twice when there is only one) and return the slot where ``key`` goes."""
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= m:
+                break
+            if c + 1 < m and keys[p, c + 1] > keys[p, c]:
+                c += 1
+            if keys[p, c] <= key:
+                break
+            keys[p, i] = keys[p, c]
+            a[p, i] = a[p, c]
+            b[p, i] = b[p, c]
+            i = c
+        return i
+
+    @njit(cache=True, inline="always")
     def _push(hd, hi, hf, p, d, q, flag):
         """Insert ``q`` at distance ``d`` into point ``p``'s max-heap (``hd[p, 0]`` is the
         largest distance) unless it is not closer or already there; 1 if inserted."""
@@ -82,22 +102,7 @@ if numba is not None:
         for j in range(k):
             if hi[p, j] == q:
                 return 0
-        # replace the root, sift down
-        i = 0
-        while True:
-            c1 = 2 * i + 1
-            c2 = c1 + 1
-            if c1 >= k:
-                break
-            c = c1
-            if c2 < k and hd[p, c2] > hd[p, c1]:
-                c = c2
-            if hd[p, c] <= d:
-                break
-            hd[p, i] = hd[p, c]
-            hi[p, i] = hi[p, c]
-            hf[p, i] = hf[p, c]
-            i = c
+        i = _sift_down(hd, hi, hf, p, k, d)
         hd[p, i] = d
         hi[p, i] = q
         hf[p, i] = flag
@@ -128,20 +133,7 @@ if numba is not None:
             return
         if pr >= cp[p, 0]:
             return
-        i = 0
-        while True:
-            c1 = 2 * i + 1
-            c2 = c1 + 1
-            if c1 >= m:
-                break
-            c = c1
-            if c2 < m and cp[p, c2] > cp[p, c1]:
-                c = c2
-            if cp[p, c] <= pr:
-                break
-            cp[p, i] = cp[p, c]
-            ci[p, i] = ci[p, c]
-            i = c
+        i = _sift_down(cp, ci, ci, p, m, pr)
         cp[p, i] = pr
         ci[p, i] = q
 
@@ -309,6 +301,17 @@ if numba is not None:
                             hf[p, j] = 0
                             break
 
+    @njit(cache=True, fastmath=True, inline="always")
+    def _propose_pair(X, hd, a, b, sq_euclid, ua, ub, ud, pos):
+        """Record (a, b, d) at ``pos`` when it would improve either list; 1 if recorded."""
+        d = _dist(X, a, b, sq_euclid)
+        if d < hd[a, 0] or d < hd[b, 0]:
+            ua[pos] = a
+            ub[pos] = b
+            ud[pos] = d
+            return 1
+        return 0
+
     @njit(cache=True, fastmath=True, parallel=True)
     def _propose(X, hd, new_i, new_n, old_i, old_n, p0, p1, off, cnt, ua, ub, ud, sq_euclid):
         for p in prange(p0, p1):
@@ -318,23 +321,11 @@ if numba is not None:
             for i in range(nn):
                 a = new_i[p, i]
                 for j in range(i + 1, nn):
-                    b = new_i[p, j]
-                    d = _dist(X, a, b, sq_euclid)
-                    if d < hd[a, 0] or d < hd[b, 0]:
-                        ua[o + c] = a
-                        ub[o + c] = b
-                        ud[o + c] = d
-                        c += 1
+                    c += _propose_pair(X, hd, a, new_i[p, j], sq_euclid, ua, ub, ud, o + c)
                 for j in range(old_n[p]):
                     b = old_i[p, j]
-                    if b == a:
-                        continue
-                    d = _dist(X, a, b, sq_euclid)
-                    if d < hd[a, 0] or d < hd[b, 0]:
-                        ua[o + c] = a
-                        ub[o + c] = b
-                        ud[o + c] = d
-                        c += 1
+                    if b != a:
+                        c += _propose_pair(X, hd, a, b, sq_euclid, ua, ub, ud, o + c)
             cnt[p - p0] = c
 
     @njit(cache=True, parallel=True)
