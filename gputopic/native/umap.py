@@ -29,7 +29,7 @@ Where it differs from umap-learn:
   blocks, other blocks read from a snapshot refreshed 8 times per epoch), reproducible
   for a seed and thread count (umap-learn with ``random_state`` runs on one thread); fits
   of at most :data:`CPU_SGD_ONE_THREAD_MAX` points run it on one thread, in umap-learn's
-  sequential order (the same result on any machine);
+  sequential order (the same layout whatever numba's thread count);
   ``GPUTOPIC_UMAP_CPU_SGD=grouped`` runs the torch SGD below instead;
 * on CUDA (and for ``transform``) the SGD is vectorised: the edges are split once into random groups (about 0.4 due
   edges per point in each, :func:`_n_batches`), and in every epoch each group's due edges
