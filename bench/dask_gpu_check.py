@@ -191,7 +191,14 @@ def child_sharded(args, docs: list[str], progress: _Progress) -> None:
 
 
 def run_child(args) -> int:
+    import logging
+
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # each stage's time in the child's log as it ends: a run stopped at its share still says where
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    logging.getLogger("gputopic").addHandler(handler)
+    logging.getLogger("gputopic").setLevel(logging.INFO)
     progress = _Progress(args.result)
     docs = json.loads(Path(args.docs).read_text())
     try:

@@ -105,6 +105,27 @@ def nmi(labels, topics) -> float:
     return round(float(normalized_mutual_info_score(labels, topics)), 4)
 
 
+def model_only_rate(ours, texts: list, batch_size: int) -> float:
+    """Documents per second of the embedder's transformer alone (fp16 on CUDA) on
+    length-sorted token-budget batches tokenised beforehand: the device's share of the
+    embedding loop, without the tokenizer."""
+    import torch
+
+    model, dev = ours.model, ours.model.device
+    order = np.argsort([-len(d) for d in texts], kind="stable")
+    batches = ours._fast.batches(order, [texts[i] for i in order], batch_size * model.max_seq_length,
+                                 dev.type == "cuda")
+    for _ in range(2):  # the first pass warms up this batch size
+        sync()
+        t = time.perf_counter()
+        with torch.inference_mode():
+            for _, feats in batches:
+                model({k: v.to(dev, non_blocking=True) if hasattr(v, "to") else v
+                       for k, v in feats.items()})["sentence_embedding"]
+        sync()
+    return len(texts) / (time.perf_counter() - t)
+
+
 class StandIn:
     """Dry runs on the CPU only: quick hashed TF-IDF + SVD vectors in place of the model."""
 
@@ -205,7 +226,9 @@ def main() -> None:
         from gputopic.embed import fast_tokenizer, tokenizer_char_cap
 
         docs = state["docs"][: args.embed_compare_n]
-        plain = SentenceTransformer(args.model, device=DEVICE)
+        # as a user's plain SentenceTransformer("all-MiniLM-L6-v2") runs: fp32 weights (the hub's
+        # checkpoint is fp32; transformers 5 would keep the fp16 copy's dtype otherwise)
+        plain = SentenceTransformer(args.model, device=DEVICE, model_kwargs={"dtype": torch.float32})
         plain.encode(docs[:512], batch_size=32)  # warm-up
         n_plain = min(len(docs), args.plain_n)
         sync()
@@ -213,7 +236,8 @@ def main() -> None:
         e_plain = plain.encode(docs[:n_plain], batch_size=32, convert_to_numpy=True)
         sync()
         t_plain = time.perf_counter() - t
-        res = {"n": len(docs), "plain_n": n_plain, "plain_encode_fp32_bs32_docs_s": round(n_plain / t_plain)}
+        res = {"n": len(docs), "plain_n": n_plain, "plain_encode_fp32_bs32_docs_s": round(n_plain / t_plain),
+               "plain_dtype": str(next(plain.parameters()).dtype)}
         # where the CPU side stands: the model's own preprocess vs the Rust-direct tokenizer
         cap = tokenizer_char_cap(plain)
         capped = [d[:cap] for d in docs]
@@ -225,21 +249,47 @@ def main() -> None:
         fast = fast_tokenizer(plain, capped[:64])
         res["fast_tokenizer"] = fast is not None
         if fast is not None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from gputopic.embed import FastTokenizer
+
+            chunks = [capped[s:s + 4096] for s in range(0, len(capped), 4096)]
+            # before this version: encode_batch (offsets computed) of the 16-per-token cap
+            old = FastTokenizer(fast.tokenizer, fast.pad_id, fast.type_id, fast.keys, fast.extras)
+            old._encode = fast.tokenizer.encode_batch
+            for name, tok, threads in (("tokenize_old_docs_s", old, 1), ("tokenize_fast_docs_s", fast, 1),
+                                       ("tokenize_fast_2threads_docs_s", fast, 2),
+                                       ("tokenize_fast_4threads_docs_s", fast, 4)):
+                t = time.perf_counter()
+                with ThreadPoolExecutor(threads) as pool:
+                    list(pool.map(tok.pack, chunks))
+                res[name] = round(len(capped) / (time.perf_counter() - t))
+            res["fast_cut_chars"] = fast.cut
+        if DEVICE == "cuda":  # a stronger peer than the defaults: the model in fp16, large batches
+            plain.half()
+            plain.encode(docs[:512], batch_size=256)
+            sync()
             t = time.perf_counter()
-            for s in range(0, len(capped), 4096):
-                fast.pack(capped[s:s + 4096])
-            res["tokenize_fast_docs_s"] = round(len(capped) / (time.perf_counter() - t))
+            plain.encode(docs[:n_plain], batch_size=256, convert_to_numpy=True)
+            sync()
+            res["plain_encode_fp16_bs256_docs_s"] = round(n_plain / (time.perf_counter() - t))
         del plain
+        import gputopic.embed as embed_mod
+
         ours = load_embedder(args.model, DEVICE)
         state["embedder"] = ours
-        for bs in (256, 512, 1024):
+        for bs, threads in ((512, 2), (1024, 2), (2048, 2), (1024, 4)):
+            embed_mod.FAST_TOKENIZER_THREADS = threads
             ours.encode(docs[:2048], gpu, batch_size=bs)  # warm-up at this size
             sync()
             t = time.perf_counter()
             e_ours = ours.encode(docs, gpu, batch_size=bs)
             sync()
-            res[f"ours_fp16_bs{bs}_docs_s"] = round(len(docs) / (time.perf_counter() - t))
+            res[f"ours_fp16_bs{bs}_t{threads}_docs_s"] = round(len(docs) / (time.perf_counter() - t))
         res["ours_used_fast_tokenizer"] = bool(ours._fast)
+        if ours._fast:  # the GPU alone: the transformer on batches tokenised beforehand
+            for bs in (1024, 2048):
+                res[f"gpu_only_bs{bs}_docs_s"] = round(model_only_rate(ours, capped, bs))
         e = to_numpy(e_ours)[:n_plain]
         cos = (e * e_plain).sum(1) / np.linalg.norm(e, axis=1) / np.linalg.norm(e_plain, axis=1)
         res["cosine_ours_vs_plain_min"] = round(float(cos.min()), 5)
@@ -248,6 +298,8 @@ def main() -> None:
         res["speedup_best_vs_plain"] = round(res[best] / res["plain_encode_fp32_bs32_docs_s"], 2)
         res["best"] = best
         state["best_bs"] = int(best.split("_bs")[1].split("_")[0])
+        embed_mod.FAST_TOKENIZER_THREADS = int(best.split("_t")[1].split("_")[0])
+        res["best_tokenizer_threads"] = embed_mod.FAST_TOKENIZER_THREADS
         state["rate"] = res[best]
         return res
 

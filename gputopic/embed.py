@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections import deque
@@ -176,7 +177,8 @@ class Embedder:
                         emb = self._onnx.sentence_embedding(model, on_dev)
                     else:
                         emb = model(on_dev)["sentence_embedding"]
-                out[torch.as_tensor(idx, device=dev)] = emb.float()
+                rows = torch.from_numpy(idx)  # pinned and asynchronous: no wait for the GPU here
+                out[(rows.pin_memory() if pin else rows).to(dev, non_blocking=True)] = emb.float()
             except torch.cuda.OutOfMemoryError:
                 if len(idx) == 1:
                     raise
@@ -191,7 +193,7 @@ class Embedder:
         start = 0
         # the Rust tokenizer spreads one call over all cores: two chunks in flight keep the
         # GPU fed; the Python tokenizer path needs several batches in flight instead
-        workers = 2 if self._fast else max(2, min(8, os.cpu_count() or 2))
+        workers = FAST_TOKENIZER_THREADS if self._fast else max(2, min(8, os.cpu_count() or 2))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pending: deque = deque()
             while start < n or pending:
@@ -211,6 +213,13 @@ class Embedder:
 
 
 FAST_CHUNK_DOCS = 4096
+#: chunks tokenised at once by the Rust tokenizer (each call already runs on every core)
+FAST_TOKENIZER_THREADS = 2
+#: characters per token of max_seq_length tokenised first (FastTokenizer.pack): on all 18,331
+#: 20 Newsgroups posts, 1 in 1,000 needs a second, whole pass at 6 (1 in 100 at 5)
+CUT_CHARS_PER_TOKEN = 6
+_CUT_PRE_TOKENIZERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
+_CUT_NORMALIZERS = {"BertNormalizer", "Lowercase", "NFD", "NFC", "StripAccents"}
 _FEATURE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -225,16 +234,43 @@ class FastTokenizer:
     when it reproduces the model's own features exactly on a sample.
     """
 
-    def __init__(self, tokenizer: Any, pad_id: int, type_id: int, keys: tuple, extras: dict):
+    def __init__(self, tokenizer: Any, pad_id: int, type_id: int, keys: tuple, extras: dict,
+                 max_len: int = 0, cut: int = 0):
         self.tokenizer = tokenizer
         self.pad_id = int(pad_id)
         self.type_id = int(type_id)
         self.keys = keys
         self.extras = extras  # non-tensor entries of the model's features, e.g. modality="text"
+        self.max_len = int(max_len)  # tokens kept per text (the truncation length)
+        self.cut = int(cut)  # characters tokenised first (0: whole texts); see pack()
+        # offsets are never read here: the variant that does not compute them where it exists
+        self._encode = getattr(tokenizer, "encode_batch_fast", None) or tokenizer.encode_batch
 
     def pack(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """All token ids of ``texts`` end to end, and each text's number of tokens."""
-        ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+        """All token ids of ``texts`` end to end, and each text's number of tokens.
+
+        With ``cut``, a longer text is first tokenised only up to its last whitespace before
+        ``cut`` characters. The pre-tokenizer splits at whitespace, so the tokens of that
+        prefix are the first tokens of the whole text: when they fill ``max_len``, the
+        truncated ids are exactly the whole text's. A text whose prefix falls short is
+        tokenised again whole. (99% of the 20 Newsgroups posts that reach 256 tokens do so
+        within 1,400 characters: the cut spares 22% of the characters tokenised.)
+        """
+        texts = list(texts)
+        first, cut_rows = texts, []
+        if self.cut:
+            first = list(texts)
+            for i, t in enumerate(texts):
+                if len(t) > self.cut:
+                    j = max(t.rfind(" ", 0, self.cut), t.rfind("\n", 0, self.cut))
+                    if j > 0:
+                        first[i] = t[:j]
+                        cut_rows.append(i)
+        ids = [e.ids for e in self._encode(first)]
+        again = [i for i in cut_rows if len(ids[i]) < self.max_len]
+        if again:
+            for i, e in zip(again, self._encode([texts[i] for i in again])):
+                ids[i] = e.ids
         lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
         return flat, lengths
@@ -318,7 +354,10 @@ def fast_tokenizer(model: Any, sample: list[str]) -> FastTokenizer | None:
         if "input_ids" not in keys or any(isinstance(v, torch.Tensor) for v in others.values()):
             return None
         type_ids = {t for e in tk.encode_batch(sample[:8]) for t in e.type_ids}
-        fast = FastTokenizer(tk, hf.pad_token_id, min(type_ids) if type_ids else 0, keys, others)
+        max_len = int(model.max_seq_length)
+        cut = CUT_CHARS_PER_TOKEN * max_len if _whitespace_cut_is_exact(tk, hf) else 0
+        fast = FastTokenizer(tk, hf.pad_token_id, min(type_ids) if type_ids else 0, keys, others,
+                             max_len=max_len, cut=cut)
         got = fast(sample)
         if all(got[k].shape == ref[k].shape and bool((got[k] == ref[k].cpu()).all()) for k in keys):
             return fast
@@ -326,6 +365,17 @@ def fast_tokenizer(model: Any, sample: list[str]) -> FastTokenizer | None:
     except Exception as exc:  # noqa: BLE001 - any mismatch in an unusual model: the model's own path
         logger.debug("fast tokenizer unavailable (%s: %s): using the model's preprocess", type(exc).__name__, exc)
     return None
+
+
+def _whitespace_cut_is_exact(tk: Any, hf: Any) -> bool:
+    """Whether FastTokenizer.pack may tokenise a whitespace-cut prefix first: the
+    pre-tokenizer splits at whitespace, the normaliser works character by character, and
+    truncation keeps the start of the text."""
+    spec = json.loads(tk.to_str())
+    pre = (spec.get("pre_tokenizer") or {}).get("type")
+    norm = (spec.get("normalizer") or {}).get("type")
+    return (pre in _CUT_PRE_TOKENIZERS and (norm is None or norm in _CUT_NORMALIZERS)
+            and getattr(hf, "truncation_side", "right") == "right")
 
 
 def tokenizer_char_cap(model: Any) -> int:
@@ -370,8 +420,11 @@ def load_embedder(spec: Any, device: str, embedding_backend: str = "torch", onnx
         path = model_id = os.fspath(spec)
 
     def load():
+        # fp32 weights on the CPU even from an fp16 copy (transformers 5 keeps a checkpoint's
+        # dtype); on CUDA the embedding loop casts the model it owns to fp16 itself
+        kwargs = {"model_kwargs": {"dtype": optional_import("torch", "document embeddings").float32}}
         try:
-            return st.SentenceTransformer(path, device=device)
+            return st.SentenceTransformer(path, device=device, **(kwargs if device == "cpu" else {}))
         except (OSError, ValueError) as exc:
             raise InputError(
                 f"Could not load the embedding model {model_id!r}: {exc}. Pass a local model folder, a "

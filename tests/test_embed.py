@@ -105,6 +105,35 @@ def test_fast_tokenizer_gives_the_models_own_features(ng2000):
         assert got[key].shape == ref[key].shape and bool((got[key] == ref[key]).all()), key
 
 
+def test_whitespace_cut_gives_the_whole_texts_ids(ng2000):
+    """Long texts are tokenised up to a whitespace near CUT_CHARS_PER_TOKEN x max_len
+    characters first; the ids must equal those of the whole text, and a text whose prefix
+    does not fill max_len tokens (a long run without spaces, short words) is tokenised
+    again whole."""
+    from gputopic.embed import FastTokenizer, fast_tokenizer
+
+    model = load_embedder(None, "cpu").model
+    long_posts = sorted(ng2000[0], key=len)[-200:]
+    odd = ["x" * 1500 + " word" * 400,  # prefix = one 1,500-char word: [UNK], then re-tokenised
+           "a " * 2000,  # 2 characters per token: the prefix fills max_len
+           "b" * 5000,  # no whitespace before the cut: tokenised whole at once
+           "word\n" * 800, " " * 3000 + "end"]
+    texts = long_posts + odd
+    fast = fast_tokenizer(model, texts)
+    assert fast is not None and fast.cut > 0 and fast.max_len == model.max_seq_length
+    whole = FastTokenizer(fast.tokenizer, fast.pad_id, fast.type_id, fast.keys, fast.extras)
+    calls = []
+    encode = fast._encode
+    fast._encode = lambda batch: calls.append(list(batch)) or encode(batch)
+    got, ref = fast.pack(texts), whole.pack(texts)
+    assert np.array_equal(got[1], ref[1]) and np.array_equal(got[0], ref[0])
+    assert len(calls) == 2 and odd[0] in calls[1] and len(calls[1]) < 10  # few second passes
+    assert len(calls[0][-5]) < len(odd[0]) and len(calls[0][-3]) == len(odd[2])
+    pre = model.preprocess(texts)["input_ids"]
+    feats = fast(texts)["input_ids"]
+    assert feats.shape == pre.shape and bool((feats == pre).all())
+
+
 def test_fast_tokenizer_declines_a_model_it_cannot_reproduce():
     from gputopic.embed import fast_tokenizer
 
