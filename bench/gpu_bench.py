@@ -278,14 +278,15 @@ def main() -> None:
 
         ours = load_embedder(args.model, DEVICE)
         state["embedder"] = ours
-        for bs, threads in ((512, 2), (1024, 2), (2048, 2), (1024, 4)):
-            embed_mod.FAST_TOKENIZER_THREADS = threads
+        procs = max(1, (os.cpu_count() or 2) - 2)  # tokenizer processes: a core each for the GPU side
+        for bs, threads, p in ((1024, 2, 0), (2048, 2, 0), (2048, 2, procs), (4096, 2, procs)):
+            embed_mod.FAST_TOKENIZER_THREADS, embed_mod.TOKENIZER_PROCESSES = threads, p
             ours.encode(docs[:2048], gpu, batch_size=bs)  # warm-up at this size
             sync()
             t = time.perf_counter()
             e_ours = ours.encode(docs, gpu, batch_size=bs)
             sync()
-            res[f"ours_fp16_bs{bs}_t{threads}_docs_s"] = round(len(docs) / (time.perf_counter() - t))
+            res[f"ours_fp16_bs{bs}_t{threads}_p{p}_docs_s"] = round(len(docs) / (time.perf_counter() - t))
         res["ours_used_fast_tokenizer"] = bool(ours._fast)
         if ours._fast:  # the GPU alone: the transformer on batches tokenised beforehand
             for bs in (1024, 2048):
@@ -299,7 +300,9 @@ def main() -> None:
         res["best"] = best
         state["best_bs"] = int(best.split("_bs")[1].split("_")[0])
         embed_mod.FAST_TOKENIZER_THREADS = int(best.split("_t")[1].split("_")[0])
+        embed_mod.TOKENIZER_PROCESSES = int(best.split("_p")[1].split("_")[0])
         res["best_tokenizer_threads"] = embed_mod.FAST_TOKENIZER_THREADS
+        res["best_tokenizer_processes"] = embed_mod.TOKENIZER_PROCESSES
         state["rate"] = res[best]
         return res
 
@@ -335,6 +338,9 @@ def main() -> None:
         sync()
         t_knn = time.perf_counter() - t
         reset_peak()
+        from gputopic.native import umap as native_umap
+
+        sgd_runs = native_umap._TRITON_SGD_STATE["runs"]
         model = GPUTopic(device=DEVICE, umap_model="native", hdbscan_model="native")
         sync()
         t = time.perf_counter()
@@ -348,6 +354,7 @@ def main() -> None:
 
         return {"n": n, "knn_alone_s": round(t_knn, 2), "stages_s": tm,
                 "triton_mst": os.environ.get("GPUTOPIC_TRITON_MST") == "1" and not native_hdbscan._TRITON_STATE["failed"],
+                "umap_sgd": "triton" if native_umap._TRITON_SGD_STATE["runs"] > sgd_runs else "torch",
                 "umap_hdbscan_ctfidf_s": round(after_embed, 2),
                 "nmi": nmi(labels[:n], topics), "topics": int(topics.max() + 1),
                 "outliers": round(float((topics == -1).mean()), 3),
@@ -358,11 +365,18 @@ def main() -> None:
         real_docs, real_labels = state["real"]
         return pipeline(len(real_docs), real_docs, real_labels, state["real_emb"])
 
-    def gpu_size(n: int) -> None:
-        @step(f"pipeline_gpu_{n}", out, args.budget_s, need=10 + n / 20000)
+    def gpu_size(n: int, sgd: str = "triton") -> None:
+        name = f"pipeline_gpu_{n}" + ("_torch_sgd" if sgd == "torch" else "")
+
+        @step(name, out, args.budget_s, need=10 + n / 20000)
         def _():
             m = min(n, int(state["emb"].shape[0]))  # what the embedding budget allowed
-            return {"requested_n": n, **pipeline(m, state["docs"], state["labels"], state["emb"])}
+            if sgd == "torch":  # the torch path of the UMAP SGD, for comparison with the kernel
+                os.environ["GPUTOPIC_TRITON_SGD"] = "0"
+            try:
+                return {"requested_n": n, **pipeline(m, state["docs"], state["labels"], state["emb"])}
+            finally:
+                os.environ.pop("GPUTOPIC_TRITON_SGD", None)
 
     @step("hdbscan_triton_vs_torch_100k", out, args.budget_s, need=20)
     def _():
@@ -394,6 +408,7 @@ def main() -> None:
 
     for n in sizes[:-1]:
         gpu_size(n)
+        gpu_size(n, "torch")
 
     @step(f"cpu_peer_{args.cpu_peer_n}", out, args.budget_s, need=args.cpu_peer_timeout)
     def _():

@@ -6,12 +6,13 @@
 #   .gpu/model/  an fp16 copy of all-MiniLM-L6-v2 (the PyPI package is over the carry limit)
 #   .gpu/data/   20newsgroups.jsonl.xz: ../shared/data's file, text and label only, xz -9 (the
 #                gzip file would put the carry over its 64 MiB); unpacked to .gz on the device
-# Then two calls back to back (the second while the machine is still warm, within 30 s):
-#   run(command="bash bench/gpu_check.sh bench", carry=[".gpu"], timeout_s=450)   ~6 min
-#   run(command="bash bench/gpu_check.sh tests", carry=[".gpu"], timeout_s=320)   ~4 min
+# Then, e.g., two calls back to back (the second while the machine is still warm, within 30 s):
+#   run(command="bash bench/gpu_check.sh bench", carry=[".gpu"], timeout_s=450)        ~6 min
+#   run(command="bash bench/gpu_check.sh tests dask", carry=[".gpu"], timeout_s=330)   ~4 min
+# Parts run in the order given; BENCH_BUDGET, BENCH_SKIP, PLAIN_N and TESTS_TIMEOUT size a
+# shorter call (the second call of 2026-11-27: TESTS_TIMEOUT=80 BENCH_BUDGET=190 ... tests bench).
 # 15 minutes of device time per session in all, starting the machine included.
 # Helpers must not call the device on their own: their runs spend the same budget.
-PART=${1:-bench}
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_out}
 mkdir -p "$OUT"
@@ -23,23 +24,29 @@ export PYTHONPATH="/tmp/site:$PWD"
 [ -f .gpu/data/20newsgroups.jsonl.gz ] || python3 -c "import gzip, lzma, shutil; \
   shutil.copyfileobj(lzma.open('.gpu/data/20newsgroups.jsonl.xz'), gzip.open('.gpu/data/20newsgroups.jsonl.gz', 'wb', 1))"
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -c "import torch, cupy; print('torch', torch.__version__, 'cupy', cupy.__version__)"; } 2>&1 | tee "$OUT/env.txt"
-if [ "$PART" = tests ]; then
-  # the GPU-marked tests (parity CPU vs GPU, the fused Triton kernel compiled for real, the
+for PART in "${@:-bench}"; do
+case $PART in
+tests)
+  # the GPU-marked tests (parity CPU vs GPU, the fused Triton kernels compiled for real, the
   # CUDA embedding loop and its OOM back-off, native UMAP/HDBSCAN on CUDA); the GPU-vs-CPU
   # pipeline NMI test is left out (its CPU half compiles numba for a minute): gpu_bench's
   # pipeline_real_20ng step gives that NMI instead
-  timeout 150 python3 -m pytest -q -m gpu tests/test_gpu.py tests/test_native_umap.py tests/test_native_hdbscan.py \
-    --deselect tests/test_gpu.py::test_native_gpu_pipeline_quality_matches_cpu \
-    -p no:cacheprovider 2>&1 | tail -25 | tee "$OUT/pytest_gpu.txt"
+  timeout "${TESTS_TIMEOUT:-150}" python3 -m pytest -q -m gpu tests/test_gpu.py tests/test_native_umap.py \
+    tests/test_native_hdbscan.py --deselect tests/test_gpu.py::test_native_gpu_pipeline_quality_matches_cpu \
+    -p no:cacheprovider 2>&1 | tail -25 | tee "$OUT/pytest_gpu.txt" ;;
+dask)
   # Dask-CUDA (issue 5): LocalCUDACluster fit vs single-process fit (dask wheels in .gpu/whl)
   timeout 160 python3 bench/dask_gpu_check.py --cluster local-cuda --model .gpu/model \
     --data .gpu/data/20newsgroups.jsonl.gz --n 20000 --out "$OUT" --timeout-s 150 --sharded-share 0.7 2>&1 | tail -30
-  python3 -m pip show cuda-core cuda-bindings 2>/dev/null | grep -E "^(Name|Version)"
-else
+  python3 -m pip show cuda-core cuda-bindings 2>/dev/null | grep -E "^(Name|Version)" ;;
+bench)
   # the benchmark (issue 4): embedding, 100k and 1M fits, the CPU peer at 100k (the kNN
   # strategies and the Triton-vs-torch MST were measured on 2026-11-27: results/gpu_bench_h100_call1.json)
-  timeout 420 python3 bench/gpu_bench.py --model .gpu/model --out "$OUT" --budget-s 400 \
-    --skip knn_strategies,hdbscan_triton_vs_torch_100k \
-    --cpu-peer-timeout 150 --embed-budget-s 90 2>&1 | tee "$OUT/bench_log.txt" | grep -v Warning
-fi
+  budget=${BENCH_BUDGET:-400}
+  timeout $((budget + 20)) python3 bench/gpu_bench.py --model .gpu/model --out "$OUT" --budget-s "$budget" \
+    --skip "${BENCH_SKIP:-knn_strategies,hdbscan_triton_vs_torch_100k}" --plain-n "${PLAIN_N:-10000}" \
+    --cpu-peer-timeout 150 --embed-budget-s 90 2>&1 | tee "$OUT/bench_log.txt" | grep -v Warning ;;
+*) echo "unknown part $PART (tests, dask, bench)" ;;
+esac
 echo "gpu_check $PART done"
+done

@@ -89,4 +89,6 @@ def test_cuda_embeddings_match_cpu_and_back_off_on_oom(gpu, monkeypatch):
     monkeypatch.setattr(on_gpu.model, "forward", forward)
     e_oom = on_gpu.encode(docs, gpu, batch_size=32).get()
     np.testing.assert_allclose(e_oom, e_gpu, atol=2e-3)
-    assert max(sizes) == 32 and sizes[-1] <= 4
+    # the first batch holds every document (a token budget of 32 x max_seq_length fits
+    # them all); after the simulated OOMs the later batches keep to at most 4 rows
+    assert max(sizes) == len(docs) and sizes[-1] <= 4

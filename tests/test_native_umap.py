@@ -255,6 +255,103 @@ def test_bad_knn_shape_raises():
         UMAP(n_neighbors=10).fit(X_BAD, knn=(d, i))
 
 
+# ------------------------------------------------------------------- Triton SGD kernel
+
+
+@pytest.fixture
+def triton_sgd(monkeypatch):
+    """The fused SGD kernel module with Triton's interpreter (CPU tensors), few programs."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    pytest.importorskip("triton", reason="triton is not installed: the fused SGD kernel is not tested")
+    from gputopic.native import _triton_sgd
+
+    monkeypatch.setattr(_triton_sgd, "_BLOCK", 512)  # the interpreter pays per program
+    return _triton_sgd
+
+
+def test_triton_sgd_matches_the_torch_path_edge_by_edge(triton_sgd):
+    """Without negatives and with one edge per head point (no interaction between edges),
+    the kernel must reproduce the torch path: due-epoch schedule, gradient, clipping and
+    learning-rate decay. Some edges are pulled from far away, so the clipping acts."""
+    from gputopic.native.umap import _optimize_layout
+
+    g = torch.Generator().manual_seed(0)
+    head = torch.randn(7, 3, generator=g)
+    tail = torch.randn(7, 3, generator=g) * 3.0
+    tail[5] = head[5]  # a coincident pair: no gradient
+    h_idx, t_idx = torch.arange(7), torch.tensor([3, 0, 6, 1, 2, 5, 4])
+    tail[t_idx[5]] = head[5]
+    eps = torch.tensor([1.0, 2.0, 3.0, 1.5, 4.0, 1.0, 7.5])
+    a, b = find_ab_params(1.0, 0.1)
+    args = (12, a, b, 1.0, 1.0, 0)
+    ref = _optimize_layout(head.clone(), tail, h_idx, t_idx, eps, *args, False, torch.Generator(), n_batches=1)
+    got = triton_sgd.optimize_layout(head.clone(), tail, h_idx, t_idx, eps, [0, 7], *args, False, seed=3)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(got, head) and torch.equal(got[5], head[5])
+
+
+def test_triton_sgd_negative_samples_push_with_the_torch_formula(triton_sgd):
+    """One head and one tail point: every negative sample is that tail point, so the
+    update is deterministic: attraction plus ``negative_sample_rate`` repulsions."""
+    a, b = find_ab_params(1.0, 0.1)
+    head = torch.tensor([[0.3, -1.2, 0.5, 2.0, 0.1]])
+    tail = torch.tensor([[0.9, -0.8, 0.1, 1.7, 0.4]])
+    got = triton_sgd.optimize_layout(head.clone(), tail.clone(), torch.tensor([0]), torch.tensor([0]),
+                                     torch.tensor([1.0]), [0, 1], 2, a, b, 1.0, 0.5, 3, False, seed=11)
+    h, t = head.double(), tail.double()
+    diff = h - t
+    d2 = float((diff * diff).sum())
+    att = (-2.0 * a * b * d2 ** b / (d2 * (a * d2 ** b + 1.0)) * diff).clamp(-4, 4)
+    rep = (2.0 * b / ((1e-3 + d2) * (a * d2 ** b + 1.0)) * diff).clamp(-4, 4)
+    want = h + 0.25 * (att + 3 * rep)  # not due at epoch 0; epoch 1's learning rate is 0.5 * (1 - 1/2)
+    torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_triton_sgd_layout_keeps_quality(triton_sgd, monkeypatch):
+    """A whole fit through the kernel (interpreted) against the torch grouped SGD: the
+    same blobs, the same trustworthiness within 0.03."""
+    import gputopic.native.umap as U
+
+    rng = np.random.default_rng(0)
+    X = (np.repeat(rng.normal(size=(3, 10)) * 4, 40, 0) + rng.normal(size=(120, 10))).astype(np.float32)
+    monkeypatch.setenv("GPUTOPIC_UMAP_CPU_SGD", "grouped")
+    params = dict(n_neighbors=10, n_components=2, random_state=0, n_epochs=15, init="pca", device="cpu")
+    ref = UMAP(**params).fit_transform(X)
+    calls = []
+    real = triton_sgd.optimize_layout
+    monkeypatch.setattr(triton_sgd, "optimize_layout", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(U, "_triton_sgd_wanted", lambda head: True)
+    got = UMAP(**params).fit_transform(X)
+    assert calls and not U._TRITON_SGD_STATE["failed"]
+    t_ref, t_got = trustworthiness(X, ref, n_neighbors=10), trustworthiness(X, got, n_neighbors=10)
+    assert t_got > 0.9 and abs(t_got - t_ref) < 0.03, (t_got, t_ref)
+
+
+def test_triton_sgd_failure_falls_back_to_the_torch_path(triton_sgd, monkeypatch, caplog, small):
+    """A kernel that fails (here after moving points) leaves a warning, once, and the torch
+    path's layout exactly."""
+    import gputopic.native.umap as U
+
+    monkeypatch.setenv("GPUTOPIC_UMAP_CPU_SGD", "grouped")
+    params = dict(n_neighbors=10, n_components=2, random_state=0, n_epochs=10, device="cpu")
+    ref = UMAP(**params).fit_transform(small[:200])
+
+    def boom(head, *rest):
+        head.add_(1.0)
+        raise RuntimeError("no kernel")
+
+    monkeypatch.setattr(triton_sgd, "optimize_layout", boom)
+    monkeypatch.setattr(U, "_triton_sgd_wanted", lambda head: not U._TRITON_SGD_STATE["failed"])
+    monkeypatch.setitem(U._TRITON_SGD_STATE, "failed", False)
+    with caplog.at_level("WARNING", logger="gputopic"):
+        first = UMAP(**params).fit_transform(small[:200])
+        again = UMAP(**params).fit_transform(small[:200])
+    assert U._TRITON_SGD_STATE["failed"]
+    assert len([r for r in caplog.records if "Triton SGD" in r.getMessage()]) == 1
+    np.testing.assert_array_equal(first, ref)
+    np.testing.assert_array_equal(again, ref)
+
+
 # ------------------------------------------------------------------------------- GPU
 @pytest.mark.gpu
 def test_cuda_tensor_in_cuda_tensor_out(ng5000, ours_5000):
@@ -264,3 +361,21 @@ def test_cuda_tensor_in_cuda_tensor_out(ng5000, ours_5000):
     assert isinstance(out, torch.Tensor) and out.is_cuda and out.shape == (5000, 5)
     t_gpu, t_cpu = _trust(emb, out.cpu().numpy()), _trust(emb, ours_5000)
     assert abs(t_gpu - t_cpu) < 0.02, f"trustworthiness: cuda {t_gpu:.4f} vs cpu {t_cpu:.4f}"
+
+
+@pytest.mark.gpu
+def test_triton_sgd_on_cuda_keeps_the_torch_paths_quality(ng5000, monkeypatch):
+    """The compiled kernel (the default on CUDA) against the torch grouped SGD on CUDA."""
+    pytest.importorskip("triton", reason="triton is not installed")
+    import gputopic.native.umap as U
+
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    emb = ng5000[2]
+    x = torch.from_numpy(emb).cuda()
+    monkeypatch.setenv("GPUTOPIC_TRITON_SGD", "0")
+    torch_path = UMAP(**REF_PARAMS).fit_transform(x).cpu().numpy()
+    monkeypatch.setenv("GPUTOPIC_TRITON_SGD", "1")
+    kernel = UMAP(**REF_PARAMS).fit_transform(x).cpu().numpy()
+    assert not U._TRITON_SGD_STATE["failed"]
+    t_k, t_t = _trust(emb, kernel), _trust(emb, torch_path)
+    assert abs(t_k - t_t) < 0.02, f"trustworthiness: kernel {t_k:.4f} vs torch {t_t:.4f}"

@@ -36,7 +36,10 @@ Where it differs from umap-learn:
   compute their gradients from the current positions and are summed with ``index_add_``
   before the next group's (umap-learn applies them one edge at a time; summing a whole
   epoch at once overshoots and gives coarser clusters); negatives are exactly
-  ``negative_sample_rate`` per sampled edge (umap-learn: that many on average). The results are of the
+  ``negative_sample_rate`` per sampled edge (umap-learn: that many on average). On CUDA with
+  Triton each (epoch, group) step is one fused kernel (:mod:`._triton_sgd`: the same
+  gradients, applied with atomic adds as soon as computed; ``GPUTOPIC_TRITON_SGD=0`` keeps
+  the torch path, which is also the fallback if the kernel fails). The results are of the
   same quality, not identical to umap-learn's. A fixed ``random_state`` is reproducible
   on the CPU for a given machine and thread count; on CUDA it is not bitwise
   reproducible (atomic adds);
@@ -304,6 +307,11 @@ def _optimize_layout(
         h_idx, t_idx, epochs_per_sample = h_idx[order], t_idx[order], epochs_per_sample[order]
     else:
         bounds = [0, h_idx.shape[0]]
+    if _triton_sgd_wanted(head):
+        done = _triton_sgd(head, tail, h_idx, t_idx, epochs_per_sample, bounds, n_epochs, a, b, gamma,
+                           initial_alpha, neg, move_other, gen)
+        if done is not None:
+            return done
     next_sample = epochs_per_sample.clone()
     for epoch in range(n_epochs):
         alpha = initial_alpha * (1.0 - epoch / float(n_epochs))
@@ -338,6 +346,42 @@ def _optimize_layout(
         if verbose and (epoch % max(1, n_epochs // 10) == 0):
             logger.info("UMAP: epoch %d / %d", epoch, n_epochs)
     return head
+
+
+#: "failed": set once the Triton SGD kernel failed (then: torch path); "runs": fits it did
+_TRITON_SGD_STATE = {"failed": False, "runs": 0}
+
+
+def _triton_sgd_wanted(head: torch.Tensor) -> bool:
+    """Whether to run the SGD epochs as the fused Triton kernel (:mod:`._triton_sgd`): CUDA
+    tensors, unless ``GPUTOPIC_TRITON_SGD=0`` is set or the kernel failed before."""
+    return head.is_cuda and os.environ.get("GPUTOPIC_TRITON_SGD", "1") != "0" and not _TRITON_SGD_STATE["failed"]
+
+
+def _triton_sgd(head, tail, h_idx, t_idx, epochs_per_sample, bounds, n_epochs, a, b, gamma, initial_alpha,
+                neg, move_other, gen) -> torch.Tensor | None:
+    """The SGD epochs through the Triton kernel; None (``head`` unchanged) where it does not
+    apply or fails, after a warning logged once: the caller then runs the torch path."""
+    try:
+        from . import _triton_sgd as kernel
+    except Exception:  # triton missing or broken: torch path, silently
+        _TRITON_SGD_STATE["failed"] = True
+        return None
+    if not kernel.supported(head, tail, int(h_idx.shape[0]), neg):
+        return None
+    seed = int(gen.initial_seed()) % (2**31 - 1)  # gen itself untouched: a fallback runs as if never tried
+    start = head.clone()
+    try:
+        out = kernel.optimize_layout(head, tail, h_idx, t_idx, epochs_per_sample, bounds, n_epochs, a, b,
+                                     gamma, initial_alpha, neg, move_other, seed)
+        _TRITON_SGD_STATE["runs"] += 1
+        return out
+    except Exception as exc:  # compile/launch failure: back to where it started, torch path
+        head.copy_(start)
+        _TRITON_SGD_STATE["failed"] = True
+        logger.warning("UMAP: Triton SGD kernel unavailable (%s: %s); using the torch path",
+                       type(exc).__name__, exc)
+        return None
 
 
 #: CPU fits of at most this many points (umap-learn's own "small data" bound) run the
