@@ -84,7 +84,8 @@ def _interpret() -> bool:
 def _kernel():
     mode = _interpret()
     if mode not in _KERNELS:
-        _KERNELS[mode] = triton.jit(_sgd_group)
+        # offsets, counts and seeds change at every launch: one compiled kernel for all of them
+        _KERNELS[mode] = triton.jit(_sgd_group, do_not_specialize=["lo", "n_e", "n_tail", "seed"])
     return _KERNELS[mode]
 
 
