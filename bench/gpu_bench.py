@@ -368,7 +368,7 @@ def main() -> None:
     def gpu_size(n: int, sgd: str = "triton") -> None:
         name = f"pipeline_gpu_{n}" + ("_torch_sgd" if sgd == "torch" else "")
 
-        @step(name, out, args.budget_s, need=10 + n / 40000)  # 1M: 35.6 s on an H100
+        @step(name, out, args.budget_s, need=10 + n / 20000)
         def _():
             m = min(n, int(state["emb"].shape[0]))  # what the embedding budget allowed
             if sgd == "torch":  # the torch path of the UMAP SGD, for comparison with the kernel

@@ -9,10 +9,6 @@
   ``preprocess`` on a sample first) while the GPU works, results written into one device
   tensor and handed to CuPy through DLPack (no host copy). A batch that runs out of GPU
   memory is split in half and retried, and later batches use the smaller size.
-  Opt-in (``TOKENIZER_PROCESSES`` > 0, from ``PROCESS_MIN_DOCS`` documents, where the
-  "fork" start method exists): the chunks' ids are packed in forked worker processes
-  instead of threads, so that this Python work runs outside the parent's GIL; the parent
-  only splits them into batches. Measured by ``bench/gpu_bench.py``.
 * On the CPU, opt-in (``embedding_backend="auto"`` or ``"onnx-int8"``) for a
   SentenceTransformer gputopic loads itself: the same loop, with the transformer run by ONNX
   Runtime from an int8 copy made once per model and cached (:mod:`gputopic.onnx_int8`);
@@ -27,11 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
-import warnings
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
 from typing import Any, Sequence
@@ -158,24 +152,18 @@ class Embedder:
         if n and self._fast is None:
             self._fast = fast_tokenizer(model, [docs[i][:cap] for i in _probe_rows(order)]) or False
 
-        def texts(idx: np.ndarray) -> list[str]:
-            return [docs[i][:cap] for i in idx]
-
         if self._fast:
             chunk = FAST_CHUNK_DOCS
 
-            def tokenize(idx: np.ndarray, packed: Any = None):
-                # packed: the future of a worker process's pack() of this chunk (None: pack here).
-                # Token budget per batch: batch_size documents of max_seq_length tokens, read
-                # when the chunk is split, so an OOM back-off applies to the chunks split later
-                flat, lengths = self._fast.pack(texts(idx)) if packed is None else packed.result()
-                return self._fast.split(idx, flat, lengths, state["bs"] * max_len, pin)
+            def tokenize(idx: np.ndarray):
+                # token budget per batch: batch_size documents of max_seq_length tokens
+                return self._fast.batches(idx, [docs[i][:cap] for i in idx], state["bs"] * max_len, pin)
         else:
             chunk = None
             preprocess = getattr(model, "preprocess", None) or model.tokenize
 
             def tokenize(idx: np.ndarray):
-                feats = preprocess(texts(idx))
+                feats = preprocess([docs[i][:cap] for i in idx])
                 if pin:
                     feats = {k: v.pin_memory() if hasattr(v, "pin_memory") else v for k, v in feats.items()}
                 return [(idx, feats)]
@@ -201,86 +189,32 @@ class Embedder:
                 run(idx[:half], {k: v[:half] if hasattr(v, "shape") else v for k, v in feats.items()})
                 run(idx[half:], {k: v[half:] if hasattr(v, "shape") else v for k, v in feats.items()})
 
+        bar = _progress(n, verbose, "Embedding")
+        start = 0
         # the Rust tokenizer spreads one call over all cores: two chunks in flight keep the
         # GPU fed; the Python tokenizer path needs several batches in flight instead
         workers = FAST_TOKENIZER_THREADS if self._fast else max(2, min(8, os.cpu_count() or 2))
-        in_flight = 2 * workers
-        bar = _progress(n, verbose, "Embedding")
-        start = 0
-        threads = ThreadPoolExecutor(max_workers=workers)  # its threads start at its first submit
-        procs = self._tokenizer_processes(n) if self._fast else None
-        if procs is not None:
-            in_flight = TOKENIZER_PROCESSES + 2  # a chunk per process, two more split ahead
-
-        def submit(idx: np.ndarray):
-            if procs is None:
-                return threads.submit(tokenize, idx)
-            # a worker process packs the ids; a helper thread waits for them and splits them
-            return threads.submit(tokenize, idx, procs.submit(_pack_in_worker, texts(idx)))
-
-        try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             pending: deque = deque()
             while start < n or pending:
-                while start < n and len(pending) < in_flight:
+                while start < n and len(pending) < 2 * workers:
                     stop = min(n, start + (chunk or state["bs"]))
-                    pending.append(submit(order[start:stop]))
+                    pending.append(pool.submit(tokenize, order[start:stop]))
                     start = stop
                 for idx, feats in pending.popleft().result():
                     run(idx, feats)
                     if bar is not None:
                         bar.update(len(idx))
-        finally:
-            # on an error: drop the chunks not started yet, wait for the running ones, and
-            # end the worker processes before the error leaves here
-            if procs is not None:
-                procs.shutdown(wait=True, cancel_futures=True)
-            threads.shutdown(wait=True, cancel_futures=True)
-            if bar is not None:
-                bar.close()
+        if bar is not None:
+            bar.close()
         if self._onnx and dev.type == "cpu":
             self._onnx.release_memory()  # the steps after embedding do not run on ORT's arena
         return out
-
-    def _tokenizer_processes(self, n: int) -> ProcessPoolExecutor | None:
-        """``TOKENIZER_PROCESSES`` forked processes that run the fast tokenizer's ``pack()``,
-        already started; None for the thread path (the option off, fewer than
-        ``PROCESS_MIN_DOCS`` documents, or no "fork" start method on this platform)."""
-        if TOKENIZER_PROCESSES <= 0 or n < PROCESS_MIN_DOCS:
-            return None
-        try:
-            context = multiprocessing.get_context("fork")
-        except ValueError:
-            logger.debug("no 'fork' start method on this platform: tokenising in threads")
-            return None
-        fast = self._fast
-        pool = ProcessPoolExecutor(max_workers=TOKENIZER_PROCESSES, mp_context=context,
-                                   initializer=_start_worker,
-                                   initargs=(fast.tokenizer.to_str(), fast.max_len, fast.cut))
-        with warnings.catch_warnings():
-            # Python 3.12+ warns that forking a multi-threaded process may deadlock the child
-            # (a lock held by another thread at the fork). It is safe here: the children run
-            # only the Rust tokenizer (a new one, rayon off) and NumPy; they use no CUDA, no
-            # torch, and none of the parent's threads or their locks.
-            warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
-            try:
-                pool.submit(int).result()  # with "fork", the first submit starts every process
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-        return pool
 
 
 FAST_CHUNK_DOCS = 4096
 #: chunks tokenised at once by the Rust tokenizer (each call already runs on every core)
 FAST_TOKENIZER_THREADS = 2
-#: worker processes tokenising the chunks (FastTokenizer path, "fork" start method): 0
-#: tokenises in FAST_TOKENIZER_THREADS threads instead. Tokenising and splitting alone (no
-#: model) 20,000 20 Newsgroups posts on 2 shared cores: 6.2k docs/s in threads, 5.8k in 2
-#: processes, with 11% more CPU time
-TOKENIZER_PROCESSES = 0
-#: fewer documents than this always use the threads (starting 2 processes, fork to first
-#: result: 0.05 s on those 2 cores)
-PROCESS_MIN_DOCS = 20_000
 #: characters per token of max_seq_length tokenised first (FastTokenizer.pack): on all 18,331
 #: 20 Newsgroups posts, 1 in 1,000 needs a second, whole pass at 6 (1 in 100 at 5)
 CUT_CHARS_PER_TOKEN = 6
@@ -313,7 +247,7 @@ class FastTokenizer:
         self._encode = getattr(tokenizer, "encode_batch_fast", None) or tokenizer.encode_batch
 
     def pack(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """All token ids of ``texts`` end to end, and each text's number of tokens (int32).
+        """All token ids of ``texts`` end to end, and each text's number of tokens.
 
         With ``cut``, a longer text is first tokenised only up to its last whitespace before
         ``cut`` characters. The pre-tokenizer splits at whitespace, so the tokens of that
@@ -337,8 +271,8 @@ class FastTokenizer:
         if again:
             for i, e in zip(again, self._encode([texts[i] for i in again])):
                 ids[i] = e.ids
-        lengths = np.fromiter(map(len, ids), dtype=np.int32, count=len(ids))
-        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int32, count=int(lengths.sum()))
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
         return flat, lengths
 
     def features(self, flat: np.ndarray, lengths: np.ndarray, pin: bool = False) -> dict:
@@ -361,13 +295,9 @@ class FastTokenizer:
         return self.features(*self.pack(texts))
 
     def batches(self, idx: np.ndarray, texts: Sequence[str], token_budget: int, pin: bool) -> list:
-        """(rows, features) batches of one chunk of texts, rows ``idx``: see :meth:`split`."""
-        return self.split(idx, *self.pack(texts), token_budget, pin)
-
-    def split(self, idx: np.ndarray, flat: np.ndarray, lengths: np.ndarray, token_budget: int,
-              pin: bool) -> list:
-        """(rows, features) batches of one packed chunk: consecutive rows while rows x the
-        longest row stays within ``token_budget`` padded tokens (the rows come longest first)."""
+        """(rows, features) batches of one chunk: consecutive rows while rows x the longest
+        row stays within ``token_budget`` padded tokens (the rows come longest first)."""
+        flat, lengths = self.pack(texts)
         ends = np.cumsum(lengths)
         out, s = [], 0
         while s < len(idx):
@@ -378,26 +308,6 @@ class FastTokenizer:
             out.append((idx[s:e], self.features(flat[lo:ends[e - 1]], lengths[s:e], pin)))
             s = e
         return out
-
-
-_WORKER_TOKENIZER: FastTokenizer | None = None  # in a tokenizer worker process: its own
-
-
-def _start_worker(tokenizer_json: str, max_len: int, cut: int) -> None:
-    """Initialiser of a tokenizer worker process: a single-threaded copy of the fast tokenizer
-    (the JSON carries its truncation, and no padding), without torch."""
-    global _WORKER_TOKENIZER
-    import tokenizers
-
-    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one core per process
-    tk = tokenizers.Tokenizer.from_str(tokenizer_json)
-    # pad id, token type and feature keys only serve features(), which the parent builds
-    _WORKER_TOKENIZER = FastTokenizer(tk, pad_id=0, type_id=0, keys=(), extras={}, max_len=max_len, cut=cut)
-
-
-def _pack_in_worker(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """FastTokenizer.pack() of one chunk in a tokenizer worker process."""
-    return _WORKER_TOKENIZER.pack(texts)
 
 
 def _demo_probe(n: int = 16) -> list[str]:

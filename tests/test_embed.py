@@ -1,6 +1,3 @@
-import multiprocessing
-import os
-
 import numpy as np
 import pytest
 
@@ -181,86 +178,6 @@ def test_token_budget_batches_cover_every_row_once():
         assert ids.shape[0] == len(rows)
         assert ids.shape[0] == 1 or ids.numel() <= 256  # a single over-long row still runs
     assert len(batches) > 2
-
-
-needs_fork = pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(),
-                                reason="tokenizer worker processes are forked")
-
-
-def _sign_pack(monkeypatch, folder, fail=False):
-    """Make FastTokenizer.pack leave a file named after the process that ran it (and raise
-    in any process but this one, with ``fail``); forked workers inherit the patch."""
-    from gputopic.embed import FastTokenizer
-
-    parent, pack = os.getpid(), FastTokenizer.pack
-
-    def signed(self, texts):
-        (folder / str(os.getpid())).touch()
-        if fail and os.getpid() != parent:
-            raise RuntimeError("tokenizer worker failed on purpose")
-        return pack(self, texts)
-
-    monkeypatch.setattr(FastTokenizer, "pack", signed)
-    return lambda: {int(f.name) for f in folder.iterdir()}
-
-
-@needs_fork
-def test_tokenizer_processes_give_the_thread_paths_embeddings(ng2000, monkeypatch, tmp_path):
-    """Chunks packed in worker processes, split into batches here: the very same vectors."""
-    import torch
-
-    import gputopic.embed as embed_mod
-
-    monkeypatch.setattr(embed_mod, "FAST_CHUNK_DOCS", 7)  # 7 chunks, several batches each
-    docs = ng2000[0][:40] + ODD_DOCS
-    emb = load_embedder(None, "cpu")
-    threads = emb._encode_device(docs, batch_size=3, verbose=False)
-    assert emb._fast
-    packed_by = _sign_pack(monkeypatch, tmp_path)
-    monkeypatch.setattr(embed_mod, "TOKENIZER_PROCESSES", 2)
-    monkeypatch.setattr(embed_mod, "PROCESS_MIN_DOCS", 0)
-    before = set(multiprocessing.active_children())
-    procs = emb._encode_device(docs, batch_size=3, verbose=False)
-    assert torch.equal(procs, threads)
-    pids = packed_by()
-    assert 1 <= len(pids) <= 2 and os.getpid() not in pids  # packed in the workers only
-    assert set(multiprocessing.active_children()) <= before  # the workers have ended
-
-
-@needs_fork
-@pytest.mark.parametrize("why", ["few documents", "no fork"])
-def test_tokenizer_processes_fall_back_to_threads(ng2000, monkeypatch, tmp_path, why):
-    import gputopic.embed as embed_mod
-
-    docs = ng2000[0][:30]
-    monkeypatch.setattr(embed_mod, "FAST_CHUNK_DOCS", 7)
-    monkeypatch.setattr(embed_mod, "TOKENIZER_PROCESSES", 2)
-    monkeypatch.setattr(embed_mod, "PROCESS_MIN_DOCS", len(docs) + 1 if why == "few documents" else 0)
-    if why == "no fork":
-        def no_fork(method):
-            raise ValueError(f"cannot find context for {method!r}")
-
-        monkeypatch.setattr(embed_mod.multiprocessing, "get_context", no_fork)
-    monkeypatch.setattr(embed_mod, "ProcessPoolExecutor", None)  # calling it would fail
-    packed_by = _sign_pack(monkeypatch, tmp_path)
-    got = load_embedder(None, "cpu")._encode_device(docs, batch_size=3, verbose=False)
-    assert got.shape == (len(docs), 384) and packed_by() == {os.getpid()}
-
-
-@needs_fork
-def test_tokenizer_process_error_propagates_and_leaves_no_process(ng2000, monkeypatch, tmp_path):
-    import gputopic.embed as embed_mod
-
-    monkeypatch.setattr(embed_mod, "FAST_CHUNK_DOCS", 7)
-    monkeypatch.setattr(embed_mod, "TOKENIZER_PROCESSES", 2)
-    monkeypatch.setattr(embed_mod, "PROCESS_MIN_DOCS", 0)
-    packed_by = _sign_pack(monkeypatch, tmp_path, fail=True)
-    emb = load_embedder(None, "cpu")
-    before = set(multiprocessing.active_children())
-    with pytest.raises(RuntimeError, match="tokenizer worker failed on purpose"):
-        emb._encode_device(ng2000[0][:60], batch_size=3, verbose=False)
-    assert len(packed_by() - {os.getpid()}) >= 1  # it failed in a worker
-    assert set(multiprocessing.active_children()) <= before
 
 
 # ------------------------------------------------- int8 ONNX Runtime CPU path
