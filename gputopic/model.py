@@ -129,7 +129,9 @@ class GPUTopic(_Params):
         strength per document.
     device : {"auto", "cuda", "cpu"}, default "auto"
     batch_size : int or None
-        Embedding batch size; None picks 32 on the CPU and 512 on CUDA.
+        Embedding batch size; None picks 32 on the CPU and 2048 on CUDA, where it is a
+        token budget (batch_size x max_seq_length tokens per batch of length-sorted
+        documents, halved on out-of-memory).
     embedding_backend : {"torch", "auto", "onnx-int8"}, default "torch"
         How a model gputopic loads itself (None or a name/path) embeds on the CPU. "torch":
         the plain SentenceTransformer in fp32. "auto": its transformer runs from an int8

@@ -94,7 +94,10 @@ def _interpret() -> bool:
 def _kernel():
     mode = _interpret()
     if mode not in _KERNELS:
-        _KERNELS[mode] = triton.jit(_mrd_min)
+        # sizes change from fit to fit: one compiled kernel for all of them. (A 100k fit after
+        # an 18k one spent 1.65 s in HDBSCAN, the next 100k fit 0.22 s, H100 2026-11-27; a
+        # compile per size class is the likely cause, not verified on a GPU since.)
+        _KERNELS[mode] = triton.jit(_mrd_min, do_not_specialize=["m", "n_ref"])
     return _KERNELS[mode]
 
 
