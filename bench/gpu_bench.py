@@ -16,6 +16,7 @@ rest go on), and the 20 Newsgroups embeddings come back as fp16 for CPU comparis
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -103,6 +104,20 @@ def nmi(labels, topics) -> float:
     from sklearn.metrics import normalized_mutual_info_score
 
     return round(float(normalized_mutual_info_score(labels, topics)), 4)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """torch's intra-op CPU threads set to ``n`` inside the block (None: unchanged)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def model_only_rate(ours, texts: list, batch_size: int) -> float:
@@ -280,14 +295,18 @@ def main() -> None:
         state["embedder"] = ours
         # (tokenizing in 14 forked processes instead of the threads was tried on 2026-11-27:
         # 4,235 docs/s at batch 2048 against 11,626 in threads, results/gpu_bench_h100_nov27b_run2.json)
-        for bs, threads in ((1024, 2), (2048, 2), (4096, 2)):
+        # "omp1": torch's CPU thread pool at 1 during the loop (the tokenizer thread's tensor
+        # copies into pinned memory would otherwise wake every core); not yet measured
+        for bs, threads, omp1 in ((1024, 2, False), (2048, 2, False), (4096, 2, False), (2048, 2, True)):
             embed_mod.FAST_TOKENIZER_THREADS = threads
-            ours.encode(docs[:2048], gpu, batch_size=bs)  # warm-up at this size
-            sync()
-            t = time.perf_counter()
-            e_ours = ours.encode(docs, gpu, batch_size=bs)
-            sync()
-            res[f"ours_fp16_bs{bs}_t{threads}_docs_s"] = round(len(docs) / (time.perf_counter() - t))
+            with torch_threads(1 if omp1 else None):
+                ours.encode(docs[:2048], gpu, batch_size=bs)  # warm-up at this size
+                sync()
+                t = time.perf_counter()
+                e_ours = ours.encode(docs, gpu, batch_size=bs)
+                sync()
+            res[f"ours_fp16_bs{bs}_t{threads}{'_omp1' if omp1 else ''}_docs_s"] = round(
+                len(docs) / (time.perf_counter() - t))
         res["ours_used_fast_tokenizer"] = bool(ours._fast)
         if ours._fast:  # the GPU alone: the transformer on batches tokenised beforehand
             for bs in (1024, 2048):
@@ -300,6 +319,7 @@ def main() -> None:
         res["speedup_best_vs_plain"] = round(res[best] / res["plain_encode_fp32_bs32_docs_s"], 2)
         res["best"] = best
         state["best_bs"] = int(best.split("_bs")[1].split("_")[0])
+        state["best_omp1"] = "_omp1" in best
         embed_mod.FAST_TOKENIZER_THREADS = int(best.split("_t")[1].split("_")[0])
         res["best_tokenizer_threads"] = embed_mod.FAST_TOKENIZER_THREADS
         state["rate"] = res[best]
@@ -315,13 +335,15 @@ def main() -> None:
         reset_peak()
         sync()
         t = time.perf_counter()
-        emb = ours.encode(docs, gpu, batch_size=state.get("best_bs", 512))
+        with torch_threads(1 if state.get("best_omp1") else None):
+            emb = ours.encode(docs, gpu, batch_size=state.get("best_bs", 2048))
         sync()
         dt = time.perf_counter() - t
         state["emb"] = emb
         real_docs, real_labels = state["real"]
         t2 = time.perf_counter()
-        real = ours.encode(real_docs, gpu, batch_size=state.get("best_bs", 512))
+        with torch_threads(1 if state.get("best_omp1") else None):
+            real = ours.encode(real_docs, gpu, batch_size=state.get("best_bs", 2048))
         sync()
         state["real_emb"] = real
         np.save(out / "20ng_embeddings_fp16.npy", to_numpy(real).astype(np.float16))
