@@ -18,11 +18,11 @@ jitted kernel is built on first use, so ``TRITON_INTERPRET=1`` set before that f
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
+
+from ._triton_jit import jit
 
 MAX_DIM = 16  # low-dimensional data only: one unrolled loop over the coordinates
 _BLOCK_Q = 64
@@ -84,21 +84,11 @@ def _mrd_min(
     tl.store(out_i_ptr + offs_q, imin, mask=qmask)
 
 
-_KERNELS: dict = {}
-
-
-def _interpret() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
-
-
 def _kernel():
-    mode = _interpret()
-    if mode not in _KERNELS:
-        # sizes change from fit to fit: one compiled kernel for all of them. (A 100k fit after
-        # an 18k one spent 1.65 s in HDBSCAN, the next 100k fit 0.22 s, H100 2026-11-27; a
-        # compile per size class is the likely cause, not verified on a GPU since.)
-        _KERNELS[mode] = triton.jit(_mrd_min, do_not_specialize=["m", "n_ref"])
-    return _KERNELS[mode]
+    # sizes change from fit to fit: one compiled kernel for all of them. (A 100k fit after
+    # an 18k one spent 1.65 s in HDBSCAN, the next 100k fit 0.22 s, H100 2026-11-27; a
+    # compile per size class is the likely cause, not verified on a GPU since.)
+    return jit(_mrd_min, ("m", "n_ref"))
 
 
 def supported(Xp: torch.Tensor) -> bool:

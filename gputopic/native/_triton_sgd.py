@@ -21,11 +21,11 @@ selects Triton's interpreter.
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
+
+from ._triton_jit import jit
 
 MAX_DIM = 64  # n_components the kernel takes (one padded block of coordinates per edge)
 _BLOCK = 128
@@ -74,19 +74,9 @@ def _sgd_group(
         tl.atomic_add(head_ptr + j[:, None] * D + dd[None, :], g_n, mask=m2)
 
 
-_KERNELS: dict = {}
-
-
-def _interpret() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
-
-
 def _kernel():
-    mode = _interpret()
-    if mode not in _KERNELS:
-        # offsets, counts and seeds change at every launch: one compiled kernel for all of them
-        _KERNELS[mode] = triton.jit(_sgd_group, do_not_specialize=["lo", "n_e", "n_tail", "seed"])
-    return _KERNELS[mode]
+    # offsets, counts and seeds change at every launch: one compiled kernel for all of them
+    return jit(_sgd_group, ("lo", "n_e", "n_tail", "seed"))
 
 
 def supported(head: torch.Tensor, tail: torch.Tensor, n_edges: int, negative_sample_rate: int) -> bool:
