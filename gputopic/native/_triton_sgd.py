@@ -1,12 +1,14 @@
 """Fused Triton kernel for native UMAP's SGD epochs on CUDA (see ``umap._optimize_layout``).
 
-The torch path runs every (epoch, edge group) step as ~25 separate kernels plus one host
-sync (the group's due-edge count), so a fit is bound by launches, not arithmetic: on an
-H100, 100k points spent ~2.7 s in UMAP for work the GPU does in milliseconds. Here each
+The torch path runs every (epoch, edge group) step as some 25 separate kernels plus one
+host sync (the group's due-edge count), so a fit is bound by launches and syncs, not by
+arithmetic: on an H100, UMAP of 100k points took 2.7-3.2 s with it and 0.81 s with this
+kernel, kNN and initialisation included (2026-11-27). Here each
 (epoch, group) step is ONE launch: every program takes a block of the group's edges, skips
 those not due this epoch (and advances the due ones' next epoch), computes the attraction
 from the current positions and ``NEG`` negative samples per edge, and adds the clipped
-gradients with atomic adds (Hogwild, as cuML's GPU UMAP and umap-learn's parallel mode).
+gradients with atomic adds (Hogwild: races between updates are accepted, as in
+umap-learn's parallel mode).
 
 The arithmetic is the torch path's (same gradients, clipping and learning rate); two
 things differ: a program reads positions that other programs of the same launch may
