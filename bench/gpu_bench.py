@@ -315,18 +315,24 @@ def main() -> None:
         state["embedder"] = ours
         # (tokenizing in 14 forked processes instead of the threads was tried on 2026-11-27:
         # 4,235 docs/s at batch 2048 against 11,626 in threads, results/gpu_bench_h100_nov27b_run2.json)
-        # "omp1": torch's CPU thread pool at 1 during the loop (the tokenizer thread's tensor
-        # copies into pinned memory would otherwise wake every core); not yet measured
-        for bs, threads, omp1 in ((1024, 2, False), (2048, 2, False), (4096, 2, False), (2048, 2, True)):
-            embed_mod.FAST_TOKENIZER_THREADS = threads
+        # not yet measured on a GPU: "omp1", torch's CPU thread pool at 1 during the loop (the
+        # tokenizer thread's tensor copies into pinned memory would otherwise wake every core);
+        # "c1024", chunks of 1,024 documents instead of 4,096 (less wait before the first
+        # batch; on 2 CPU cores with a sleeping stand-in model, bench/RESULTS.md, it helped)
+        default_chunk = embed_mod.FAST_CHUNK_DOCS
+        for bs, threads, omp1, chunk in ((1024, 2, False, default_chunk), (2048, 2, False, default_chunk),
+                                         (4096, 2, False, default_chunk), (2048, 2, True, default_chunk),
+                                         (2048, 2, False, 1024)):
+            embed_mod.FAST_TOKENIZER_THREADS, embed_mod.FAST_CHUNK_DOCS = threads, chunk
             with torch_threads(1 if omp1 else None):
                 ours.encode(docs[:2048], gpu, batch_size=bs)  # warm-up at this size
                 sync()
                 t = time.perf_counter()
                 e_ours = ours.encode(docs, gpu, batch_size=bs)
                 sync()
-            res[f"ours_fp16_bs{bs}_t{threads}{'_omp1' if omp1 else ''}_docs_s"] = round(
-                len(docs) / (time.perf_counter() - t))
+            tag = ("_omp1" if omp1 else "") + (f"_c{chunk}" if chunk != default_chunk else "")
+            res[f"ours_fp16_bs{bs}_t{threads}{tag}_docs_s"] = round(len(docs) / (time.perf_counter() - t))
+        embed_mod.FAST_CHUNK_DOCS = default_chunk
         res["ours_used_fast_tokenizer"] = bool(ours._fast)
         if ours._fast:  # the GPU alone: the transformer on batches tokenised beforehand
             for bs in (1024, 2048):
@@ -343,6 +349,9 @@ def main() -> None:
         res["best"] = best
         state["best_bs"] = int(best.split("_bs")[1].split("_")[0])
         state["best_omp1"] = "_omp1" in best
+        if "_c" in best:  # the chunk size of the best variant for the large run
+            embed_mod.FAST_CHUNK_DOCS = int(best.split("_c")[1].split("_")[0])
+        res["best_chunk_docs"] = embed_mod.FAST_CHUNK_DOCS
         embed_mod.FAST_TOKENIZER_THREADS = int(best.split("_t")[1].split("_")[0])
         res["best_tokenizer_threads"] = embed_mod.FAST_TOKENIZER_THREADS
         state["rate"] = res[best]
