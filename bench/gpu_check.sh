@@ -10,7 +10,9 @@
 #   run(command="bash bench/gpu_check.sh bench", carry=[".gpu"], timeout_s=450)        ~6 min
 #   run(command="bash bench/gpu_check.sh tests dask", carry=[".gpu"], timeout_s=330)   ~4 min
 # Parts run in the order given; BENCH_BUDGET, BENCH_SKIP, PLAIN_N and TESTS_TIMEOUT size a
-# shorter call (the second call of 2026-11-27: TESTS_TIMEOUT=80 BENCH_BUDGET=190 ... tests bench).
+# shorter call (the third call of 2026-11-27's fourth session: TESTS_TIMEOUT=75 BENCH_BUDGET=195
+# PLAIN_N=2000 BENCH_SKIP=knn_strategies,hdbscan_triton_vs_torch_100k,cpu_peer_100000 ... tests bench;
+# 75 s was too little for the tests on a fresh machine: give them 150 s or more).
 # 15 minutes of device time per session in all, starting the machine included.
 # Helpers must not call the device on their own: their runs spend the same budget.
 set -uo pipefail

@@ -425,9 +425,11 @@ def load_embedder(spec: Any, device: str, embedding_backend: str = "torch", onnx
     def load():
         # fp32 weights on the CPU even from an fp16 copy (transformers 5 keeps a checkpoint's
         # dtype); on CUDA the embedding loop casts the model it owns to fp16 itself
-        kwargs = {"model_kwargs": {"dtype": optional_import("torch", "document embeddings").float32}}
+        kwargs = {}
+        if device == "cpu":
+            kwargs["model_kwargs"] = {"dtype": optional_import("torch", "document embeddings").float32}
         try:
-            return st.SentenceTransformer(path, device=device, **(kwargs if device == "cpu" else {}))
+            return st.SentenceTransformer(path, device=device, **kwargs)
         except (OSError, ValueError) as exc:
             raise InputError(
                 f"Could not load the embedding model {model_id!r}: {exc}. Pass a local model folder, a "
