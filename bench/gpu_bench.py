@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import corpus  # noqa: E402
+import tokenizer_bench  # noqa: E402
 
 T0 = time.perf_counter()
 RESULTS: dict = {"steps": {}, "errors": {}}
@@ -258,7 +259,7 @@ def main() -> None:
     def _():
         from sentence_transformers import SentenceTransformer
 
-        from gputopic.embed import fast_tokenizer, tokenizer_char_cap
+        from gputopic.embed import tokenizer_char_cap
 
         docs = state["docs"][: args.embed_compare_n]
         # as a user's plain SentenceTransformer("all-MiniLM-L6-v2") runs: fp32 weights (the hub's
@@ -281,25 +282,10 @@ def main() -> None:
         for s in range(0, n_pre, 512):
             plain.preprocess(capped[s:min(n_pre, s + 512)])
         res["tokenize_preprocess_docs_s"] = round(n_pre / (time.perf_counter() - t))
-        fast = fast_tokenizer(plain, capped[:64])
-        res["fast_tokenizer"] = fast is not None
-        if fast is not None:
-            from concurrent.futures import ThreadPoolExecutor
+        # the Rust-direct tokenizer of each version, 1 / 2 / 4 chunks at once
+        import gputopic.embed as embed_mod
 
-            from gputopic.embed import FastTokenizer
-
-            chunks = [capped[s:s + 4096] for s in range(0, len(capped), 4096)]
-            # before this version: encode_batch (offsets computed) of the 16-per-token cap
-            old = FastTokenizer(fast.tokenizer, fast.pad_id, fast.type_id, fast.keys, fast.extras)
-            old._encode = fast.tokenizer.encode_batch
-            for name, tok, threads in (("tokenize_old_docs_s", old, 1), ("tokenize_fast_docs_s", fast, 1),
-                                       ("tokenize_fast_2threads_docs_s", fast, 2),
-                                       ("tokenize_fast_4threads_docs_s", fast, 4)):
-                t = time.perf_counter()
-                with ThreadPoolExecutor(threads) as pool:
-                    list(pool.map(tok.pack, chunks))
-                res[name] = round(len(capped) / (time.perf_counter() - t))
-            res["fast_cut_chars"] = fast.cut
+        res.update(tokenizer_bench.rates_by_version(plain, capped, embed_mod.FAST_CHUNK_DOCS))
         if DEVICE == "cuda":  # a stronger peer than the defaults: the model in fp16, large batches
             plain.half()
             plain.encode(docs[:512], batch_size=256)
@@ -309,8 +295,6 @@ def main() -> None:
             sync()
             res["plain_encode_fp16_bs256_docs_s"] = round(n_plain / (time.perf_counter() - t))
         del plain
-        import gputopic.embed as embed_mod
-
         ours = load_embedder(args.model, DEVICE)
         state["embedder"] = ours
         # (tokenizing in 14 forked processes instead of the threads was tried on 2026-11-27:

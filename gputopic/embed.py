@@ -5,8 +5,9 @@
 * On CUDA with a SentenceTransformer: fp16 weights (autocast for a model the caller owns),
   documents sorted by length and batched by a token budget so each batch pads little,
   tokenised by the model's Rust tokenizer on all cores in a background thread (ids packed
-  with NumPy, not through transformers' Python wrapper; checked against the model's own
-  ``preprocess`` on a sample first) while the GPU works, results written into one device
+  with NumPy, not through transformers' Python wrapper; plain ASCII texts lowercased in
+  Python and tokenised without the normaliser, which gives the same ids; checked against
+  the model's own ``preprocess`` on a sample first) while the GPU works, results written into one device
   tensor and handed to CuPy through DLPack (no host copy). A batch that runs out of GPU
   memory is split in half and retried, and later batches use the smaller size.
 * On the CPU, opt-in (``embedding_backend="auto"`` or ``"onnx-int8"``) for a
@@ -224,6 +225,11 @@ CUT_CHARS_PER_TOKEN = 6
 _CUT_PRE_TOKENIZERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
 _CUT_NORMALIZERS = {"BertNormalizer", "Lowercase", "NFD", "NFC", "StripAccents"}
 _FEATURE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+#: normalisers that change an ASCII text at most by lowercasing it (BertNormalizer also by
+#: its control-character removal and whitespace mapping: see FastTokenizer.ids)
+_ASCII_NOOP_NORMALIZERS = {"NFD", "NFC", "NFKD", "NFKC", "StripAccents"}
+#: what BertNormalizer's clean_text removes from ASCII text (tab, newline, return stay)
+_CONTROL_BYTES = bytes([*range(9), 11, 12, *range(14, 32), 127])
 
 
 class FastTokenizer:
@@ -238,7 +244,7 @@ class FastTokenizer:
     """
 
     def __init__(self, tokenizer: Any, pad_id: int, type_id: int, keys: tuple, extras: dict,
-                 max_len: int = 0, cut: int = 0):
+                 max_len: int = 0, cut: int = 0, ascii_tokenizer: Any = None, ascii_lower: bool = False):
         self.tokenizer = tokenizer
         self.pad_id = int(pad_id)
         self.type_id = int(type_id)
@@ -246,8 +252,54 @@ class FastTokenizer:
         self.extras = extras  # non-tensor entries of the model's features, e.g. modality="text"
         self.max_len = int(max_len)  # tokens kept per text (the truncation length)
         self.cut = int(cut)  # characters tokenised first (0: whole texts); see pack()
+        # the tokenizer without its normaliser, for plain ASCII texts (lowercased here first
+        # where ``ascii_lower``); None: every text through ``tokenizer``. See ids().
+        self.ascii_tokenizer = ascii_tokenizer
+        self.ascii_lower = bool(ascii_lower)
+        # added tokens ([CLS], [MASK], ...) are matched in the text before the normaliser runs:
+        # a text holding one, in any case, keeps the whole tokenizer
+        self.added_lower = tuple({a.content.lower() for a in tokenizer.get_added_tokens_decoder().values()})
+        self._added_marks = tuple({a[0] for a in self.added_lower if a})  # their first characters
         # offsets are never read here: the variant that does not compute them where it exists
-        self._encode = getattr(tokenizer, "encode_batch_fast", None) or tokenizer.encode_batch
+        self._encode = _batch_encoder(tokenizer)
+        self._encode_ascii = _batch_encoder(ascii_tokenizer) if ascii_tokenizer is not None else None
+
+    def ids(self, texts: Sequence[str]) -> list:
+        """Each text's token ids (a list of ints per text).
+
+        With an ``ascii_tokenizer``, texts of ASCII characters without control characters
+        (all but 2 in 1,000 20 Newsgroups posts) skip the normaliser: lowercased by Python
+        where it lowercases, they are what it would have produced, because on such text its
+        other steps (accent stripping, CJK spacing, control-character removal) change
+        nothing and its mapping of tab and newline to a space changes no token of a
+        whitespace-splitting pre-tokenizer. Texts holding an added token's text ("[MASK]")
+        keep the whole tokenizer, which matches those before it lowercases. The normaliser is the costliest step of the Rust
+        tokenizer (it keeps an alignment per character): 8,000 resampled 20 Newsgroups posts
+        tokenise at 11,091 instead of 7,810 docs/s on 2 cores.
+        """
+        if self._encode_ascii is None:
+            return [e.ids for e in self._encode(texts)]
+        lower = str.lower if self.ascii_lower else str
+        added, marks = self.added_lower, self._added_marks
+        rows, plain, rest = [], [], []
+        for i, t in enumerate(texts):
+            if t.isascii():  # O(1) in CPython; the checks below cost ~2 us per post
+                low = lower(t)
+                b = low.encode()
+                if len(b.translate(None, _CONTROL_BYTES)) == len(b) and not (
+                        any(m in low for m in marks) and any(a in low for a in added)):
+                    rows.append(i)
+                    plain.append(low)
+                    continue
+            rest.append(i)
+        out: list = [None] * len(texts)
+        if rows:
+            for i, e in zip(rows, self._encode_ascii(plain)):
+                out[i] = e.ids
+        if rest:
+            for i, e in zip(rest, self._encode([texts[i] for i in rest])):
+                out[i] = e.ids
+        return out
 
     def pack(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """All token ids of ``texts`` end to end, and each text's number of tokens.
@@ -269,11 +321,11 @@ class FastTokenizer:
                     if j > 0:
                         first[i] = t[:j]
                         cut_rows.append(i)
-        ids = [e.ids for e in self._encode(first)]
+        ids = self.ids(first)
         again = [i for i in cut_rows if len(ids[i]) < self.max_len]
         if again:
-            for i, e in zip(again, self._encode([texts[i] for i in again])):
-                ids[i] = e.ids
+            for i, row in zip(again, self.ids([texts[i] for i in again])):
+                ids[i] = row
         lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
         return flat, lengths
@@ -359,8 +411,9 @@ def fast_tokenizer(model: Any, sample: list[str]) -> FastTokenizer | None:
         type_ids = {t for e in tk.encode_batch(sample[:8]) for t in e.type_ids}
         max_len = int(model.max_seq_length)
         cut = CUT_CHARS_PER_TOKEN * max_len if _whitespace_cut_is_exact(tk, hf) else 0
+        ascii_tk, lower = _ascii_tokenizer(tk)
         fast = FastTokenizer(tk, hf.pad_token_id, min(type_ids) if type_ids else 0, keys, others,
-                             max_len=max_len, cut=cut)
+                             max_len=max_len, cut=cut, ascii_tokenizer=ascii_tk, ascii_lower=lower)
         got = fast(sample)
         if all(got[k].shape == ref[k].shape and bool((got[k] == ref[k].cpu()).all()) for k in keys):
             return fast
@@ -368,6 +421,34 @@ def fast_tokenizer(model: Any, sample: list[str]) -> FastTokenizer | None:
     except Exception as exc:  # noqa: BLE001 - any mismatch in an unusual model: the model's own path
         logger.debug("fast tokenizer unavailable (%s: %s): using the model's preprocess", type(exc).__name__, exc)
     return None
+
+
+def _batch_encoder(tk: Any):
+    """The tokenizer's batch call that skips offsets where it has one (tokenizers >= 0.20)."""
+    return getattr(tk, "encode_batch_fast", None) or tk.encode_batch
+
+
+def _ascii_tokenizer(tk: Any) -> tuple[Any, bool]:
+    """``tk`` without its normaliser, and whether texts must be lowercased for it, where that
+    gives ``tk``'s ids on ASCII texts without control characters (FastTokenizer.ids);
+    (None, False) where it may not."""
+    spec = json.loads(tk.to_str())
+    if (spec.get("pre_tokenizer") or {}).get("type") not in _CUT_PRE_TOKENIZERS:
+        return None, False  # BertNormalizer maps tab and newline to a space: only whitespace splits ignore that
+    norm = spec.get("normalizer")
+    steps = (norm.get("normalizers") or []) if norm and norm.get("type") == "Sequence" else [norm] if norm else []
+    lower = False
+    for step in steps:
+        kind = step.get("type")
+        if kind in ("BertNormalizer", "Lowercase"):
+            lower = lower or bool(step.get("lowercase", True))
+        elif kind not in _ASCII_NOOP_NORMALIZERS:
+            return None, False
+    if not steps:
+        return None, False  # nothing to skip
+    spec["normalizer"] = None
+    tokenizers = optional_import("tokenizers", "document embeddings")
+    return tokenizers.Tokenizer.from_str(json.dumps(spec)), lower
 
 
 def _whitespace_cut_is_exact(tk: Any, hf: Any) -> bool:

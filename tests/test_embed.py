@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from gputopic.device import get_backend
-from gputopic.embed import Embedder, cache_key, cached_encode, load_embedder
+from gputopic.embed import Embedder, cache_key, cached_encode, default_model_path, load_embedder
 from gputopic.exceptions import InputError
 
 from helpers import HashingEncoder
@@ -123,8 +123,8 @@ def test_whitespace_cut_gives_the_whole_texts_ids(ng2000):
     assert fast is not None and fast.cut > 0 and fast.max_len == model.max_seq_length
     whole = FastTokenizer(fast.tokenizer, fast.pad_id, fast.type_id, fast.keys, fast.extras)
     calls = []
-    encode = fast._encode
-    fast._encode = lambda batch: calls.append(list(batch)) or encode(batch)
+    ids = fast.ids
+    fast.ids = lambda batch: calls.append(list(batch)) or ids(batch)
     got, ref = fast.pack(texts), whole.pack(texts)
     assert np.array_equal(got[1], ref[1]) and np.array_equal(got[0], ref[0])
     assert len(calls) == 2 and odd[0] in calls[1] and len(calls[1]) < 10  # few second passes
@@ -132,6 +132,68 @@ def test_whitespace_cut_gives_the_whole_texts_ids(ng2000):
     pre = model.preprocess(texts)["input_ids"]
     feats = fast(texts)["input_ids"]
     assert feats.shape == pre.shape and bool((feats == pre).all())
+
+
+ASCII_EDGE_DOCS = [
+    "Hello [MASK] world", "[mask] in lower case", "a [Cls] token, mixed case", "[unknown] brackets only",
+    "tab\tand\nnewline\r\nend", "vertical\x0btab", "form\x0cfeed", "del\x7fchar", "nul\x00byte",
+    "UPPER Case and ÀCCENTS", "naïve café", "日本語 and ASCII", "", "   ", "x" * 300,
+]
+
+
+def test_ascii_texts_skip_the_normaliser_with_the_same_ids(ng2000):
+    """Plain ASCII texts are lowercased in Python and tokenised without the normaliser; their
+    ids must equal the whole tokenizer's. Texts where the normaliser or the added-token
+    matching would act (control characters, "[MASK]" in any case, non-ASCII) take the
+    whole tokenizer: tokenised without the normaliser, "[MASK]" and the control characters
+    would give other ids (the lowercase "[mask]" would not: it is routed there to be safe)."""
+    from gputopic.embed import FastTokenizer, fast_tokenizer
+
+    model = load_embedder(None, "cpu").model
+    texts = list(ng2000[0]) + ASCII_EDGE_DOCS
+    fast = fast_tokenizer(model, texts[:50] + ASCII_EDGE_DOCS)
+    assert fast is not None and fast.ascii_tokenizer is not None and fast.ascii_lower
+    whole = FastTokenizer(fast.tokenizer, fast.pad_id, fast.type_id, fast.keys, fast.extras,
+                          max_len=fast.max_len, cut=fast.cut)
+    seen = []
+    encode_ascii = fast._encode_ascii
+    fast._encode_ascii = lambda batch: seen.extend(batch) or encode_ascii(batch)
+    got, ref = fast.pack(texts), whole.pack(texts)
+    assert np.array_equal(got[1], ref[1]) and np.array_equal(got[0], ref[0])
+    assert len(seen) > 0.95 * len(ng2000[0])  # most posts skip the normaliser
+    kept = ASCII_EDGE_DOCS[3:5] + ASCII_EDGE_DOCS[12:]  # ASCII without [MASK]-like or control text
+    assert {d.lower() for d in kept} <= set(seen)
+    others = [d for d in ASCII_EDGE_DOCS if d not in kept]
+    assert not {d.lower() for d in others} & set(seen)
+    # the routing is what keeps them exact: without the normaliser they tokenise differently
+    for d in ASCII_EDGE_DOCS[:1] + ASCII_EDGE_DOCS[5:9]:
+        assert encode_ascii([d.lower()])[0].ids != whole.ids([d])[0], d
+
+
+def test_ascii_tokenizer_only_for_normalisers_that_are_lowercasing_on_ascii():
+    import json
+
+    import tokenizers
+
+    from gputopic.embed import _ascii_tokenizer
+
+    base = json.loads(tokenizers.Tokenizer.from_file(f"{default_model_path()}/tokenizer.json").to_str())
+
+    def variant(normalizer, pre=None):
+        spec = json.loads(json.dumps(base))
+        spec["normalizer"] = normalizer
+        if pre is not None:
+            spec["pre_tokenizer"] = pre
+        return _ascii_tokenizer(tokenizers.Tokenizer.from_str(json.dumps(spec)))
+
+    tk, lower = variant(base["normalizer"])
+    assert tk is not None and lower and json.loads(tk.to_str())["normalizer"] is None
+    assert variant({"type": "Sequence", "normalizers": [{"type": "NFC"}, {"type": "StripAccents"}]})[1] is False
+    assert variant({"type": "Sequence", "normalizers": [{"type": "NFD"}, {"type": "Lowercase"}]})[1] is True
+    assert variant(None) == (None, False)  # nothing to skip
+    assert variant({"type": "Replace", "pattern": {"String": "a"}, "content": "b"}) == (None, False)
+    assert variant(base["normalizer"], pre={"type": "Metaspace", "replacement": "▁",
+                                             "prepend_scheme": "always", "split": True}) == (None, False)
 
 
 def test_fast_tokenizer_declines_a_model_it_cannot_reproduce():
