@@ -11,7 +11,9 @@ chunks of FAST_CHUNK_DOCS on ``--threads`` threads, alternating round by round):
   rust-cut     encode_batch_fast on a whitespace cut of 6 characters per token
                (until 2026-11-27)
   rust-ascii   + plain ASCII texts lowercased in Python and tokenised without the
-               normaliser (the current default)
+               normaliser (same day)
+  wordpiece    those ASCII texts tokenised by gputopic.wordpiece (numba) instead of the
+               Rust tokenizer (the current default)
 """
 
 from __future__ import annotations
@@ -51,7 +53,12 @@ def variants(model, sample: list[str]) -> dict:
                         max_len=fast.max_len, cut=fast.cut)
     out.update({"rust": rust.pack, "rust-cut": cut.pack})
     if fast.ascii_tokenizer is not None:
-        out["rust-ascii"] = fast.pack
+        ascii_rust = FastTokenizer(fast.tokenizer, fast.pad_id, fast.type_id, fast.keys, fast.extras,
+                                   max_len=fast.max_len, cut=fast.cut, ascii_tokenizer=fast.ascii_tokenizer,
+                                   ascii_lower=fast.ascii_lower)
+        out["rust-ascii"] = ascii_rust.pack
+    if fast.wordpiece is not None:
+        out["wordpiece"] = fast.pack
     return out
 
 
@@ -76,20 +83,20 @@ def measure(fns: dict, texts: list[str], threads: int, chunk: int, rounds: int) 
 
 
 def rates_by_version(model, texts: list[str], chunk: int) -> dict:
-    """bench/gpu_bench.py's figures: docs/s of "old" (``rust``), "prev" (``rust-cut``) and
-    "fast" (the current tokenizer) from one thread, the current one also from 2 and 4
-    threads at once, and whether each gives the ids of "old"."""
+    """bench/gpu_bench.py's figures: docs/s of "old" (``rust``), "prev" (``rust-cut``),
+    "ascii" (``rust-ascii``) and "fast" (the current tokenizer) from one thread, the current
+    one also from 2 and 4 threads at once, and whether each gives the ids of "old"."""
     fns = variants(model, texts[:64])
     if "rust" not in fns:
         return {"fast_tokenizer": False}
-    names = {"rust": "old", "rust-cut": "prev", "rust-ascii": "fast"}
+    names = {"rust": "old", "rust-cut": "prev", "rust-ascii": "ascii", "wordpiece": "fast"}
     one = measure({k: fns[k] for k in names if k in fns}, texts, 1, chunk, rounds=1)
-    res = {"fast_tokenizer": True, "fast_ascii_path": "rust-ascii" in fns}
+    res = {"fast_tokenizer": True, "fast_ascii_path": "rust-ascii" in fns, "fast_wordpiece": "wordpiece" in fns}
     for name, key in names.items():
         if name in one:
             res[f"tokenize_{key}_docs_s"] = one[name]["docs_s"]
             res[f"tokenize_{key}_same_ids"] = one[name]["same_ids_as_rust"]
-    current = fns.get("rust-ascii") or fns["rust-cut"]
+    current = fns.get("wordpiece") or fns.get("rust-ascii") or fns["rust-cut"]
     for threads in (2, 4):
         got = measure({"fast": current}, texts, threads, chunk, rounds=1)
         res[f"tokenize_fast_{threads}threads_docs_s"] = got["fast"]["docs_s"]

@@ -6,8 +6,9 @@
   documents sorted by length and batched by a token budget so each batch pads little,
   tokenised by the model's Rust tokenizer on all cores in a background thread (ids packed
   with NumPy, not through transformers' Python wrapper; plain ASCII texts lowercased in
-  Python and tokenised without the normaliser, which gives the same ids; checked against
-  the model's own ``preprocess`` on a sample first) while the GPU works, results written into one device
+  Python and tokenised without the normaliser, which gives the same ids, by a compiled
+  WordPiece (:mod:`gputopic.wordpiece`) for BERT-family tokenizers; checked against the
+  model's own ``preprocess`` on a sample first) while the GPU works, results written into one device
   tensor and handed to CuPy through DLPack (no host copy). A batch that runs out of GPU
   memory is split in half and retried, and later batches use the smaller size.
 * On the CPU, opt-in (``embedding_backend="auto"`` or ``"onnx-int8"``) for a
@@ -232,6 +233,26 @@ _ASCII_NOOP_NORMALIZERS = {"NFD", "NFC", "NFKD", "NFKC", "StripAccents"}
 _CONTROL_BYTES = bytes([*range(9), 11, 12, *range(14, 32), 127])
 
 
+def _packed(encodings: list) -> tuple[np.ndarray, np.ndarray]:
+    """The ids of ``tokenizers`` encodings end to end (int64), and each one's count."""
+    ids = [e.ids for e in encodings]
+    lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    return np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum())), lengths
+
+
+def _merge(n: int, parts: list) -> tuple[np.ndarray, np.ndarray]:
+    """Packed ids of ``n`` texts from parts ``(rows, flat, lengths)`` that cover every row once."""
+    lengths = np.zeros(n, dtype=np.int64)
+    for rows, _, counts in parts:
+        lengths[rows] = counts
+    starts = np.cumsum(lengths) - lengths
+    flat = np.empty(int(lengths.sum()), dtype=np.int64)
+    for rows, ids, counts in parts:
+        # where each id goes: its row's start + its place in the row
+        flat[np.repeat(starts[rows] - (np.cumsum(counts) - counts), counts) + np.arange(ids.size)] = ids
+    return flat, lengths
+
+
 class FastTokenizer:
     """The model's own Rust tokenizer called directly, its token ids packed with NumPy.
 
@@ -244,7 +265,8 @@ class FastTokenizer:
     """
 
     def __init__(self, tokenizer: Any, pad_id: int, type_id: int, keys: tuple, extras: dict,
-                 max_len: int = 0, cut: int = 0, ascii_tokenizer: Any = None, ascii_lower: bool = False):
+                 max_len: int = 0, cut: int = 0, ascii_tokenizer: Any = None, ascii_lower: bool = False,
+                 wordpiece: Any = None):
         self.tokenizer = tokenizer
         self.pad_id = int(pad_id)
         self.type_id = int(type_id)
@@ -256,6 +278,7 @@ class FastTokenizer:
         # where ``ascii_lower``); None: every text through ``tokenizer``. See ids().
         self.ascii_tokenizer = ascii_tokenizer
         self.ascii_lower = bool(ascii_lower)
+        self.wordpiece = wordpiece  # AsciiWordPiece: the ascii_tokenizer's ids, compiled (faster)
         # added tokens ([CLS], [MASK], ...) are matched in the text before the normaliser runs:
         # a text holding one, in any case, keeps the whole tokenizer
         self.added_lower = tuple({a.content.lower() for a in tokenizer.get_added_tokens_decoder().values()})
@@ -264,8 +287,8 @@ class FastTokenizer:
         self._encode = _batch_encoder(tokenizer)
         self._encode_ascii = _batch_encoder(ascii_tokenizer) if ascii_tokenizer is not None else None
 
-    def ids(self, texts: Sequence[str]) -> list:
-        """Each text's token ids (a list of ints per text).
+    def tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """All token ids of ``texts`` (as given, no cut) end to end, and each text's count.
 
         With an ``ascii_tokenizer``, texts of ASCII characters without control characters
         (all but 2 in 1,000 20 Newsgroups posts) skip the normaliser: lowercased by Python
@@ -273,12 +296,14 @@ class FastTokenizer:
         other steps (accent stripping, CJK spacing, control-character removal) change
         nothing and its mapping of tab and newline to a space changes no token of a
         whitespace-splitting pre-tokenizer. Texts holding an added token's text ("[MASK]")
-        keep the whole tokenizer, which matches those before it lowercases. The normaliser is the costliest step of the Rust
-        tokenizer (it keeps an alignment per character): 8,000 resampled 20 Newsgroups posts
-        tokenise at 11,091 instead of 7,810 docs/s on 2 cores.
+        keep the whole tokenizer, which matches those before it lowercases. The normaliser
+        is the costliest step of the Rust tokenizer (it keeps an alignment per character).
+        Where the rest of the tokenizer is the BERT family's, those texts are tokenised by
+        :class:`gputopic.wordpiece.AsciiWordPiece` instead of the Rust tokenizer.
         """
+        texts = list(texts)
         if self._encode_ascii is None:
-            return [e.ids for e in self._encode(texts)]
+            return _packed(self._encode(texts))
         lower = str.lower if self.ascii_lower else str
         added, marks = self.added_lower, self._added_marks
         rows, plain, rest = [], [], []
@@ -292,14 +317,18 @@ class FastTokenizer:
                     plain.append(low)
                     continue
             rest.append(i)
-        out: list = [None] * len(texts)
+        if not rest:
+            return self._tokenize_ascii(plain)
+        parts = [(rest, *_packed(self._encode([texts[i] for i in rest])))]
         if rows:
-            for i, e in zip(rows, self._encode_ascii(plain)):
-                out[i] = e.ids
-        if rest:
-            for i, e in zip(rest, self._encode([texts[i] for i in rest])):
-                out[i] = e.ids
-        return out
+            parts.append((rows, *self._tokenize_ascii(plain)))
+        return _merge(len(texts), parts)
+
+    def _tokenize_ascii(self, plain: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`tokenize` of texts already normalised and checked (see there)."""
+        if self.wordpiece is not None:
+            return self.wordpiece.encode(plain)
+        return _packed(self._encode_ascii(plain))
 
     def pack(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """All token ids of ``texts`` end to end, and each text's number of tokens.
@@ -321,13 +350,13 @@ class FastTokenizer:
                     if j > 0:
                         first[i] = t[:j]
                         cut_rows.append(i)
-        ids = self.ids(first)
-        again = [i for i in cut_rows if len(ids[i]) < self.max_len]
+        flat, lengths = self.tokenize(first)
+        again = [i for i in cut_rows if lengths[i] < self.max_len]
         if again:
-            for i, row in zip(again, self.ids([texts[i] for i in again])):
-                ids[i] = row
-        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
-        flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+            keep = np.ones(len(texts), dtype=bool)
+            keep[again] = False
+            flat, lengths = _merge(len(texts), [(np.flatnonzero(keep), flat[np.repeat(keep, lengths)], lengths[keep]),
+                                                (again, *self.tokenize([texts[i] for i in again]))])
         return flat, lengths
 
     def features(self, flat: np.ndarray, lengths: np.ndarray, pin: bool = False) -> dict:
@@ -413,7 +442,8 @@ def fast_tokenizer(model: Any, sample: list[str]) -> FastTokenizer | None:
         cut = CUT_CHARS_PER_TOKEN * max_len if _whitespace_cut_is_exact(tk, hf) else 0
         ascii_tk, lower = _ascii_tokenizer(tk)
         fast = FastTokenizer(tk, hf.pad_token_id, min(type_ids) if type_ids else 0, keys, others,
-                             max_len=max_len, cut=cut, ascii_tokenizer=ascii_tk, ascii_lower=lower)
+                             max_len=max_len, cut=cut, ascii_tokenizer=ascii_tk, ascii_lower=lower,
+                             wordpiece=_ascii_wordpiece(ascii_tk))
         got = fast(sample)
         if all(got[k].shape == ref[k].shape and bool((got[k] == ref[k].cpu()).all()) for k in keys):
             return fast
@@ -449,6 +479,25 @@ def _ascii_tokenizer(tk: Any) -> tuple[Any, bool]:
     spec["normalizer"] = None
     tokenizers = optional_import("tokenizers", "document embeddings")
     return tokenizers.Tokenizer.from_str(json.dumps(spec)), lower
+
+
+def _ascii_wordpiece(ascii_tk: Any) -> Any:
+    """:class:`gputopic.wordpiece.AsciiWordPiece` for the normaliser-free tokenizer, compiled
+    (or read from numba's cache) here, or None where it does not apply or fails (logged)."""
+    if ascii_tk is None:
+        return None
+    try:
+        # numba: imported only where documents are embedded
+        from .wordpiece import AsciiWordPiece
+
+        wordpiece = AsciiWordPiece.from_tokenizer(ascii_tk)
+        if wordpiece is not None:
+            wordpiece.encode(["compiles the kernel"])
+        return wordpiece
+    except Exception as exc:  # noqa: BLE001 - the Rust tokenizer does the same work, slower
+        logger.warning("compiled WordPiece tokenizer unavailable (%s: %s): using the Rust tokenizer",
+                       type(exc).__name__, exc)
+        return None
 
 
 def _whitespace_cut_is_exact(tk: Any, hf: Any) -> bool:

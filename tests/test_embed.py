@@ -123,8 +123,8 @@ def test_whitespace_cut_gives_the_whole_texts_ids(ng2000):
     assert fast is not None and fast.cut > 0 and fast.max_len == model.max_seq_length
     whole = FastTokenizer(fast.tokenizer, fast.pad_id, fast.type_id, fast.keys, fast.extras)
     calls = []
-    ids = fast.ids
-    fast.ids = lambda batch: calls.append(list(batch)) or ids(batch)
+    tokenize = fast.tokenize
+    fast.tokenize = lambda batch: calls.append(list(batch)) or tokenize(batch)
     got, ref = fast.pack(texts), whole.pack(texts)
     assert np.array_equal(got[1], ref[1]) and np.array_equal(got[0], ref[0])
     assert len(calls) == 2 and odd[0] in calls[1] and len(calls[1]) < 10  # few second passes
@@ -141,9 +141,11 @@ ASCII_EDGE_DOCS = [
 ]
 
 
-def test_ascii_texts_skip_the_normaliser_with_the_same_ids(ng2000):
-    """Plain ASCII texts are lowercased in Python and tokenised without the normaliser; their
-    ids must equal the whole tokenizer's. Texts where the normaliser or the added-token
+@pytest.mark.parametrize("wordpiece", [True, False])
+def test_ascii_texts_skip_the_normaliser_with_the_same_ids(ng2000, wordpiece):
+    """Plain ASCII texts are lowercased in Python and tokenised without the normaliser (by
+    the compiled WordPiece, or by the Rust tokenizer without its normaliser); their ids
+    must equal the whole tokenizer's. Texts where the normaliser or the added-token
     matching would act (control characters, "[MASK]" in any case, non-ASCII) take the
     whole tokenizer: tokenised without the normaliser, "[MASK]" and the control characters
     would give other ids (the lowercase "[mask]" would not: it is routed there to be safe)."""
@@ -153,11 +155,14 @@ def test_ascii_texts_skip_the_normaliser_with_the_same_ids(ng2000):
     texts = list(ng2000[0]) + ASCII_EDGE_DOCS
     fast = fast_tokenizer(model, texts[:50] + ASCII_EDGE_DOCS)
     assert fast is not None and fast.ascii_tokenizer is not None and fast.ascii_lower
+    assert fast.wordpiece is not None
+    if not wordpiece:
+        fast.wordpiece = None
     whole = FastTokenizer(fast.tokenizer, fast.pad_id, fast.type_id, fast.keys, fast.extras,
                           max_len=fast.max_len, cut=fast.cut)
     seen = []
-    encode_ascii = fast._encode_ascii
-    fast._encode_ascii = lambda batch: seen.extend(batch) or encode_ascii(batch)
+    ascii_path = fast._tokenize_ascii
+    fast._tokenize_ascii = lambda batch: seen.extend(batch) or ascii_path(batch)
     got, ref = fast.pack(texts), whole.pack(texts)
     assert np.array_equal(got[1], ref[1]) and np.array_equal(got[0], ref[0])
     assert len(seen) > 0.95 * len(ng2000[0])  # most posts skip the normaliser
@@ -167,7 +172,24 @@ def test_ascii_texts_skip_the_normaliser_with_the_same_ids(ng2000):
     assert not {d.lower() for d in others} & set(seen)
     # the routing is what keeps them exact: without the normaliser they tokenise differently
     for d in ASCII_EDGE_DOCS[:1] + ASCII_EDGE_DOCS[5:9]:
-        assert encode_ascii([d.lower()])[0].ids != whole.ids([d])[0], d
+        assert ascii_path([d.lower()])[0].tolist() != whole.tokenize([d])[0].tolist(), d
+
+
+def test_a_failing_compiled_wordpiece_leaves_the_rust_tokenizer(monkeypatch, caplog):
+    import gputopic.wordpiece as wordpiece_mod
+    from gputopic.embed import fast_tokenizer
+
+    def broken(self, texts):
+        raise RuntimeError("no LLVM here")
+
+    monkeypatch.setattr(wordpiece_mod.AsciiWordPiece, "encode", broken)
+    model = load_embedder(None, "cpu").model
+    with caplog.at_level("WARNING", logger="gputopic"):
+        fast = fast_tokenizer(model, ["Some text.", "more TEXT, here"] + ASCII_EDGE_DOCS)
+    assert fast is not None and fast.wordpiece is None and fast.ascii_tokenizer is not None
+    assert "compiled WordPiece tokenizer unavailable (RuntimeError: no LLVM here)" in caplog.text
+    got, ref = fast(ASCII_EDGE_DOCS), model.preprocess(ASCII_EDGE_DOCS)
+    assert bool((got["input_ids"] == ref["input_ids"]).all())
 
 
 def test_ascii_tokenizer_only_for_normalisers_that_are_lowercasing_on_ascii():
