@@ -8,8 +8,8 @@
   with NumPy, not through transformers' Python wrapper; plain ASCII texts lowercased in
   Python and tokenised without the normaliser, which gives the same ids, by a compiled
   WordPiece (:mod:`gputopic.wordpiece`) for BERT-family tokenizers; checked against the
-  model's own ``preprocess`` on a sample first) while the GPU works, results written into one device
-  tensor and handed to CuPy through DLPack (no host copy). A batch that runs out of GPU
+  model's own ``preprocess`` on a sample first) while the GPU works, results written into
+  one device tensor and handed to CuPy through DLPack (no host copy). A batch that runs out of GPU
   memory is split in half and retried, and later batches use the smaller size.
 * On the CPU, opt-in (``embedding_backend="auto"`` or ``"onnx-int8"``) for a
   SentenceTransformer gputopic loads itself: the same loop, with the transformer run by ONNX
@@ -227,7 +227,7 @@ _CUT_PRE_TOKENIZERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
 _CUT_NORMALIZERS = {"BertNormalizer", "Lowercase", "NFD", "NFC", "StripAccents"}
 _FEATURE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 #: normalisers that change an ASCII text at most by lowercasing it (BertNormalizer also by
-#: its control-character removal and whitespace mapping: see FastTokenizer.ids)
+#: its control-character removal and whitespace mapping: see FastTokenizer.tokenize)
 _ASCII_NOOP_NORMALIZERS = {"NFD", "NFC", "NFKD", "NFKC", "StripAccents"}
 #: what BertNormalizer's clean_text removes from ASCII text (tab, newline, return stay)
 _CONTROL_BYTES = bytes([*range(9), 11, 12, *range(14, 32), 127])
@@ -275,7 +275,7 @@ class FastTokenizer:
         self.max_len = int(max_len)  # tokens kept per text (the truncation length)
         self.cut = int(cut)  # characters tokenised first (0: whole texts); see pack()
         # the tokenizer without its normaliser, for plain ASCII texts (lowercased here first
-        # where ``ascii_lower``); None: every text through ``tokenizer``. See ids().
+        # where ``ascii_lower``); None: every text through ``tokenizer``. See tokenize().
         self.ascii_tokenizer = ascii_tokenizer
         self.ascii_lower = bool(ascii_lower)
         self.wordpiece = wordpiece  # AsciiWordPiece: the ascii_tokenizer's ids, compiled (faster)
@@ -355,8 +355,8 @@ class FastTokenizer:
         if again:
             keep = np.ones(len(texts), dtype=bool)
             keep[again] = False
-            flat, lengths = _merge(len(texts), [(np.flatnonzero(keep), flat[np.repeat(keep, lengths)], lengths[keep]),
-                                                (again, *self.tokenize([texts[i] for i in again]))])
+            kept = (np.flatnonzero(keep), flat[np.repeat(keep, lengths)], lengths[keep])
+            flat, lengths = _merge(len(texts), [kept, (again, *self.tokenize([texts[i] for i in again]))])
         return flat, lengths
 
     def features(self, flat: np.ndarray, lengths: np.ndarray, pin: bool = False) -> dict:
@@ -460,11 +460,11 @@ def _batch_encoder(tk: Any):
 
 def _ascii_tokenizer(tk: Any) -> tuple[Any, bool]:
     """``tk`` without its normaliser, and whether texts must be lowercased for it, where that
-    gives ``tk``'s ids on ASCII texts without control characters (FastTokenizer.ids);
+    gives ``tk``'s ids on ASCII texts without control characters (FastTokenizer.tokenize);
     (None, False) where it may not."""
     spec = json.loads(tk.to_str())
     if (spec.get("pre_tokenizer") or {}).get("type") not in _CUT_PRE_TOKENIZERS:
-        return None, False  # BertNormalizer maps tab and newline to a space: only whitespace splits ignore that
+        return None, False  # BertNormalizer maps tabs and newlines to spaces: only whitespace splits ignore it
     norm = spec.get("normalizer")
     steps = (norm.get("normalizers") or []) if norm and norm.get("type") == "Sequence" else [norm] if norm else []
     lower = False

@@ -57,7 +57,7 @@ class AsciiWordPiece:
     def from_tokenizer(cls, tk: Any) -> AsciiWordPiece | None:
         """One for a ``tokenizers.Tokenizer`` (truncation set, no padding), or None where
         any of its steps is not one this module reproduces. The normaliser is not looked at:
-        the texts come already normalised (FastTokenizer.ids)."""
+        the texts come already normalised (FastTokenizer.tokenize)."""
         if njit is None:
             return None
         spec = json.loads(tk.to_str())
@@ -82,12 +82,16 @@ class AsciiWordPiece:
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
         ends = np.cumsum(lengths)
         buf = np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint8)
-        out = np.empty((n, self.max_length), dtype=np.int64)
+        # each token takes at least one character: a text's room is the shorter of its
+        # length and max_length (a long-context model does not get n x max_length slots)
+        room = np.minimum(lengths + self.head.size + self.tail.size, self.max_length)
+        slots = np.cumsum(room) - room
+        out = np.empty(int(room.sum()), dtype=np.int64)
         counts = np.empty(n, dtype=np.int64)
         _tokenize(buf, ends - lengths, ends, self.table_keys, self.table_children, self.terminal,
                   self.cont_node, self.space, self.punct, self.unk_id, self.max_word, self.head,
-                  self.tail, out, counts)
-        return out[np.arange(self.max_length)[None, :] < counts[:, None]], counts
+                  self.tail, out, slots, room, counts)
+        return out[np.arange(out.size) - np.repeat(slots, room) < np.repeat(counts, room)], counts
 
 
 def _template_ids(post: dict | None) -> tuple[list, list] | None:
@@ -180,12 +184,13 @@ if njit is not None:
 
     @njit(cache=True, nogil=True)
     def _tokenize(buf, starts, ends, table_keys, table_children, terminal, cont, space, punct, unk,
-                 max_word, head, tail, out, counts):
-        room = out.shape[1] - tail.size  # the text's tokens end here (right truncation)
+                 max_word, head, tail, out, slots, rooms, counts):
         for d in range(starts.size):
+            row = out[slots[d]:slots[d] + rooms[d]]
+            room = rooms[d] - tail.size  # the text's tokens end here (right truncation)
             n = 0
             for t in head:
-                out[d, n] = t
+                row[n] = t
                 n += 1
             i, e = starts[d], ends[d]
             while i < e and n < room:
@@ -210,17 +215,17 @@ if njit is not None:
                         bad = True
                     else:
                         if n < room:
-                            out[d, n] = best
+                            row[n] = best
                         n += 1
                         pos = best_end
                 if bad:  # a word with no split into pieces is one unknown token
                     n = first
-                    out[d, n] = unk
+                    row[n] = unk
                     n += 1
                 n = min(n, room)
                 i = j
             for t in tail:
-                out[d, n] = t
+                row[n] = t
                 n += 1
             counts[d] = n
 

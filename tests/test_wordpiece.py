@@ -51,7 +51,8 @@ def test_same_ids_as_the_rust_tokenizer_on_random_text(post, max_length, max_wor
     tk = small_tokenizer(post, max_length, max_word)
     wp = AsciiWordPiece.from_tokenizer(tk)
     assert wp is not None
-    texts = random_texts(3000, seed=max_length, longest=4 * max_length) + ["", "   \n\t", "abcabcab", "zzz", "a" * 200, "abc" * 3 + "a"]
+    edge = ["", "   \n\t", "abcabcab", "zzz", "a" * 200, "abc" * 3 + "a"]
+    texts = random_texts(3000, seed=max_length, longest=4 * max_length) + edge
     flat, counts = wp.encode(texts)
     ref_flat, ref_counts = rust_ids(tk, texts)
     assert np.array_equal(counts, ref_counts)
@@ -109,7 +110,8 @@ def test_declines_tokenizers_it_does_not_reproduce():
     padded = small_tokenizer()
     padded.enable_padding()
     assert AsciiWordPiece.from_tokenizer(padded) is None
-    assert AsciiWordPiece.from_tokenizer(_with(tk, post_processor={"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True})) is None
+    byte_level = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True}
+    assert AsciiWordPiece.from_tokenizer(_with(tk, post_processor=byte_level)) is None
     single_b = json.loads(tk.to_str())["post_processor"]
     single_b["single"] = [{"Sequence": {"id": "B", "type_id": 0}}]
     assert AsciiWordPiece.from_tokenizer(_with(tk, post_processor=single_b)) is None
