@@ -85,13 +85,12 @@ class AsciiWordPiece:
         # each token takes at least one character: a text's room is the shorter of its
         # length and max_length (a long-context model does not get n x max_length slots)
         room = np.minimum(lengths + self.head.size + self.tail.size, self.max_length)
-        slots = np.cumsum(room) - room
         out = np.empty(int(room.sum()), dtype=np.int64)
         counts = np.empty(n, dtype=np.int64)
-        _tokenize(buf, ends - lengths, ends, self.table_keys, self.table_children, self.terminal,
-                  self.cont_node, self.space, self.punct, self.unk_id, self.max_word, self.head,
-                  self.tail, out, slots, room, counts)
-        return out[np.arange(out.size) - np.repeat(slots, room) < np.repeat(counts, room)], counts
+        total = _tokenize(buf, ends - lengths, ends, self.table_keys, self.table_children, self.terminal,
+                          self.cont_node, self.space, self.punct, self.unk_id, self.max_word, self.head,
+                          self.tail, out, room, counts)
+        return out[:total], counts
 
 
 def _template_ids(post: dict | None) -> tuple[list, list] | None:
@@ -184,9 +183,10 @@ if njit is not None:
 
     @njit(cache=True, nogil=True)
     def _tokenize(buf, starts, ends, table_keys, table_children, terminal, cont, space, punct, unk,
-                 max_word, head, tail, out, slots, rooms, counts):
+                 max_word, head, tail, out, rooms, counts):
+        at = 0  # texts are written end to end: the rooms before a text hold at least its start
         for d in range(starts.size):
-            row = out[slots[d]:slots[d] + rooms[d]]
+            row = out[at:at + rooms[d]]
             room = rooms[d] - tail.size  # the text's tokens end here (right truncation)
             n = 0
             for t in head:
@@ -228,4 +228,6 @@ if njit is not None:
                 row[n] = t
                 n += 1
             counts[d] = n
+            at += n
+        return at
 
