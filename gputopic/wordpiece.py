@@ -5,14 +5,15 @@ time in the Rust tokenizer, and on a GPU server that, not the GPU, bounds the th
 For the BERT family's tokenizers (BertPreTokenizer + WordPiece + a ``[CLS] ... [SEP]``
 template, as all-MiniLM-L6-v2), on texts that ``FastTokenizer`` has already lowercased and
 checked to be ASCII without control characters or added-token text, this module gives the
-same ids ~15x faster on one core: the text is split at whitespace and ASCII punctuation,
-and each word is matched greedily, longest piece first, in a trie of the vocabulary held
-as an open-addressing hash table ((node, byte) -> child), in one nogil numba call per batch.
+same ids an order of magnitude faster (``bench/RESULTS.md``): the text is split at
+whitespace and ASCII punctuation, and each word is matched greedily, longest piece first,
+in a trie of the vocabulary held as an open-addressing hash table ((node, byte) -> child),
+in one nogil numba call per batch.
 
 It applies only where :meth:`AsciiWordPiece.from_tokenizer` recognises every step of the
 tokenizer; ``FastTokenizer`` still checks its output against the model's own
-``preprocess`` on a sample, and the tests compare it with the Rust tokenizer on every
-20 Newsgroups post.
+``preprocess`` on a sample, and the tests compare it with the Rust tokenizer on 2,000
+20 Newsgroups posts and on random text over a small vocabulary.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ try:
 except ImportError:  # pragma: no cover - numba ships with umap-learn, a dependency
     njit = None
 
-#: str.isspace-free definition: what is left of whitespace in the texts routed here
-#: (FastTokenizer sends texts with other control characters to the Rust tokenizer)
+#: the whitespace left in the texts routed here (FastTokenizer sends those with other
+#: control characters to the Rust tokenizer)
 _SPACE = b" \t\n\r"
 #: BertPreTokenizer isolates each punctuation character (for ASCII: Rust's is_ascii_punctuation)
 _PUNCT = b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
@@ -68,7 +69,7 @@ class AsciiWordPiece:
         if spec.get("padding") or not trunc or trunc.get("direction", "Right") != "Right":
             return None
         vocab = model.get("vocab") or {}
-        if model.get("unk_token") not in vocab:
+        if model.get("unk_token") not in vocab or not (model.get("continuing_subword_prefix") or "").isascii():
             return None
         affixes = _template_ids(post)
         if affixes is None or len(affixes[0]) + len(affixes[1]) >= int(trunc["max_length"]):
