@@ -9,7 +9,7 @@
 # Then, e.g., two calls back to back (the second while the machine is still warm, within 30 s):
 #   run(command="bash bench/gpu_check.sh bench", carry=[".gpu"], timeout_s=450)        ~6 min
 #   run(command="bash bench/gpu_check.sh tests dask", carry=[".gpu"], timeout_s=330)   ~4 min
-# Parts run in the order given; BENCH_BUDGET, BENCH_SKIP, PLAIN_N and TESTS_TIMEOUT size a
+# Parts run in the order given; BENCH_BUDGET, BENCH_SKIP (empty: skip nothing), PLAIN_N and TESTS_TIMEOUT size a
 # shorter call (the third call of 2026-11-27's fourth session: TESTS_TIMEOUT=75 BENCH_BUDGET=195
 # PLAIN_N=2000 BENCH_SKIP=knn_strategies,hdbscan_triton_vs_torch_100k,cpu_peer_100000 ... tests bench;
 # 75 s was too little for the tests on a fresh machine: give them 150 s or more).
@@ -46,7 +46,7 @@ bench)
   # strategies and the Triton-vs-torch MST were measured on 2026-11-27: results/gpu_bench_h100_call1.json)
   budget=${BENCH_BUDGET:-400}
   timeout $((budget + 20)) python3 bench/gpu_bench.py --model .gpu/model --out "$OUT" --budget-s "$budget" \
-    --skip "${BENCH_SKIP:-knn_strategies,hdbscan_triton_vs_torch_100k}" --plain-n "${PLAIN_N:-10000}" \
+    --skip "${BENCH_SKIP-knn_strategies,hdbscan_triton_vs_torch_100k}" --plain-n "${PLAIN_N:-10000}" \
     --cpu-peer-timeout 150 --embed-budget-s 90 2>&1 | tee "$OUT/bench_log.txt" | grep -v Warning ;;
 *) echo "unknown part $PART (tests, dask, bench)" ;;
 esac

@@ -258,10 +258,11 @@ class FastTokenizer:
 
     ``SentenceTransformer.preprocess`` goes through transformers' Python tokenizer wrapper,
     which turns every token into a Python object and back into a tensor while holding the
-    GIL: on a 16-core GPU server that, not the GPU, limits throughput. Here one
-    ``encode_batch`` call per chunk runs in Rust on all cores without the GIL, and Python
-    only reads each document's id list. Built by :func:`fast_tokenizer`, which keeps it only
-    when it reproduces the model's own features exactly on a sample.
+    GIL: on a 16-core GPU server that, not the GPU, limits throughput. Here one batch call
+    per chunk runs without the GIL: the compiled WordPiece for plain ASCII texts where it
+    applies (:meth:`tokenize`), the Rust tokenizer on all cores for the rest. Built by
+    :func:`fast_tokenizer`, which keeps it only when it reproduces the model's own features
+    exactly on a sample.
     """
 
     def __init__(self, tokenizer: Any, pad_id: int, type_id: int, keys: tuple, extras: dict,

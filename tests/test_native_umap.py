@@ -378,7 +378,8 @@ def test_triton_sgd_on_cuda_keeps_the_torch_paths_quality(ng5000, monkeypatch):
     monkeypatch.setenv("GPUTOPIC_TRITON_SGD", "0")
     torch_path = UMAP(**REF_PARAMS).fit_transform(x).cpu().numpy()
     monkeypatch.setenv("GPUTOPIC_TRITON_SGD", "1")
+    runs = U._TRITON_SGD_STATE["runs"]
     kernel = UMAP(**REF_PARAMS).fit_transform(x).cpu().numpy()
-    assert not U._TRITON_SGD_STATE["failed"]
+    assert not U._TRITON_SGD_STATE["failed"] and U._TRITON_SGD_STATE["runs"] == runs + 1  # it ran
     t_k, t_t = _trust(emb, kernel), _trust(emb, torch_path)
     assert abs(t_k - t_t) < 0.02, f"trustworthiness: kernel {t_k:.4f} vs torch {t_t:.4f}"
