@@ -46,6 +46,7 @@ import numpy as np
 
 from . import cluster as _cluster
 from . import reduce as _reduce
+from . import topics as _topics
 from .ctfidf import ClassTfidfTransformer
 from .device import get_backend, is_on_gpu, optional_import, resolve_device, text_list, to_numpy
 from .embed import check_embeddings, cached_encode, load_embedder, model_identity
@@ -369,7 +370,7 @@ def _tree_reduce(client, futures: list, op: Callable):
 
 def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_size: int = DEFAULT_SAMPLE_SIZE):
     """The sharded counterpart of :meth:`GPUTopic.fit_transform` (see the module docstring)."""
-    from .model import _apply_representation, _fresh, _order_by_size, _reorder_columns
+    from .model import _apply_representation, _fresh, _order_by_size
 
     model._validate_params()
     client = _get_client(model)
@@ -443,6 +444,19 @@ def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_
     counts = backend.assparse(counts)
     lap("count")
     c_tf_idf = ctfidf.fit_transform(counts)
+    if model.nr_topics is not None:
+        # merged topics: their rows of counts, embedding sums and sizes add up
+        merge = _topics.reduction_mapping(c_tf_idf, emb_sums / np.maximum(sizes, 1)[:, None], topics,
+                                          model.nr_topics)
+        host = get_backend("cpu")
+        counts = _topics.merge_rows(counts, ids, merge, backend)
+        emb_sums, sizes = (_topics.merge_rows(a, ids, merge, host) for a in (emb_sums, sizes))
+        topics = _topics.relabel(topics, merge)
+        cluster_to_topic = {c: merge[t] for c, t in cluster_to_topic.items()}
+        ids, index = labels_to_index(topics)
+        k = len(ids)
+        index_parts = shards.split(index)
+        c_tf_idf = ctfidf.fit_transform(counts)
     words = topic_words(c_tf_idf, ids.tolist(), vocab, int(model.top_n_words))
     lap("ctfidf")
     if model.representation_model is not None:
@@ -452,7 +466,7 @@ def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_
     rep_docs = _fetch_docs(client, shards, rep_ids)
     topic_emb = backend.asarray((emb_sums / np.maximum(sizes, 1)[:, None]).astype(np.float32))
     if model.calculate_probabilities:
-        probs = _reorder_columns(_cluster.soft_memberships(hdbscan_model), cluster_to_topic)
+        probs = _topics.merge_columns(_cluster.soft_memberships(hdbscan_model), cluster_to_topic)
     else:
         probs = strengths
     lap("represent")

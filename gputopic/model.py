@@ -21,6 +21,7 @@ import inspect
 
 from . import cluster as _cluster
 from . import reduce as _reduce
+from . import topics as _topics
 from .ctfidf import ClassTfidfTransformer
 from .device import (frame_library, get_backend, is_on_gpu, resolve_device, text_list, to_numpy, to_output,
                      to_output_sparse)
@@ -124,6 +125,10 @@ class GPUTopic(_Params):
     top_n_words : int, default 10
     min_topic_size : int, default 10
         HDBSCAN's ``min_cluster_size`` for the default clustering model.
+    nr_topics : None, int or "auto", default None
+        Reduce the topics after clustering, as :meth:`reduce_topics` does: an int merges the
+        topics with the most similar embeddings until that many remain (counting the outlier
+        topic -1, as BERTopic does); "auto" merges the groups HDBSCAN finds among them.
     calculate_probabilities : bool, default False
         Return per-topic membership probabilities (n_docs x n_topics) instead of one
         strength per document.
@@ -165,6 +170,7 @@ class GPUTopic(_Params):
         representation_model=None,
         top_n_words: int = 10,
         min_topic_size: int = 10,
+        nr_topics: int | str | None = None,
         calculate_probabilities: bool = False,
         device: str = "auto",
         batch_size: int | None = None,
@@ -182,6 +188,7 @@ class GPUTopic(_Params):
         self.representation_model = representation_model
         self.top_n_words = top_n_words
         self.min_topic_size = min_topic_size
+        self.nr_topics = nr_topics
         self.calculate_probabilities = calculate_probabilities
         self.device = device
         self.batch_size = batch_size
@@ -196,6 +203,7 @@ class GPUTopic(_Params):
     def _validate_params(self) -> None:
         _check_int("top_n_words", self.top_n_words, 1)
         _check_int("min_topic_size", self.min_topic_size, 2)
+        _topics.check_nr_topics(self.nr_topics)
         _check_int("batch_size", self.batch_size, 1, none_ok=True)
         _check_int("random_state", self.random_state, 0, none_ok=True)
         _check_bool("calculate_probabilities", self.calculate_probabilities)
@@ -275,6 +283,13 @@ class GPUTopic(_Params):
         lap("count")
         counts = class_term_matrix(X, index, len(ids), backend)
         c_tf_idf = ctfidf.fit_transform(counts)
+        if self.nr_topics is not None:
+            topic_emb = class_means(emb, index, len(ids), backend)
+            merge = _topics.reduction_mapping(c_tf_idf, topic_emb, topics, self.nr_topics)
+            topics = _topics.relabel(topics, merge)
+            cluster_to_topic = {c: merge[t] for c, t in cluster_to_topic.items()}
+            ids, index = labels_to_index(topics)
+            c_tf_idf = ctfidf.fit_transform(class_term_matrix(X, index, len(ids), backend))
         vocab = vocabulary(vectorizer)
         words = topic_words(c_tf_idf, ids.tolist(), vocab, int(self.top_n_words))
         lap("ctfidf")
@@ -284,7 +299,7 @@ class GPUTopic(_Params):
         rep_docs = representative_docs(X, c_tf_idf, index, n=3)
         topic_emb = class_means(emb, index, len(ids), backend)
         if self.calculate_probabilities:
-            probs = _reorder_columns(_cluster.soft_memberships(hdbscan_model), cluster_to_topic)
+            probs = _topics.merge_columns(_cluster.soft_memberships(hdbscan_model), cluster_to_topic)
         else:
             probs = strengths
         lap("represent")
@@ -337,7 +352,9 @@ class GPUTopic(_Params):
         """Topics (and probabilities) of new documents.
 
         Uses the fitted UMAP + HDBSCAN ``approximate_predict`` where the models support it,
-        otherwise (and always after :meth:`load`) the most cosine-similar topic embedding.
+        otherwise (and always after :meth:`load`, or after :meth:`update_topics` gave
+        documents other topics than merges of the old ones) the most cosine-similar topic
+        embedding.
         """
         if self.client is not None or hasattr(documents, "__dask_graph__"):
             from .distributed import transform as sharded_transform
@@ -359,7 +376,9 @@ class GPUTopic(_Params):
             )
         result = None
         umap_model, hdbscan_model = getattr(self, "umap_model_", None), getattr(self, "hdbscan_model_", None)
-        if umap_model is not None and hdbscan_model is not None and callable(getattr(umap_model, "transform", None)):
+        # the clusters still name the topics unless update_topics reassigned documents freely
+        if (umap_model is not None and hdbscan_model is not None and self._cluster_to_topic
+                and callable(getattr(umap_model, "transform", None))):
             reduced = _reduce.transform_reduce(umap_model, emb, backend)
             result = _cluster.predict(hdbscan_model, reduced, backend)
         if result is None:
@@ -370,7 +389,7 @@ class GPUTopic(_Params):
             probs = strengths
             if self.calculate_probabilities:
                 soft = _cluster.soft_memberships(hdbscan_model, reduced, backend)
-                probs = _reorder_columns(soft, self._cluster_to_topic)
+                probs = _topics.merge_columns(soft, self._cluster_to_topic)
         return to_output(topics, gpu_out), to_output(probs, gpu_out)
 
     def _nearest_topic(self, emb, backend):
@@ -470,6 +489,165 @@ class GPUTopic(_Params):
         }
         return _frame(rows, self._gpu_output)
 
+    # ------------------------------------------------------ topic operations
+
+    def _training_docs(self, documents, method: str) -> list[str]:
+        self._check_fitted()
+        docs = validate_documents(documents)
+        n = int(np.shape(self.topics_)[0])
+        if len(docs) != n:
+            raise InputError(f"{method} needs the {n} documents the model was fitted on (same order); "
+                             f"got {len(docs)}.")
+        return docs
+
+    def _topic_array(self, topics, n: int, what: str) -> np.ndarray:
+        t = np.asarray(to_numpy(topics))
+        if t.ndim != 1 or t.shape[0] != n or (t.size and t.dtype.kind not in "iu"):
+            raise InputError(f"{what} must be {n} integer topic ids, one per document; got "
+                             f"{t.dtype} values of shape {t.shape}.")
+        if t.size and t.min() < -1:
+            raise InputError(f"{what} holds {int(t.min())}: topic ids are -1 (outliers) or >= 0.")
+        return t.astype(np.int64)
+
+    def get_topic_freq(self, topic: int | None = None):
+        """Topic sizes: a frame with columns Topic and Count, largest first (the outlier
+        topic -1 sits where its size puts it); or the size of one ``topic``."""
+        self._check_fitted()
+        if topic is not None:
+            self.get_topic(topic)  # raises for an unknown topic
+            return self.topic_sizes_[int(topic)]
+        items = sorted(self.topic_sizes_.items(), key=lambda kv: (-kv[1], kv[0]))
+        return _frame({"Topic": [t for t, _ in items], "Count": [c for _, c in items]}, self._gpu_output)
+
+    def find_topics(self, search_term: str, top_n: int = 5) -> tuple[list[int], list[float]]:
+        """The ``top_n`` topics whose embeddings are most cosine-similar to the embedding of
+        ``search_term``, and their similarities, most similar first (outliers left out)."""
+        self._check_fitted()
+        if not isinstance(search_term, str) or not search_term.strip():
+            raise InputError(f"search_term must be a non-empty string, got {search_term!r}.")
+        _check_int("top_n", top_n, 1)
+        ids = np.asarray(sorted(self.topic_sizes_))
+        if not (ids >= 0).any():
+            raise InputError("The model found no topics besides outliers (-1): there is nothing to search.")
+        backend = get_backend(resolve_device(self.device))
+        query = to_numpy(self._get_embedder(backend.name).encode([search_term], backend))
+        sims = _topics.cosine(query, to_numpy(self.topic_embeddings_)[ids >= 0]).ravel()
+        order = np.argsort(-sims, kind="stable")[: int(top_n)]
+        return ids[ids >= 0][order].tolist(), sims[order].tolist()
+
+    def reduce_topics(self, docs, nr_topics: int | str = 20, use_ctfidf: bool = False):
+        """Merge the most similar topics until ``nr_topics`` remain (counting -1, as BERTopic
+        does), or the groups HDBSCAN finds among the topics when ``nr_topics="auto"``.
+
+        Similarity is the cosine of the topic embeddings (of their c-TF-IDF rows when
+        ``use_ctfidf``), merged by average linkage. ``docs`` are the training documents; the topics are then
+        numbered again by size and their words, representative documents, embeddings (size-
+        weighted means) and probabilities (summed) recomputed. Returns ``self``.
+        """
+        docs = self._training_docs(docs, "reduce_topics")
+        if nr_topics is None:
+            raise InputError("nr_topics must be 'auto' or an integer >= 2 for reduce_topics, got None.")
+        _check_bool("use_ctfidf", use_ctfidf)
+        topics = self._topic_array(self.topics_, len(docs), "topics_")
+        merge = _topics.reduction_mapping(self.c_tf_idf_, self.topic_embeddings_, topics, nr_topics, use_ctfidf)
+        _topics.refit_topics(self, docs, _topics.relabel(topics, merge), merge=merge)
+        return self
+
+    def merge_topics(self, docs, topics_to_merge):
+        """Merge the listed topics into one (``[1, 4]``), or each listed group into one
+        (``[[1, 4], [2, 3]]``); topics are then numbered again by size. Returns ``self``."""
+        docs = self._training_docs(docs, "merge_topics")
+        topics = self._topic_array(self.topics_, len(docs), "topics_")
+        real = [t for t in sorted(self.topic_sizes_) if t >= 0]
+        group_of = {t: t for t in real}
+        for group in _topics.merge_groups(topics_to_merge, real):
+            group_of.update({t: group[0] for t in group})
+        merge = _topics.merge_mapping(topics, group_of)
+        _topics.refit_topics(self, docs, _topics.relabel(topics, merge), merge=merge)
+        return self
+
+    def reduce_outliers(self, documents, topics, strategy: str = "c-tf-idf", probabilities=None,
+                        threshold: float = 0.0, embeddings=None):
+        """New topics for ``documents`` in which each outlier (-1) gets its most similar
+        topic when the similarity reaches ``threshold``; the model is not changed (pass the
+        result to :meth:`update_topics` to refit the topic words).
+
+        ``strategy``: "c-tf-idf" (cosine of the document's c-TF-IDF row with the topics'
+        rows; needs the fitted vectorizer, so not on a loaded model), "embeddings" (cosine
+        with the topic embeddings; ``embeddings`` of the documents, or they are embedded),
+        "probabilities" (the largest of ``probabilities``, the (documents x topics) matrix of
+        ``calculate_probabilities=True``). BERTopic's default "distributions" is not offered.
+        """
+        self._check_fitted()
+        docs = validate_documents(documents)
+        t = self._topic_array(topics, len(docs), "topics")
+        unknown = sorted(set(np.unique(t).tolist()) - set(self.topic_sizes_))
+        if unknown:
+            raise InputError(f"topics holds ids the model does not have: {unknown[:5]}; the topics are "
+                             f"{sorted(self.topic_sizes_)}.")
+        new = _topics.outlier_topics(self, docs, t, strategy, threshold, probabilities, embeddings)
+        return to_output(new, is_on_gpu(documents) or is_on_gpu(topics))
+
+    def update_topics(self, docs, topics=None, top_n_words: int | None = None, vectorizer_model=None,
+                      ctfidf_model=None, representation_model=None, embeddings=None):
+        """Recompute the topic representations, with new document ``topics`` (e.g. from
+        :meth:`reduce_outliers`) and/or another vectorizer, c-TF-IDF or representation
+        model, or ``top_n_words``. ``docs`` are the training documents. Returns ``self``.
+
+        When the new topics only merge old ones, embeddings and probabilities follow the
+        merge; other reassignments take the topic embeddings from the documents'
+        ``embeddings`` (embedded again when not given), set ``probabilities_`` to None and
+        make :meth:`transform` assign the nearest topic embedding. The vectorizer and
+        c-TF-IDF model passed here are kept for later topic operations.
+        """
+        docs = self._training_docs(docs, "update_topics")
+        _check_int("top_n_words", top_n_words, 1, none_ok=True)
+        old = self._topic_array(self.topics_, len(docs), "topics_")
+        new = old if topics is None else self._topic_array(topics, len(docs), "topics")
+        if not (new >= 0).any():
+            raise InputError("topics holds only outliers (-1): there is no topic to describe.")
+        pairs = np.unique(np.stack([old, new]), axis=1)
+        merge = dict(zip(pairs[0].tolist(), pairs[1].tolist()))
+        if len(merge) != pairs.shape[1] or merge.get(-1, -1) != -1:
+            merge = None  # an old topic (or the outliers) was split: not a merge
+        _topics.refit_topics(self, docs, new, merge=merge, embeddings=embeddings, vectorizer_model=vectorizer_model,
+                             ctfidf_model=ctfidf_model, representation_model=representation_model,
+                             top_n_words=top_n_words)
+        return self
+
+    def topics_over_time(self, docs, timestamps, nr_bins: int | None = None, datetime_format: str | None = None,
+                         evolution_tuning: bool = True, global_tuning: bool = True):
+        """Topic words and sizes per timestamp: a frame with Topic, Words, Frequency, Timestamp.
+
+        ``timestamps``: one per training document (datetimes, date strings, or numbers);
+        ``nr_bins`` groups them into that many equal-width bins, each named by its left
+        edge. Each row's words come from the c-TF-IDF of the topic's documents at that time
+        (the corpus' idf), averaged with the previous timestamp's row (``evolution_tuning``)
+        and with the topic's global row (``global_tuning``).
+        """
+        docs = self._training_docs(docs, "topics_over_time")
+        _check_bool("evolution_tuning", evolution_tuning)
+        _check_bool("global_tuning", global_tuning)
+        keys = _topics.time_keys(timestamps, len(docs), nr_bins, datetime_format)
+        rows = _topics.topic_words_by(self, docs, keys, evolution_tuning=evolution_tuning,
+                                      global_tuning=global_tuning)
+        rows["Timestamp"] = rows.pop("key")
+        return _frame(rows, self._gpu_output)
+
+    def topics_per_class(self, docs, classes, global_tuning: bool = True):
+        """Topic words and sizes per class: a frame with Topic, Words, Frequency, Class
+        (rows as in :meth:`topics_over_time`, without the evolution step)."""
+        docs = self._training_docs(docs, "topics_per_class")
+        _check_bool("global_tuning", global_tuning)
+        labels = text_list(classes)
+        if len(labels) != len(docs) or any(c is None for c in labels):
+            raise InputError(f"classes must hold one class per document ({len(docs)}), none of them None; "
+                             f"got {len(labels)} values.")
+        keys = np.asarray([str(c) for c in labels]) if len({type(c) for c in labels}) > 1 else np.asarray(labels)
+        rows = _topics.topic_words_by(self, docs, keys, evolution_tuning=False, global_tuning=global_tuning)
+        rows["Class"] = rows.pop("key")
+        return _frame(rows, self._gpu_output)
+
     # ----------------------------------------------------------- save / load
 
     def save(self, path) -> None:
@@ -526,16 +704,6 @@ def _warn_if_dominated(topics: np.ndarray, share: float = 0.5) -> None:
             "hdbscan_model=hdbscan.HDBSCAN(min_cluster_size=..., cluster_selection_method='leaf', "
             "prediction_data=True).", 100 * top, int(topics.max()) + 1,
         )
-
-
-def _reorder_columns(soft: np.ndarray, cluster_to_topic: dict[int, int]) -> np.ndarray:
-    """Columns of a (n x n_clusters) membership matrix put in topic order."""
-    soft = np.asarray(soft)
-    out = np.zeros_like(soft)
-    for c, t in cluster_to_topic.items():
-        if c >= 0 and c < soft.shape[1]:
-            out[:, t] = soft[:, c]
-    return out
 
 
 def _label(topic: int, words: list[tuple[str, float]]) -> str:

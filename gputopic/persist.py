@@ -30,8 +30,8 @@ FORMAT = "gputopic-model"
 FORMAT_VERSION = 1
 CONFIG = "gputopic.json"
 TENSORS = "gputopic.safetensors"
-_PLAIN_PARAMS = ("top_n_words", "min_topic_size", "calculate_probabilities", "device", "batch_size",
-                 "random_state", "verbose", "embedding_backend")
+_PLAIN_PARAMS = ("top_n_words", "min_topic_size", "nr_topics", "calculate_probabilities", "device",
+                 "batch_size", "random_state", "verbose", "embedding_backend")
 _SLOTS = ("umap_model", "hdbscan_model", "vectorizer_model", "ctfidf_model", "representation_model")
 
 
@@ -189,4 +189,6 @@ def load_model(cls: type, path: Any, embedding_model: Any = None):
     model._cluster_to_topic = {}
     model._gpu_output = False
     model._needs_embedding_model = emb_info.get("kind") == "object" and embedding_model is None
+    # custom sub-models are described in the file, not stored: topic operations ask for them
+    model._unsaved_slots = tuple(k for k in _SLOTS if isinstance(params.get(k), dict))
     return model

@@ -302,3 +302,12 @@ def test_partition_of_stop_words_counts_to_no_terms():
     assert terms.size == 0 and X.shape == (2, 0)
     out = gd._remap((terms, X), np.array(["word"], dtype=object), "cpu")
     assert out.shape == (2, 1) and out.nnz == 0
+
+
+def test_nr_topics_sharded_matches_single_process(client, series, corpus):
+    """Topics merged in a sharded fit (counts, embedding sums and sizes added by row) equal an
+    in-process fit with the same nr_topics."""
+    ref = fast_model(vectorizer_model=_vectorizer(), nr_topics=2).fit(corpus)
+    assert len(ref.topic_sizes_) == 2
+    model = fast_model(vectorizer_model=_vectorizer(), nr_topics=2, client=client).fit(series)
+    _assert_same_fit(model, ref)

@@ -1,0 +1,466 @@
+"""Topic-level operations on a fitted model: reduce and merge topics, reassign outliers,
+recompute the representation, and topic words over time and per class.
+
+BERTopic's methods of the same names with its documented semantics: ``nr_topics`` counts
+the outlier topic -1 as one of the topics; merged topics are renumbered by size (0 the
+largest); topic words over time and per class are pulled towards the topic's global
+c-TF-IDF row and towards its row at the previous time step. Unlike BERTopic, a merge
+needs neither the embeddings nor a second embedding pass: a merged topic's embedding is
+the size-weighted mean of the merged topics' embeddings, which is exactly the mean of its
+documents' embeddings.
+
+The arithmetic is in module-level functions on explicit arrays (:func:`reduction_groups`,
+:func:`merge_mapping`, :func:`merge_rows`, :func:`merge_columns`). The functions that take
+a fitted ``GPUTopic`` gather its state, compute everything, and store the new state in one
+go through ``model._store_fitted``: an error leaves the model as it was. They recount the
+documents with an unfitted copy of the fitted vectorizer (BERTopic refits its vectorizer
+too), so they need the training documents, in the order of ``fit``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from .ctfidf import ClassTfidfTransformer
+from .device import Backend, get_backend, resolve_device, to_numpy
+from .embed import cached_encode, check_embeddings
+from .exceptions import InputError
+from .represent import representative_docs, topic_words
+from .vectorize import (class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index,
+                        one_hot, vocabulary)
+
+OUTLIER_STRATEGIES = ("c-tf-idf", "embeddings", "probabilities")
+
+
+# ----------------------------------------------------------------- arithmetic
+
+
+def row_cosine(M) -> np.ndarray:
+    """Cosine similarity of the rows of ``M`` (SciPy/CuPy sparse or a dense array) as a
+    host (k x k) float64 array; an all-zero row is similar to nothing."""
+    if hasattr(M, "tocsr"):
+        M = M.tocsr()
+        M = (M.get() if hasattr(M, "get") else M).astype(np.float64)
+        norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
+        scale = 1.0 / np.maximum(norms, 1e-300)
+        Mn = M.multiply(scale[:, None]).tocsr()
+        S = np.asarray((Mn @ Mn.T).todense())
+    else:
+        A = to_numpy(M).astype(np.float64)
+        A = A / np.maximum(np.linalg.norm(A, axis=1, keepdims=True), 1e-300)
+        S = A @ A.T
+    return np.clip(S, -1.0, 1.0)
+
+
+def reduction_groups(M, nr_topics) -> np.ndarray:
+    """A group label for each row of ``M`` (one row per real topic: its c-TF-IDF or its
+    embedding); rows with the same label are merged.
+
+    ``nr_topics`` an int: average-linkage agglomerative clustering of the rows on cosine
+    distance into that many groups (no change when there are not more rows). ``"auto"``:
+    HDBSCAN (``min_cluster_size=2``) on the euclidean distances of the L2-normalised rows;
+    a row it leaves unclustered stays a group of its own.
+    """
+    k = M.shape[0]
+    if nr_topics == "auto":
+        if k < 3:
+            return np.arange(k)
+        import hdbscan
+
+        S = row_cosine(M)
+        dist = np.sqrt(np.clip(2.0 - 2.0 * S, 0.0, None))
+        np.fill_diagonal(dist, 0.0)
+        labels = hdbscan.HDBSCAN(min_cluster_size=2, metric="precomputed").fit(dist).labels_.astype(np.int64)
+        alone = labels < 0
+        labels[alone] = labels.max(initial=-1) + 1 + np.arange(int(alone.sum()))
+        return labels
+    if nr_topics >= k:
+        return np.arange(k)
+    from sklearn.cluster import AgglomerativeClustering
+
+    dist = np.clip(1.0 - row_cosine(M), 0.0, None)
+    np.fill_diagonal(dist, 0.0)
+    model = AgglomerativeClustering(n_clusters=int(nr_topics), metric="precomputed", linkage="average")
+    return model.fit(dist).labels_.astype(np.int64)
+
+
+def merge_mapping(topics: np.ndarray, group_of: dict[int, int]) -> dict[int, int]:
+    """Old topic id -> new topic id, where old topics with the same group merge.
+
+    New ids are given by size (0 the largest; ties go to the group holding the smaller old
+    id); -1 stays -1. Every old topic present in ``topics`` must have a group.
+    """
+    topics = np.asarray(topics)
+    old_ids, counts = np.unique(topics[topics >= 0], return_counts=True)
+    if old_ids.size == 0:
+        return {-1: -1}
+    groups = np.asarray([group_of[int(t)] for t in old_ids])
+    _, inverse = np.unique(groups, return_inverse=True)
+    size = np.bincount(inverse, weights=counts)
+    smallest = np.full(size.shape[0], np.iinfo(np.int64).max)
+    np.minimum.at(smallest, inverse, old_ids)
+    rank = np.empty(size.shape[0], dtype=np.int64)
+    rank[np.lexsort((smallest, -size))] = np.arange(size.shape[0])
+    mapping = {int(t): int(rank[inverse[i]]) for i, t in enumerate(old_ids.tolist())}
+    mapping[-1] = -1
+    return mapping
+
+
+def relabel(topics, mapping: dict[int, int]) -> np.ndarray:
+    """``topics`` with every id replaced by ``mapping[id]`` (int64, on the host)."""
+    topics = np.asarray(to_numpy(topics), dtype=np.int64)
+    keys = np.asarray(sorted(mapping), dtype=np.int64)
+    values = np.asarray([mapping[int(k)] for k in keys], dtype=np.int64)
+    pos = np.searchsorted(keys, topics)
+    if topics.size and (pos.max() >= keys.size or not np.array_equal(keys[pos], topics)):
+        missing = sorted(set(topics.tolist()) - set(keys.tolist()))
+        raise InputError(f"topics {missing[:5]} have no new id in the mapping.")
+    return values[pos]
+
+
+def merge_rows(A, old_ids: Sequence[int], mapping: dict[int, int], backend: Backend):
+    """Rows of ``A`` (one per old topic, in ``old_ids`` order) summed per new topic; the
+    result has one row per new topic id, in increasing id order (-1 first when present).
+
+    One sparse product ``P @ A``, so ``A`` may be dense or sparse, on the host or the
+    device (``backend`` must match ``A``'s)."""
+    new_of_old = np.asarray([mapping[int(t)] for t in old_ids], dtype=np.int64)
+    new_ids = np.unique(new_of_old)
+    P = one_hot(np.searchsorted(new_ids, new_of_old), new_ids.size, backend).T.tocsr()
+    return P @ A
+
+
+def merge_columns(P: np.ndarray, column_topic: dict[int, int]) -> np.ndarray:
+    """A (n x columns) membership matrix with its columns summed into topic order:
+    column ``c`` goes to topic ``column_topic[c]``; columns mapped to -1 or absent are dropped."""
+    P = np.asarray(to_numpy(P))
+    width = max([t for c, t in column_topic.items() if 0 <= c < P.shape[1]] + [-1]) + 1
+    out = np.zeros((P.shape[0], width), dtype=P.dtype if P.dtype.kind == "f" else np.float64)
+    for c, t in column_topic.items():
+        if 0 <= c < P.shape[1] and t >= 0:
+            out[:, t] += P[:, c]
+    return out
+
+
+def _l1_rows(M, backend: Backend):
+    sums = backend.xp.asarray(M.sum(axis=1)).ravel()
+    return backend.sp.diags(1.0 / backend.xp.maximum(sums, 1e-300)) @ M
+
+
+# ------------------------------------------------- operations on a fitted model
+
+
+def _spec(model: Any, name: str, explicit: Any):
+    """The sub-model to (re)fit for ``name``: the one passed, else an unfitted copy of the
+    fitted one, else the parameter; a loaded model whose custom object was not saved needs
+    the user to set it again."""
+    from .model import _fresh
+
+    if explicit is not None:
+        return _fresh(explicit)
+    fitted = getattr(model, name + "_", None)
+    if fitted is not None:
+        return _fresh(fitted)
+    value = getattr(model, name)
+    if value is None and name in getattr(model, "_unsaved_slots", ()):
+        raise InputError(
+            f"This model was saved with a custom {name}, which save() does not store: set "
+            f"model.{name} to an equal object before this call (the topics were counted with it)."
+        )
+    return _fresh(value) if value is not None else None
+
+
+def _representation(model: Any, explicit: Any):
+    if explicit is not None:
+        return explicit
+    if model.representation_model is None and "representation_model" in getattr(model, "_unsaved_slots", ()):
+        raise InputError(
+            "This model was saved with a custom representation_model, which save() does not store: "
+            "set model.representation_model again (or pass representation_model=) before this call."
+        )
+    return model.representation_model
+
+
+def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict[int, int] | None = None,
+                 embeddings: Any = None, vectorizer_model: Any = None, ctfidf_model: Any = None,
+                 representation_model: Any = None, top_n_words: int | None = None) -> None:
+    """Recompute everything that describes the topics for new document ``topics`` and store it.
+
+    ``merge``: the old -> new id mapping when the new topics are merges of the old ones;
+    then topic embeddings, probabilities and the fitted UMAP/HDBSCAN path of ``transform``
+    follow the mapping. Otherwise (any other reassignment) the topic embeddings are the
+    means of the documents' embeddings (``embeddings``, or embedded again), probabilities
+    are dropped (None: they described the old topics) and ``transform`` assigns the most
+    similar topic embedding.
+    """
+    from .model import _apply_representation
+
+    backend = get_backend(resolve_device(model.device))
+    vectorizer = _spec(model, "vectorizer_model", vectorizer_model) or default_vectorizer()
+    ctfidf = _spec(model, "ctfidf_model", ctfidf_model) or ClassTfidfTransformer()
+    rep_model = _representation(model, representation_model)
+    n_words = int(model.top_n_words if top_n_words is None else top_n_words)
+    emb = None
+    if merge is None:
+        emb = (check_embeddings(embeddings, len(docs), backend) if embeddings is not None else
+               cached_encode(model._get_embedder(backend.name), docs, backend, model.embedding_cache_dir,
+                             model.batch_size, False))
+        if emb.shape[1] != model.n_features_in_:
+            raise InputError(f"embeddings have {emb.shape[1]} dimensions but the model was fitted on "
+                             f"{model.n_features_in_}: use the embeddings of fit.")
+
+    ids, index = labels_to_index(topics)
+    X = doc_term_matrix(vectorizer, docs, backend)
+    counts = class_term_matrix(X, index, len(ids), backend)
+    c_tf_idf = ctfidf.fit_transform(counts)
+    vocab = vocabulary(vectorizer)
+    words = topic_words(c_tf_idf, ids.tolist(), vocab, n_words)
+    if rep_model is not None:
+        words = _apply_representation(rep_model, words, model._get_embedder(backend.name), backend)
+    rep_docs = representative_docs(X, c_tf_idf, index, n=3)
+
+    if merge is not None:
+        old_ids = sorted(model.topic_sizes_)
+        sizes = np.asarray([model.topic_sizes_[t] for t in old_ids], dtype=np.float64)
+        host = get_backend("cpu")
+        old_emb = to_numpy(model.topic_embeddings_).astype(np.float64)
+        topic_emb = backend.asarray(
+            (merge_rows(old_emb * sizes[:, None], old_ids, merge, host)
+             / merge_rows(sizes, old_ids, merge, host)[:, None]).astype(np.float32))
+        probs = model.probabilities_
+        if probs is not None and np.ndim(probs) == 2:
+            probs = merge_columns(probs, {t: merge[t] for t in old_ids if t >= 0})
+        cluster_to_topic = {c: merge.get(t, -1) for c, t in model._cluster_to_topic.items()}
+    else:
+        topic_emb = class_means(emb, index, len(ids), backend)
+        probs = None
+        cluster_to_topic = {}
+    model._store_fitted(
+        topics=topics, probs=probs, words=words,
+        representative={int(t): [docs[i] for i in r] for t, r in zip(ids, rep_docs)},
+        topic_embeddings=topic_emb, c_tf_idf=c_tf_idf, vocabulary=vocab, umap_model=model.umap_model_,
+        hdbscan_model=model.hdbscan_model_, vectorizer=vectorizer, ctfidf=ctfidf,
+        model_id=model.embedding_model_id_, n_features=model.n_features_in_, timings=model.timings_,
+        embedder=model._embedder, cluster_to_topic=cluster_to_topic, gpu_out=model._gpu_output,
+    )
+
+
+def check_nr_topics(nr_topics: Any) -> None:
+    if nr_topics is None or nr_topics == "auto":
+        return
+    if isinstance(nr_topics, bool) or not isinstance(nr_topics, (int, np.integer)) or nr_topics < 1:
+        raise InputError(f"nr_topics must be None, 'auto' or an integer >= 1; got {nr_topics!r}.")
+
+
+def reduction_mapping(c_tf_idf, topic_embeddings, topics: np.ndarray, nr_topics: Any,
+                      use_ctfidf: bool = False) -> dict[int, int]:
+    """The old -> new topic mapping that reduces the topics of ``topics`` to ``nr_topics``
+    (counting -1 when there are outliers, as BERTopic does) or to ``"auto"``'s groups.
+
+    ``c_tf_idf`` and ``topic_embeddings`` have one row per topic id in increasing order
+    (-1 first when present); the similarity is that of the topic embeddings, or of the
+    c-TF-IDF rows when ``use_ctfidf`` (BERTopic's defaults since 0.16)."""
+    check_nr_topics(nr_topics)
+    ids = np.unique(np.asarray(topics))
+    real = ids >= 0
+    outliers = int(not real.all())
+    if nr_topics != "auto" and nr_topics - outliers < 1:
+        raise InputError(
+            f"nr_topics={nr_topics} leaves no topic besides the outliers: like BERTopic's, nr_topics counts "
+            "the outlier topic -1. Pass nr_topics >= 2."
+        )
+    rows = np.flatnonzero(real)
+    source = c_tf_idf if use_ctfidf else topic_embeddings
+    M = source.tocsr()[rows] if hasattr(source, "tocsr") else to_numpy(source)[rows]
+    target = nr_topics if nr_topics == "auto" else int(nr_topics) - outliers
+    groups = reduction_groups(M, target)
+    return merge_mapping(topics, dict(zip(ids[real].tolist(), groups.tolist())))
+
+
+def merge_groups(topics_to_merge: Any, known: Sequence[int]) -> list[list[int]]:
+    """``topics_to_merge`` as a list of groups of topic ids, checked against ``known``."""
+    items = list(topics_to_merge) if isinstance(topics_to_merge, (list, tuple)) else None
+    if not items:
+        raise InputError("topics_to_merge must be a non-empty list of topic ids, e.g. [1, 2], or of such "
+                         "lists, e.g. [[1, 2], [3, 4]].")
+    groups = [list(g) for g in items] if all(isinstance(g, (list, tuple)) for g in items) else [items]
+    seen: set[int] = set()
+    for group in groups:
+        if len(group) < 2 or not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in group):
+            raise InputError(f"Each group of topics_to_merge needs at least two integer topic ids; got {group!r}.")
+        for t in group:
+            if t == -1:
+                raise InputError("The outlier topic -1 cannot be merged into a topic: use reduce_outliers "
+                                 "and update_topics to give outliers a topic.")
+            if int(t) not in known:
+                raise InputError(f"No topic {t}; the topics are {sorted(known)}.")
+            if int(t) in seen:
+                raise InputError(f"Topic {t} is in more than one group of topics_to_merge.")
+            seen.add(int(t))
+    return [[int(t) for t in g] for g in groups]
+
+
+def outlier_topics(model: Any, docs: list[str], topics: np.ndarray, strategy: str, threshold: float,
+                   probabilities: Any = None, embeddings: Any = None) -> np.ndarray:
+    """New topics for the outliers (-1) of ``topics``: the most similar topic when the
+    similarity reaches ``threshold``, else still -1. Other documents keep their topic."""
+    if strategy not in OUTLIER_STRATEGIES:
+        raise InputError(
+            f"strategy must be one of {', '.join(map(repr, OUTLIER_STRATEGIES))}; got {strategy!r}"
+            + (" (BERTopic's 'distributions' needs approximate_distribution, which gputopic does not have)."
+               if strategy == "distributions" else ".")
+        )
+    try:
+        threshold = float(threshold)
+    except (TypeError, ValueError):
+        threshold = float("nan")
+    if not np.isfinite(threshold):
+        raise InputError(f"threshold must be a number, got {threshold!r}.")
+    out = topics.copy()
+    rows = np.flatnonzero(topics == -1)
+    real = np.asarray([t for t in sorted(model.topic_sizes_) if t >= 0], dtype=np.int64)
+    if rows.size == 0 or real.size == 0:
+        return out
+    backend = get_backend(resolve_device(model.device))
+    if strategy == "probabilities":
+        if probabilities is None or np.ndim(probabilities) != 2:
+            raise InputError(
+                "strategy='probabilities' needs the (documents x topics) probabilities: fit with "
+                "calculate_probabilities=True and pass probabilities=probs from fit_transform or transform."
+            )
+        sims = np.asarray(to_numpy(probabilities), dtype=np.float64)
+        if sims.shape[0] != topics.shape[0] or sims.shape[1] != real.size:
+            raise InputError(f"probabilities has shape {sims.shape}; expected ({topics.shape[0]}, {real.size}): "
+                             "one row per document and one column per topic.")
+        sims = sims[rows]
+    elif strategy == "embeddings":
+        docs_out = [docs[i] for i in rows.tolist()]
+        if embeddings is not None:
+            emb = check_embeddings(embeddings, len(docs), backend)[backend.xp.asarray(rows)]
+        else:
+            emb = cached_encode(model._get_embedder(backend.name), docs_out, backend, model.embedding_cache_dir,
+                                model.batch_size, False)
+        centers = to_numpy(model.topic_embeddings_)[np.searchsorted(sorted(model.topic_sizes_), real)]
+        sims = cosine(to_numpy(emb), centers)
+    else:
+        vectorizer, ctfidf = getattr(model, "vectorizer_model_", None), getattr(model, "ctfidf_model_", None)
+        if vectorizer is None or ctfidf is None:
+            raise InputError(
+                "strategy='c-tf-idf' needs the fitted vectorizer and c-TF-IDF weights, which a loaded model "
+                "does not have: use strategy='embeddings', or fit the model again."
+            )
+        X = doc_term_matrix(vectorizer, [docs[i] for i in rows.tolist()], backend, fit=False)
+        doc_rows = ctfidf.transform(X)
+        topic_rows = model.c_tf_idf_.tocsr()[np.searchsorted(sorted(model.topic_sizes_), real)]
+        sims = _sparse_cosine_host(doc_rows, topic_rows)
+    best = np.argmax(sims, axis=1)
+    ok = sims[np.arange(rows.size), best] >= threshold
+    out[rows[ok]] = real[best[ok]]
+    return out
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarities (float64) of the rows of two host arrays; zero rows give 0."""
+    a = a.astype(np.float64) / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-300)
+    b = b.astype(np.float64) / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-300)
+    return a @ b.T
+
+
+def _sparse_cosine_host(A, B) -> np.ndarray:
+    A, B = (m.get() if hasattr(m, "get") else m for m in (A.tocsr(), B.tocsr()))
+    na = np.sqrt(np.asarray(A.multiply(A).sum(axis=1)).ravel())
+    nb = np.sqrt(np.asarray(B.multiply(B).sum(axis=1)).ravel())
+    dots = np.asarray((A @ B.T).todense())
+    return dots / np.maximum(na[:, None] * nb[None, :], 1e-300)
+
+
+def topic_words_by(model: Any, docs: list[str], keys: np.ndarray, *, evolution_tuning: bool,
+                   global_tuning: bool, top_n_words: int = 5) -> dict[str, list]:
+    """Topic words within each group of documents sharing a key (a time bin or a class).
+
+    Each (topic, key) row is the c-TF-IDF of that topic's documents with that key, weighted
+    by the idf of the whole corpus and L1-normalised; with ``evolution_tuning`` it is
+    averaged with the same topic's row at the previous key (keys in sorted order), with
+    ``global_tuning`` with the topic's global row. Returns columns Topic, Words, Frequency
+    and the key of each row (``"key"``), keys in sorted order and topics by id within one.
+    """
+    backend = get_backend(resolve_device(model.device))
+    topics = np.asarray(to_numpy(model.topics_), dtype=np.int64)
+    vectorizer = _spec(model, "vectorizer_model", None) or default_vectorizer()
+    ctfidf = _spec(model, "ctfidf_model", None) or ClassTfidfTransformer()
+    ids, index = labels_to_index(topics)
+    X = doc_term_matrix(vectorizer, docs, backend)
+    counts = class_term_matrix(X, index, len(ids), backend)
+    global_rows = _l1_rows(ctfidf.fit_transform(counts), backend).tocsr()
+    vocab = vocabulary(vectorizer)
+    key_values, key_index = np.unique(keys, return_inverse=True)
+    order = np.argsort(key_index, kind="stable")
+    bounds = np.searchsorted(key_index[order], np.arange(key_values.size + 1))
+    out: dict[str, list] = {"Topic": [], "Words": [], "Frequency": [], "key": []}
+    previous: tuple[np.ndarray, Any] | None = None
+    for k, key in enumerate(key_values.tolist()):
+        sel = order[bounds[k]:bounds[k + 1]]
+        t_ids, t_index = labels_to_index(topics[sel])
+        C = class_term_matrix(X[backend.xp.asarray(sel)], t_index, t_ids.size, backend)
+        rows = ctfidf.transform(C)
+        if evolution_tuning or global_tuning:
+            rows = _l1_rows(rows, backend).tocsr()
+        if evolution_tuning and previous is not None:
+            rows = _average_with(rows, t_ids, *previous, backend)
+        if global_tuning:
+            rows = ((rows + global_rows[backend.xp.asarray(np.searchsorted(ids, t_ids))]) * 0.5).tocsr()
+        previous = (t_ids, rows)
+        words = topic_words(rows, t_ids.tolist(), vocab, top_n_words)
+        out["Topic"] += t_ids.tolist()
+        out["Words"] += [", ".join(w for w, _ in words[int(t)]) for t in t_ids]
+        out["Frequency"] += np.bincount(t_index, minlength=t_ids.size).tolist()
+        out["key"] += [key] * t_ids.size
+    return out
+
+
+def _average_with(rows, t_ids: np.ndarray, prev_ids: np.ndarray, prev_rows, backend: Backend):
+    """``rows`` with each topic also present in ``prev_ids`` replaced by the mean of its row
+    and its previous row."""
+    both = np.isin(t_ids, prev_ids)
+    if not both.any():
+        return rows
+    xp, sp = backend.xp, backend.sp
+    where = np.flatnonzero(both)
+    pick = sp.csr_matrix((xp.full(where.size, 0.5), (xp.asarray(where), xp.asarray(np.searchsorted(prev_ids, t_ids[where])))),
+                         shape=(t_ids.size, prev_ids.size))
+    keep = sp.diags(xp.asarray(np.where(both, 0.5, 1.0)))
+    return (keep @ rows + pick @ prev_rows).tocsr()
+
+
+def time_keys(timestamps: Any, n_docs: int, nr_bins: int | None, datetime_format: str | None) -> np.ndarray:
+    """Timestamps as sortable keys: datetimes (parsed from strings, with ``datetime_format``
+    when given) or numbers; with ``nr_bins`` the left edge of the equal-width bin of each."""
+    import pandas as pd
+
+    values = list(to_numpy(timestamps).tolist()) if not isinstance(timestamps, (list, tuple)) else list(timestamps)
+    if len(values) != n_docs:
+        raise InputError(f"timestamps has {len(values)} values for {n_docs} documents: pass one per document.")
+    series = pd.Series(values)
+    if datetime_format is not None or series.map(lambda v: isinstance(v, str)).any():
+        try:
+            series = pd.to_datetime(series, format=datetime_format)
+        except (ValueError, TypeError) as exc:
+            raise InputError(f"timestamps could not be read as dates ({exc}); pass datetimes or numbers, "
+                             "or datetime_format= matching the strings (e.g. '%Y-%m-%d').") from exc
+    elif not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series)):
+        series = pd.to_datetime(series, errors="coerce")
+    if series.isna().any():
+        bad = int(np.flatnonzero(series.isna().to_numpy())[0])
+        raise InputError(f"timestamps[{bad}] is missing or not a date/number ({values[bad]!r}): every "
+                         "document needs a timestamp.")
+    if nr_bins is not None:
+        if isinstance(nr_bins, bool) or not isinstance(nr_bins, (int, np.integer)) or nr_bins < 1:
+            raise InputError(f"nr_bins must be an integer >= 1 or None, got {nr_bins!r}.")
+        bins = pd.cut(series, bins=int(nr_bins))
+        series = pd.Series([iv.left for iv in bins])
+        if pd.api.types.is_datetime64_any_dtype(series) or isinstance(series.iloc[0], pd.Timestamp):
+            series = pd.to_datetime(series)
+    return series.to_numpy()
+
