@@ -64,6 +64,11 @@ def _int_at_least(low: int, what: str):
 
 _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "an integer >= 0")
+_nr_topics_int = _int_at_least(2, "'auto' or an integer >= 2")
+
+
+def _nr_topics(text: str):
+    return "auto" if text == "auto" else _nr_topics_int(text)
 
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
@@ -79,6 +84,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help="smallest number of documents a topic may have (default: 10)")
     g.add_argument("--top-n-words", type=_positive_int, default=10, metavar="N",
                    help="number of words kept per topic (default: 10)")
+    g.add_argument("--nr-topics", type=_nr_topics, metavar="N|auto",
+                   help="merge similar topics until N remain, counting the outliers (-1), or 'auto' "
+                        "(default: keep the topics HDBSCAN finds)")
     g.add_argument("--random-state", type=_non_negative_int, metavar="N",
                    help="seed for UMAP, for reproducible topics (default: not seeded, faster)")
     _add_embedding_options(g)
@@ -206,6 +214,7 @@ def _make_model(args: argparse.Namespace):
         embedding_model=args.embedding_model,
         top_n_words=args.top_n_words,
         min_topic_size=args.min_topic_size,
+        nr_topics=args.nr_topics,
         device=args.device,
         batch_size=args.batch_size,
         random_state=args.random_state,

@@ -84,11 +84,12 @@ def test_fit_topics_transform_with_stand_in(fake, small_jsonl, tmp_path, capsys)
     out = tmp_path / "model"
     rc = cli.main(["fit", str(small_jsonl), "--out", str(out), "--min-topic-size", "5",
                    "--top-n-words", "7", "--device", "cpu", "--random-state", "3",
-                   "--batch-size", "16", "--embedding-cache", str(tmp_path / "cache"), "--limit", "50"])
+                   "--batch-size", "16", "--embedding-cache", str(tmp_path / "cache"), "--limit", "50",
+                   "--nr-topics", "auto"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert fake.instances[0].params == {
-        "embedding_model": None, "top_n_words": 7, "min_topic_size": 5, "device": "cpu",
+        "embedding_model": None, "top_n_words": 7, "min_topic_size": 5, "nr_topics": "auto", "device": "cpu",
         "batch_size": 16, "random_state": 3, "verbose": False,
         "embedding_cache_dir": str(tmp_path / "cache")}
     assert len(fake.instances[0].topics_) == 50
@@ -149,6 +150,8 @@ def test_usage_errors_and_help(capsys):
     assert "--out" in capsys.readouterr().err
     assert cli.main(["fit", "x.txt", "--out", "m", "--min-topic-size", "0"]) == 2
     assert "positive integer" in capsys.readouterr().err
+    assert cli.main(["fit", "x.txt", "--out", "m", "--nr-topics", "1"]) == 2
+    assert "expected 'auto' or an integer >= 2, got 1" in capsys.readouterr().err
     assert cli.main(["--help"]) == 0
     assert "gputopic fit corpus.jsonl.gz" in capsys.readouterr().out
     assert cli.main(["--version"]) == 0
