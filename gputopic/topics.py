@@ -41,8 +41,7 @@ def row_cosine(M) -> np.ndarray:
     """Cosine similarity of the rows of ``M`` (SciPy/CuPy sparse or a dense array) as a
     host (k x k) float64 array; an all-zero row is similar to nothing."""
     if hasattr(M, "tocsr"):
-        M = M.tocsr()
-        M = (M.get() if hasattr(M, "get") else M).astype(np.float64)
+        M = _host_sparse(M).astype(np.float64)
         norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
         scale = 1.0 / np.maximum(norms, 1e-300)
         Mn = M.multiply(scale[:, None]).tocsr()
@@ -272,8 +271,7 @@ def reduction_mapping(c_tf_idf, topic_embeddings, topics: np.ndarray, nr_topics:
             "the outlier topic -1. Pass nr_topics >= 2."
         )
     rows = np.flatnonzero(real)
-    source = c_tf_idf if use_ctfidf else topic_embeddings
-    M = source.tocsr()[rows] if hasattr(source, "tocsr") else to_numpy(source)[rows]
+    M = _host_sparse(c_tf_idf)[rows] if use_ctfidf else to_numpy(topic_embeddings)[rows]
     target = nr_topics if nr_topics == "auto" else int(nr_topics) - outliers
     groups = reduction_groups(M, target)
     return merge_mapping(topics, dict(zip(ids[real].tolist(), groups.tolist())))
@@ -353,7 +351,7 @@ def outlier_topics(model: Any, docs: list[str], topics: np.ndarray, strategy: st
             )
         X = doc_term_matrix(vectorizer, [docs[i] for i in rows.tolist()], backend, fit=False)
         doc_rows = ctfidf.transform(X)
-        topic_rows = model.c_tf_idf_.tocsr()[np.searchsorted(sorted(model.topic_sizes_), real)]
+        topic_rows = _host_sparse(model.c_tf_idf_)[np.searchsorted(sorted(model.topic_sizes_), real)]
         sims = _sparse_cosine_host(doc_rows, topic_rows)
     best = np.argmax(sims, axis=1)
     ok = sims[np.arange(rows.size), best] >= threshold
@@ -368,8 +366,14 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a @ b.T
 
 
+def _host_sparse(M):
+    """A SciPy CSR copy of a SciPy or CuPy sparse matrix."""
+    M = M.tocsr()
+    return M.get() if hasattr(M, "get") else M
+
+
 def _sparse_cosine_host(A, B) -> np.ndarray:
-    A, B = (m.get() if hasattr(m, "get") else m for m in (A.tocsr(), B.tocsr()))
+    A, B = _host_sparse(A), _host_sparse(B)
     na = np.sqrt(np.asarray(A.multiply(A).sum(axis=1)).ravel())
     nb = np.sqrt(np.asarray(B.multiply(B).sum(axis=1)).ravel())
     dots = np.asarray((A @ B.T).todense())

@@ -92,3 +92,30 @@ def test_cuda_embeddings_match_cpu_and_back_off_on_oom(gpu, monkeypatch):
     # the first batch holds every document (a token budget of 32 x max_seq_length fits
     # them all); after the simulated OOMs the later batches keep to at most 4 rows
     assert max(sizes) == len(docs) and sizes[-1] <= 4
+
+
+def test_topic_operations_on_cuda(gpu, ng2000):
+    """reduce / merge / outliers / update / over time / per class on a CUDA fit: device outputs,
+    and the c-TF-IDF of the merged topics equals SciPy's for the same topics."""
+    from gputopic import ClassTfidfTransformer, GPUTopic
+    from gputopic.vectorize import class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index
+
+    docs, labels, emb = ng2000
+    emb_gpu = gpu.xp.asarray(emb)
+    model = GPUTopic(device="cuda", random_state=0).fit(docs, embeddings=emb_gpu)
+    model.reduce_topics(docs, nr_topics=10)
+    assert len(model.topic_sizes_) == 10 and isinstance(model.topics_, gpu.xp.ndarray)
+    cpu = get_backend("cpu")
+    ids, index = labels_to_index(model.topics_.get())
+    X = doc_term_matrix(default_vectorizer(), docs, cpu)
+    expected = ClassTfidfTransformer().fit_transform(class_term_matrix(X, index, len(ids), cpu))
+    np.testing.assert_allclose(model.c_tf_idf_.get().toarray(), expected.toarray(), rtol=1e-6, atol=1e-12)
+    for strategy, kwargs in (("c-tf-idf", {}), ("embeddings", {"embeddings": emb_gpu})):
+        new = model.reduce_outliers(docs, model.topics_, strategy=strategy, **kwargs)
+        assert isinstance(new, gpu.xp.ndarray) and int((new == -1).sum()) < int((model.topics_ == -1).sum())
+    model.update_topics(docs, topics=new, embeddings=emb_gpu)
+    assert -1 not in model.topic_sizes_
+    assert model.topics_over_time(docs, list(range(len(docs))), nr_bins=4)["Frequency"].sum() == len(docs)
+    assert model.topics_per_class(docs, labels)["Frequency"].sum() == len(docs)
+    model.merge_topics(docs, [0, 1])
+    assert len(model.topic_sizes_) == 8
