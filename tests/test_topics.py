@@ -328,6 +328,9 @@ def test_loaded_model_reduces_like_the_fitted_one(real, ng2000, tmp_path):
     fitted = copy.deepcopy(real[0])
     fitted.save(tmp_path / "m")
     loaded = GPUTopic.load(tmp_path / "m")
+    labels = ng2000[1]
+    assert loaded.topics_per_class(docs, labels).equals(fitted.topics_per_class(docs, labels))
+    assert loaded.find_topics("hockey", top_n=3) == fitted.find_topics("hockey", top_n=3)
     with pytest.raises(InputError, match="strategy='c-tf-idf' needs the fitted vectorizer"):
         loaded.reduce_outliers(docs, loaded.topics_)
     fitted.reduce_topics(docs, nr_topics=8)
