@@ -540,9 +540,10 @@ class GPUTopic(_Params):
         does), or the groups HDBSCAN finds among the topics when ``nr_topics="auto"``.
 
         Similarity is the cosine of the topic embeddings (of their c-TF-IDF rows when
-        ``use_ctfidf``), merged by average linkage. ``docs`` are the training documents; the topics are then
-        numbered again by size and their words, representative documents, embeddings (size-
-        weighted means) and probabilities (summed) recomputed. Returns ``self``.
+        ``use_ctfidf``), merged by average linkage. ``docs`` are the training documents;
+        the topics are then numbered again by size and their words, representative
+        documents, embeddings (size-weighted means) and probabilities (summed) recomputed.
+        Returns ``self``.
         """
         docs = self._training_docs(docs, "reduce_topics")
         if nr_topics is None:

@@ -12,9 +12,10 @@ documents' embeddings.
 The arithmetic is in module-level functions on explicit arrays (:func:`reduction_groups`,
 :func:`merge_mapping`, :func:`merge_rows`, :func:`merge_columns`). The functions that take
 a fitted ``GPUTopic`` gather its state, compute everything, and store the new state in one
-go through ``model._store_fitted``: an error leaves the model as it was. They recount the
-documents with an unfitted copy of the fitted vectorizer (BERTopic refits its vectorizer
-too), so they need the training documents, in the order of ``fit``.
+go through ``model._store_fitted``: an error leaves the model as it was. The ones that
+refit topics recount the documents with an unfitted copy of the fitted vectorizer
+(BERTopic refits its vectorizer too), so they need the training documents, in the order
+of ``fit``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .ctfidf import ClassTfidfTransformer
-from .device import Backend, get_backend, resolve_device, to_numpy
+from .device import Backend, get_backend, is_cudf, resolve_device, to_numpy
 from .embed import cached_encode, check_embeddings
 from .exceptions import InputError
 from .represent import representative_docs, topic_words
@@ -206,9 +207,7 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
         emb = (check_embeddings(embeddings, len(docs), backend) if embeddings is not None else
                cached_encode(model._get_embedder(backend.name), docs, backend, model.embedding_cache_dir,
                              model.batch_size, False))
-        if emb.shape[1] != model.n_features_in_:
-            raise InputError(f"embeddings have {emb.shape[1]} dimensions but the model was fitted on "
-                             f"{model.n_features_in_}: use the embeddings of fit.")
+        _check_width(emb, model)
 
     ids, index = labels_to_index(topics)
     X = doc_term_matrix(vectorizer, docs, backend)
@@ -244,6 +243,12 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
         model_id=model.embedding_model_id_, n_features=model.n_features_in_, timings=model.timings_,
         embedder=model._embedder, cluster_to_topic=cluster_to_topic, gpu_out=model._gpu_output,
     )
+
+
+def _check_width(emb, model: Any) -> None:
+    if emb.shape[1] != model.n_features_in_:
+        raise InputError(f"embeddings have {emb.shape[1]} dimensions but the model was fitted on "
+                         f"{model.n_features_in_}: use the embedding model of fit.")
 
 
 def check_nr_topics(nr_topics: Any) -> None:
@@ -340,6 +345,7 @@ def outlier_topics(model: Any, docs: list[str], topics: np.ndarray, strategy: st
         else:
             emb = cached_encode(model._get_embedder(backend.name), docs_out, backend, model.embedding_cache_dir,
                                 model.batch_size, False)
+        _check_width(emb, model)
         centers = to_numpy(model.topic_embeddings_)[np.searchsorted(sorted(model.topic_sizes_), real)]
         sims = cosine(to_numpy(emb), centers)
     else:
@@ -443,10 +449,18 @@ def time_keys(timestamps: Any, n_docs: int, nr_bins: int | None, datetime_format
     when given) or numbers; with ``nr_bins`` the left edge of the equal-width bin of each."""
     import pandas as pd
 
-    values = list(to_numpy(timestamps).tolist()) if not isinstance(timestamps, (list, tuple)) else list(timestamps)
-    if len(values) != n_docs:
-        raise InputError(f"timestamps has {len(values)} values for {n_docs} documents: pass one per document.")
-    series = pd.Series(values)
+    if is_cudf(timestamps):
+        series = timestamps.to_pandas()
+    elif isinstance(timestamps, pd.Series):
+        series = timestamps
+    elif isinstance(timestamps, (list, tuple)):
+        series = pd.Series(list(timestamps))
+    else:  # NumPy (datetime64 stays datetime64), CuPy, pandas Index
+        series = pd.Series(to_numpy(timestamps))
+    series = series.reset_index(drop=True)
+    values = series.copy()
+    if len(series) != n_docs:
+        raise InputError(f"timestamps has {len(series)} values for {n_docs} documents: pass one per document.")
     if datetime_format is not None or series.map(lambda v: isinstance(v, str)).any():
         try:
             series = pd.to_datetime(series, format=datetime_format)
@@ -464,7 +478,5 @@ def time_keys(timestamps: Any, n_docs: int, nr_bins: int | None, datetime_format
             raise InputError(f"nr_bins must be an integer >= 1 or None, got {nr_bins!r}.")
         bins = pd.cut(series, bins=int(nr_bins))
         series = pd.Series([iv.left for iv in bins])
-        if pd.api.types.is_datetime64_any_dtype(series) or isinstance(series.iloc[0], pd.Timestamp):
-            series = pd.to_datetime(series)
     return series.to_numpy()
 

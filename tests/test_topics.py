@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from sklearn.cluster import KMeans
@@ -222,6 +223,11 @@ def test_topics_over_time_bins_and_counts(six):
     assert got == ", ".join(top)
     binned = six.topics_over_time(TOY_DOCS, list(range(60)), nr_bins=2)
     assert binned["Timestamp"].nunique() == 2 and binned["Frequency"].sum() == 60
+    # datetimes in a pandas Series or a NumPy datetime64 array stay dates, also when binned
+    dates = pd.Series(pd.to_datetime(stamps), index=range(100, 160))
+    for given in (dates, dates.to_numpy()):
+        frame = six.topics_over_time(TOY_DOCS, given, nr_bins=2)
+        assert pd.api.types.is_datetime64_any_dtype(frame["Timestamp"]) and frame["Timestamp"].nunique() == 2
 
 
 def test_topics_over_time_bad_timestamps(six):
@@ -308,6 +314,11 @@ def test_reduce_outliers_bad_input(real, ng2000):
         model.reduce_outliers(docs, topics, strategy="probabilities")
     with pytest.raises(InputError, match="threshold must be a number"):
         model.reduce_outliers(docs, topics, threshold="high")
+    with pytest.raises(InputError, match="8 dimensions but the model was fitted on 384"):
+        model.reduce_outliers(docs, topics, strategy="embeddings", embeddings=np.ones((len(docs), 8), np.float32))
+    with pytest.raises(InputError, match="8 dimensions but the model was fitted on 384"):
+        copy.deepcopy(model).update_topics(docs, topics=np.where(topics == -1, 0, topics),
+                                           embeddings=np.ones((len(docs), 8), np.float32))
     with pytest.raises(InputError, match="ids the model does not have: \\[999\\]"):
         model.reduce_outliers(docs, np.where(topics == 0, 999, topics))
 
