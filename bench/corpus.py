@@ -24,22 +24,33 @@ DATA_DIR = Path(os.environ.get("GPUTOPIC_DATA", Path(__file__).resolve().parents
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
-def load(name: str, min_words: int = 5, limit: int | None = None) -> tuple[list[str], list[str]]:
-    """Texts and labels of a corpus in DATA_DIR (``name`` = file stem) or a .jsonl(.gz) path."""
+def _rows(name: str, min_words: int, limit: int | None):
+    """The rows of a corpus in DATA_DIR (``name`` = file stem) or a .jsonl(.gz) path whose
+    text has at least ``min_words`` words, at most ``limit`` of them."""
     path = Path(name)
     if not path.exists():
         path = DATA_DIR / f"{name}.jsonl.gz"
     opener = gzip.open if path.suffix == ".gz" else open
-    docs, labels = [], []
+    n = 0
     with opener(path, "rt", encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
             if len(row["text"].split()) >= min_words:
-                docs.append(row["text"])
-                labels.append(str(row.get("label", "")))
-                if limit is not None and len(docs) >= limit:
+                yield row
+                n += 1
+                if limit is not None and n >= limit:
                     break
-    return docs, labels
+
+
+def load(name: str, min_words: int = 5, limit: int | None = None) -> tuple[list[str], list[str]]:
+    """Texts and labels of a corpus in DATA_DIR (``name`` = file stem) or a .jsonl(.gz) path."""
+    rows = list(_rows(name, min_words, limit))
+    return [r["text"] for r in rows], [str(r.get("label", "")) for r in rows]
+
+
+def load_field(name: str, field: str, min_words: int = 5, limit: int | None = None) -> list:
+    """One extra field (e.g. ``date``) of the documents :func:`load` returns, in the same order."""
+    return [r.get(field) for r in _rows(name, min_words, limit)]
 
 
 def resample(docs: list[str], labels: list[str], n: int, seed: int = 0) -> tuple[list[str], list[str]]:

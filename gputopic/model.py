@@ -582,7 +582,7 @@ class GPUTopic(_Params):
         self._check_fitted()
         docs = validate_documents(documents)
         t = self._topic_array(topics, len(docs), "topics")
-        unknown = sorted(set(np.unique(t).tolist()) - set(self.topic_sizes_))
+        unknown = sorted(set(np.unique(t).tolist()) - set(self.topic_sizes_) - {-1})
         if unknown:
             raise InputError(f"topics holds ids the model does not have: {unknown[:5]}; the topics are "
                              f"{sorted(self.topic_sizes_)}.")

@@ -308,7 +308,8 @@ def merge_groups(topics_to_merge: Any, known: Sequence[int]) -> list[list[int]]:
 def outlier_topics(model: Any, docs: list[str], topics: np.ndarray, strategy: str, threshold: float,
                    probabilities: Any = None, embeddings: Any = None) -> np.ndarray:
     """New topics for the outliers (-1) of ``topics``: the most similar topic when the
-    similarity reaches ``threshold``, else still -1. Other documents keep their topic."""
+    similarity is positive and reaches ``threshold``, else still -1 (as BERTopic). Other
+    documents keep their topic."""
     if strategy not in OUTLIER_STRATEGIES:
         raise InputError(
             f"strategy must be one of {', '.join(map(repr, OUTLIER_STRATEGIES))}; got {strategy!r}"
@@ -360,7 +361,8 @@ def outlier_topics(model: Any, docs: list[str], topics: np.ndarray, strategy: st
         topic_rows = _host_sparse(model.c_tf_idf_)[np.searchsorted(sorted(model.topic_sizes_), real)]
         sims = _sparse_cosine_host(doc_rows, topic_rows)
     best = np.argmax(sims, axis=1)
-    ok = sims[np.arange(rows.size), best] >= threshold
+    top = sims[np.arange(rows.size), best]
+    ok = (top >= threshold) & (top > 0)  # a document similar to no topic stays an outlier
     out[rows[ok]] = real[best[ok]]
     return out
 

@@ -378,3 +378,11 @@ def test_nr_topics_in_fit_merges_probabilities_and_is_saved(real, ng2000, tmp_pa
     assert new_probs.shape == (300, 11) and (new[topics[:300] >= 0] == topics[:300][topics[:300] >= 0]).mean() > 0.8
     model.save(tmp_path / "m")
     assert GPUTopic.load(tmp_path / "m").nr_topics == 12
+
+
+def test_reduce_outliers_leaves_documents_similar_to_no_topic(six):
+    docs = ["the cat purred on the mat", "zzzq qqqz", "stocks and shares fell"]
+    new = six.reduce_outliers(docs, [-1, -1, -1], strategy="c-tf-idf")
+    theme = {int(t): int(np.bincount(THEME[np.asarray(six.topics_) == t]).argmax()) for t in six.topic_sizes_}
+    assert new[1] == -1 and theme[int(new[0])] == 0 and theme[int(new[2])] == 1
+    assert (six.reduce_outliers(docs, [-1, -1, -1], threshold=1.01) == -1).all()
