@@ -16,6 +16,7 @@ libraries alternating, ``--rounds`` times; the fit itself is not timed here.
                          nothing, gputopic's averages with the previous time step, so only this
                          variant can agree word for word)
     topics_per_class     topics_per_class(docs, classes=labels)
+    approximate_distribution   approximate_distribution(docs) (window 4, stride 1, min_similarity 0.1)
     outliers_update      reduce_outliers(docs, topics, strategy="c-tf-idf") then
                          update_topics(docs, topics=new)  (gputopic gets the embeddings, which it
                          uses for the new topic embeddings; BERTopic's update_topics takes none)
@@ -68,7 +69,11 @@ def _ops(args, docs, labels, dates, emb) -> dict:
             return model.update_topics(docs, topics=new)
         return model.update_topics(docs, topics=new, embeddings=emb)
 
-    ops = {"reduce_topics": reduce, "topics_per_class": per_class, "outliers_update": outliers_update}
+    def distribution(model, lib):
+        return model.approximate_distribution(docs)[0]
+
+    ops = {"reduce_topics": reduce, "topics_per_class": per_class, "outliers_update": outliers_update,
+           "approximate_distribution": distribution}
     if dates is not None:
         ops["topics_over_time"] = over_time
         ops["topics_over_time_no_evolution"] = over_time_no_evolution
@@ -105,6 +110,19 @@ def _frame_agreement(a, b, key: str, id_map: dict[int, int]) -> dict:
     jacc = [len(ra[c][1] & rb[c][1]) / max(len(ra[c][1] | rb[c][1]), 1) for c in common]
     return {"rows_bertopic": len(rb), "rows_gputopic": len(ra), "rows_in_common": len(common),
             "same_frequency": same_freq, "mean_word_jaccard": round(float(np.mean(jacc)), 4) if jacc else None}
+
+
+def _distribution_agreement(ours: np.ndarray, theirs: np.ndarray, id_map: dict[int, int]) -> dict:
+    """Our (documents x topics) distribution with its columns put in BERTopic's topic order,
+    compared with BERTopic's."""
+    aligned = np.zeros_like(theirs)
+    for t in range(ours.shape[1]):
+        aligned[:, id_map.get(t, t)] = ours[:, t]
+    both = (aligned.sum(1) > 0) & (theirs.sum(1) > 0)
+    return {"docs_with_a_distribution": {"gputopic": int((aligned.sum(1) > 0).sum()),
+                                         "bertopic": int((theirs.sum(1) > 0).sum())},
+            "same_top_topic": round(float((aligned[both].argmax(1) == theirs[both].argmax(1)).mean()), 4),
+            "mean_abs_diff": round(float(np.abs(aligned - theirs).sum(1).mean() / 2), 4)}
 
 
 def main(argv=None) -> int:
@@ -177,6 +195,9 @@ def main(argv=None) -> int:
                 entry[lib].update(_topic_quality(outputs[lib][0], docs, labels))
             entry["nmi_between"] = round(float(nmi(np.asarray(outputs[BASELINE][0].topics_),
                                                    np.asarray(outputs[OURS][0].topics_))), 4)
+        elif name == "approximate_distribution":
+            entry["agreement"] = _distribution_agreement(np.asarray(outputs[OURS][1]), np.asarray(outputs[BASELINE][1]),
+                                                         id_map)
         else:
             key = "Class" if name == "topics_per_class" else "Timestamp"
             entry["agreement"] = _frame_agreement(outputs[OURS][1], outputs[BASELINE][1], key, id_map)

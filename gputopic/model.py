@@ -567,17 +567,19 @@ class GPUTopic(_Params):
         _topics.refit_topics(self, docs, _topics.relabel(topics, merge), merge=merge)
         return self
 
-    def reduce_outliers(self, documents, topics, strategy: str = "c-tf-idf", probabilities=None,
-                        threshold: float = 0.0, embeddings=None):
+    def reduce_outliers(self, documents, topics, strategy: str = "distributions", probabilities=None,
+                        threshold: float = 0.0, embeddings=None, distributions_params: dict | None = None):
         """New topics for ``documents`` in which each outlier (-1) gets its most similar
-        topic when the similarity reaches ``threshold``; the model is not changed (pass the
-        result to :meth:`update_topics` to refit the topic words).
+        topic when that similarity is positive and reaches ``threshold``; the model is not
+        changed (pass the result to :meth:`update_topics` to refit the topic words).
 
-        ``strategy``: "c-tf-idf" (cosine of the document's c-TF-IDF row with the topics'
-        rows; needs the fitted vectorizer, so not on a loaded model), "embeddings" (cosine
+        ``strategy``: "distributions" (the largest share of :meth:`approximate_distribution`,
+        with ``distributions_params`` as its keyword arguments), "c-tf-idf" (cosine of the
+        document's c-TF-IDF row with the topics' rows) -- both need the fitted vectorizer,
+        which a loaded model lacks until a topic operation refits it --, "embeddings" (cosine
         with the topic embeddings; ``embeddings`` of the documents, or they are embedded),
         "probabilities" (the largest of ``probabilities``, the (documents x topics) matrix of
-        ``calculate_probabilities=True``). BERTopic's default "distributions" is not offered.
+        ``calculate_probabilities=True``).
         """
         self._check_fitted()
         docs = validate_documents(documents)
@@ -586,8 +588,28 @@ class GPUTopic(_Params):
         if unknown:
             raise InputError(f"topics holds ids the model does not have: {unknown[:5]}; the topics are "
                              f"{sorted(self.topic_sizes_)}.")
-        new = _topics.outlier_topics(self, docs, t, strategy, threshold, probabilities, embeddings)
+        new = _topics.outlier_topics(self, docs, t, strategy, threshold, probabilities, embeddings,
+                                     distributions_params)
         return to_output(new, is_on_gpu(documents) or is_on_gpu(topics))
+
+    def approximate_distribution(self, documents, window: int = 4, stride: int = 1, min_similarity: float = 0.1,
+                                 batch_size: int | None = 1000, padding: bool = False):
+        """Topic distributions of ``documents``: ``(distributions, None)``, distributions of
+        shape (documents x topics, outliers left out), each row summing to 1 (all 0 for a
+        document similar to no topic). As BERTopic's c-TF-IDF approximation: windows of
+        ``window`` tokens every ``stride`` tokens are weighted like the topics, their cosine
+        similarities to the topics below ``min_similarity`` dropped and the rest summed per
+        document. Needs the fitted vectorizer (not on a freshly loaded model). The second
+        element stands for BERTopic's per-token distributions, which are not computed.
+        """
+        self._check_fitted()
+        if isinstance(documents, str):
+            documents = [documents]
+        docs = validate_documents(documents)
+        dist = _topics.approximate_distribution(self, docs, window=window, stride=stride,
+                                                min_similarity=min_similarity, batch_size=batch_size,
+                                                padding=padding)
+        return to_output(dist, is_on_gpu(documents)), None
 
     def update_topics(self, docs, topics=None, top_n_words: int | None = None, vectorizer_model=None,
                       ctfidf_model=None, representation_model=None, embeddings=None):

@@ -32,7 +32,7 @@ from .represent import representative_docs, topic_words
 from .vectorize import (class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index,
                         one_hot, vocabulary)
 
-OUTLIER_STRATEGIES = ("c-tf-idf", "embeddings", "probabilities")
+OUTLIER_STRATEGIES = ("distributions", "c-tf-idf", "embeddings", "probabilities")
 
 
 # ----------------------------------------------------------------- arithmetic
@@ -306,16 +306,13 @@ def merge_groups(topics_to_merge: Any, known: Sequence[int]) -> list[list[int]]:
 
 
 def outlier_topics(model: Any, docs: list[str], topics: np.ndarray, strategy: str, threshold: float,
-                   probabilities: Any = None, embeddings: Any = None) -> np.ndarray:
+                   probabilities: Any = None, embeddings: Any = None,
+                   distributions_params: dict | None = None) -> np.ndarray:
     """New topics for the outliers (-1) of ``topics``: the most similar topic when the
     similarity is positive and reaches ``threshold``, else still -1 (as BERTopic). Other
     documents keep their topic."""
     if strategy not in OUTLIER_STRATEGIES:
-        raise InputError(
-            f"strategy must be one of {', '.join(map(repr, OUTLIER_STRATEGIES))}; got {strategy!r}"
-            + (" (BERTopic's 'distributions' needs approximate_distribution, which gputopic does not have)."
-               if strategy == "distributions" else ".")
-        )
+        raise InputError(f"strategy must be one of {', '.join(map(repr, OUTLIER_STRATEGIES))}; got {strategy!r}.")
     try:
         threshold = float(threshold)
     except (TypeError, ValueError):
@@ -349,22 +346,93 @@ def outlier_topics(model: Any, docs: list[str], topics: np.ndarray, strategy: st
         _check_width(emb, model)
         centers = to_numpy(model.topic_embeddings_)[np.searchsorted(sorted(model.topic_sizes_), real)]
         sims = cosine(to_numpy(emb), centers)
+    elif strategy == "distributions":
+        sims = approximate_distribution(model, [docs[i] for i in rows.tolist()], **(distributions_params or {}))
     else:
-        vectorizer, ctfidf = getattr(model, "vectorizer_model_", None), getattr(model, "ctfidf_model_", None)
-        if vectorizer is None or ctfidf is None:
-            raise InputError(
-                "strategy='c-tf-idf' needs the fitted vectorizer and c-TF-IDF weights, which a loaded model "
-                "does not have: use strategy='embeddings', or fit the model again."
-            )
-        X = doc_term_matrix(vectorizer, [docs[i] for i in rows.tolist()], backend, fit=False)
-        doc_rows = ctfidf.transform(X)
-        topic_rows = _host_sparse(model.c_tf_idf_)[np.searchsorted(sorted(model.topic_sizes_), real)]
-        sims = _sparse_cosine_host(doc_rows, topic_rows)
+        vectorizer, ctfidf = _fitted_counting(model, "strategy='c-tf-idf'")
+        X = backend.assparse(vectorizer.transform([docs[i] for i in rows.tolist()]))  # as given, as BERTopic
+        sims = _sparse_cosine_host(ctfidf.transform(X), _topic_rows(model))
     best = np.argmax(sims, axis=1)
     top = sims[np.arange(rows.size), best]
     ok = (top >= threshold) & (top > 0)  # a document similar to no topic stays an outlier
     out[rows[ok]] = real[best[ok]]
     return out
+
+
+def _fitted_counting(model: Any, what: str):
+    """The fitted vectorizer and c-TF-IDF model, which count new text in the topics' terms."""
+    vectorizer, ctfidf = getattr(model, "vectorizer_model_", None), getattr(model, "ctfidf_model_", None)
+    if vectorizer is None or ctfidf is None:
+        raise InputError(
+            f"{what} needs the fitted vectorizer and c-TF-IDF weights, which a loaded model does not have "
+            "(until a topic operation such as update_topics(docs) refits them): use "
+            "reduce_outliers(..., strategy='embeddings'), or fit the model again."
+        )
+    return vectorizer, ctfidf
+
+
+def _topic_rows(model: Any):
+    """The c-TF-IDF rows of the real topics (no -1), on the host, in topic id order."""
+    ids = sorted(model.topic_sizes_)
+    return _host_sparse(model.c_tf_idf_)[[i for i, t in enumerate(ids) if t >= 0]]
+
+
+def token_sets(tokens: list[str], window: int, stride: int, padding: bool) -> list[list[str]]:
+    """The windows of ``window`` consecutive tokens, one every ``stride`` tokens (BERTopic's
+    token sets): a text shorter than the window is one set; without ``padding`` shorter
+    windows at the end are dropped, with it the end's and the start's partial windows are kept."""
+    if len(tokens) < window:
+        return [tokens]
+    sets = [tokens[i:i + window] for i in range(0, len(tokens), stride)]
+    if not padding:
+        return [s for s in sets if len(s) == window]
+    lead = -(-window // stride) - 1  # ceil(window / stride) - 1 partial windows before the first
+    return [tokens[: window - (lead - i) * stride] for i in range(lead)] + sets
+
+
+def approximate_distribution(model: Any, docs: list[str], window: int = 4, stride: int = 1,
+                             min_similarity: float = 0.1, batch_size: int | None = 1000,
+                             padding: bool = False) -> np.ndarray:
+    """Topic distributions of ``docs`` (documents x real topics, rows summing to 1, or 0 for
+    a document similar to no topic), BERTopic's approximation: each document's token sets
+    (:func:`token_sets` of the fitted vectorizer's tokenizer on the text as given, as
+    BERTopic) are counted and weighted like the topics (fitted vectorizer and c-TF-IDF model); the
+    cosine similarities of a set's row with the topics' c-TF-IDF rows below
+    ``min_similarity`` are zeroed, the rest summed over the document's sets and L1-normalised.
+    """
+    for name, value, low in (("window", window, 1), ("stride", stride, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise InputError(f"{name} must be an integer >= {low}, got {value!r}.")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise InputError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}.")
+    try:
+        min_similarity = float(min_similarity)
+    except (TypeError, ValueError):
+        min_similarity = float("nan")
+    if not np.isfinite(min_similarity):
+        raise InputError(f"min_similarity must be a number, got {min_similarity!r}.")
+    vectorizer, ctfidf = _fitted_counting(model, "approximate_distribution")
+    backend = get_backend(resolve_device(model.device))
+    topics = _topic_rows(model)
+    if not callable(getattr(vectorizer, "build_tokenizer", None)):
+        raise InputError(f"approximate_distribution splits documents with the vectorizer's build_tokenizer(), "
+                         f"which {type(vectorizer).__name__} does not have: use a scikit-learn text vectorizer.")
+    tokenize = vectorizer.build_tokenizer()
+    out = np.zeros((len(docs), topics.shape[0]), dtype=np.float64)
+    step = batch_size or max(len(docs), 1)
+    for start in range(0, len(docs), step):
+        sentences, owner = [], []
+        for i, doc in enumerate(docs[start:start + step]):
+            sets = token_sets(tokenize(doc), int(window), int(stride), bool(padding))
+            sentences += [" ".join(s) for s in sets]
+            owner += [i] * len(sets)
+        X = backend.assparse(vectorizer.transform(sentences))
+        sims = _sparse_cosine_host(ctfidf.transform(X), topics)
+        sims[sims < min_similarity] = 0.0
+        host = get_backend("cpu")
+        out[start:start + step] = one_hot(np.asarray(owner), min(step, len(docs) - start), host).T.tocsr() @ sims
+    return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
