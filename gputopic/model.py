@@ -671,6 +671,32 @@ class GPUTopic(_Params):
         rows["Class"] = rows.pop("key")
         return _frame(rows, self._gpu_output)
 
+    def hierarchical_topics(self, docs, use_ctfidf: bool = True, linkage_function=None, distance_function=None):
+        """A hierarchy of the topics, as BERTopic's: Ward linkage (``linkage_function`` on a
+        condensed distance matrix) of ``distance_function`` (default ``1 - cosine``) of the
+        topics' c-TF-IDF rows (topic embeddings when ``use_ctfidf`` is False). One row per
+        merge: Parent_ID, Parent_Name (5 top words of the merged topics), Topics,
+        Child_Left_ID/Name, Child_Right_ID/Name, Distance; ``docs`` are the training documents.
+        """
+        docs = self._training_docs(docs, "hierarchical_topics")
+        _check_bool("use_ctfidf", use_ctfidf)
+        for name, f in (("linkage_function", linkage_function), ("distance_function", distance_function)):
+            if f is not None and not callable(f):
+                raise InputError(f"{name} must be a function or None, got {type(f).__name__}.")
+        rows = _topics.hierarchy(self, docs, use_ctfidf=use_ctfidf, linkage_function=linkage_function,
+                                 distance_function=distance_function)
+        return _frame(rows, self._gpu_output)
+
+    @staticmethod
+    def get_topic_tree(hier_topics, max_distance: float | None = None) -> str:
+        """The frame of :meth:`hierarchical_topics` drawn as a text tree (root first);
+        merges below ``max_distance`` are shown as one line listing their topics."""
+        missing = {"Parent_ID", "Parent_Name", "Topics", "Child_Left_ID", "Child_Left_Name", "Child_Right_ID",
+                   "Child_Right_Name", "Distance"} - set(getattr(hier_topics, "columns", []))
+        if missing:
+            raise InputError(f"get_topic_tree takes the frame of hierarchical_topics(); it lacks {sorted(missing)}.")
+        return _topics.topic_tree(hier_topics, max_distance)
+
     # ----------------------------------------------------------- save / load
 
     def save(self, path) -> None:

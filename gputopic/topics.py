@@ -1,5 +1,6 @@
 """Topic-level operations on a fitted model: reduce and merge topics, reassign outliers,
-recompute the representation, and topic words over time and per class.
+approximate topic distributions, recompute the representation, and topic words over time
+and per class.
 
 BERTopic's methods of the same names with its documented semantics: ``nr_topics`` counts
 the outlier topic -1 as one of the topics; merged topics are renumbered by size (0 the
@@ -265,7 +266,7 @@ def reduction_mapping(c_tf_idf, topic_embeddings, topics: np.ndarray, nr_topics:
 
     ``c_tf_idf`` and ``topic_embeddings`` have one row per topic id in increasing order
     (-1 first when present); the similarity is that of the topic embeddings, or of the
-    c-TF-IDF rows when ``use_ctfidf`` (BERTopic's defaults since 0.16)."""
+    c-TF-IDF rows when ``use_ctfidf`` (BERTopic 0.17 also compares embeddings by default)."""
     check_nr_topics(nr_topics)
     ids = np.unique(np.asarray(topics))
     real = ids >= 0
@@ -456,6 +457,118 @@ def _sparse_cosine_host(A, B) -> np.ndarray:
     return dots / np.maximum(na[:, None] * nb[None, :], 1e-300)
 
 
+def _recount(model: Any, docs: list[str], backend: Backend):
+    """The training documents counted again as ``fit`` counted them: ``(topics, X, vocab,
+    counts per topic, c-TF-IDF model fitted on them)`` (same vocabulary and idf as the fit)."""
+    topics = np.asarray(to_numpy(model.topics_), dtype=np.int64)
+    vectorizer = _spec(model, "vectorizer_model", None) or default_vectorizer()
+    ctfidf = _spec(model, "ctfidf_model", None) or ClassTfidfTransformer()
+    ids, index = labels_to_index(topics)
+    X = doc_term_matrix(vectorizer, docs, backend)
+    counts = class_term_matrix(X, index, len(ids), backend)
+    ctfidf.fit(counts)
+    return topics, X, vocabulary(vectorizer), counts, ctfidf
+
+
+def hierarchy(model: Any, docs: list[str], *, use_ctfidf: bool = True, linkage_function: Any = None,
+              distance_function: Any = None) -> dict[str, list]:
+    """BERTopic's topic hierarchy: the real topics clustered by ``linkage_function`` (default
+    Ward linkage with optimal leaf ordering) on ``distance_function`` of their c-TF-IDF rows
+    (default ``1 - cosine``; topic embeddings when ``use_ctfidf`` is False). Every merge is a
+    parent node named by the 5 top c-TF-IDF words of its topics' summed counts (weighted
+    with the corpus idf), computed for all nodes in one sparse product. Node ids follow the
+    largest topic id (``max id + 1 + merge step``; with topics 0..n-1 that is SciPy's and
+    BERTopic's numbering). Returns the frame's columns, parents from the last merge down."""
+    from scipy.cluster import hierarchy as sch
+    from scipy.spatial.distance import squareform
+
+    backend = get_backend(resolve_device(model.device))
+    all_ids = np.asarray(sorted(model.topic_sizes_))
+    real = all_ids[all_ids >= 0]
+    if real.size < 2:
+        raise InputError(f"A hierarchy needs at least two topics besides the outliers; the model has {real.size}.")
+    rows = np.flatnonzero(all_ids >= 0)
+    M = _host_sparse(model.c_tf_idf_)[rows] if use_ctfidf else to_numpy(model.topic_embeddings_)[rows]
+    D = (distance_function(M) if distance_function is not None else np.clip(1.0 - row_cosine(M), 0.0, None))
+    D = np.asarray(D.toarray() if hasattr(D, "toarray") else D, dtype=np.float64)
+    if D.shape != (real.size, real.size) or not np.isfinite(D).all():
+        raise InputError(f"distance_function must return a finite ({real.size} x {real.size}) distance matrix "
+                         f"of the topics; got shape {D.shape}.")
+    D = (D + D.T) / 2.0
+    np.fill_diagonal(D, 0.0)
+    condensed = squareform(D, checks=False)
+    Z = (linkage_function(condensed) if linkage_function is not None
+         else sch.linkage(condensed, "ward", optimal_ordering=True))
+    Z = np.asarray(Z, dtype=np.float64)
+    n = real.size
+    if Z.shape != (n - 1, 4):
+        raise InputError(f"linkage_function must return a SciPy linkage matrix of shape ({n - 1}, 4); got {Z.shape}.")
+    # node i < n is topic real[i]; node n + j is merge j
+    members: list[list[int]] = [[int(t)] for t in real]
+    for a, b in Z[:, :2].astype(np.int64):
+        members.append(sorted(members[a] + members[b]))
+    _, _, vocab, counts, ctfidf = _recount(model, docs, backend)
+    row_of = {int(t): i for i, t in enumerate(all_ids)}
+    node_rows = [row_of[t] for j in range(n - 1) for t in members[n + j]]
+    node_of = np.repeat(np.arange(n - 1), [len(members[n + j]) for j in range(n - 1)])
+    host = get_backend("cpu")
+    pick = host.sp.csr_matrix((np.ones(len(node_rows)), (node_of, node_rows)), shape=(n - 1, len(all_ids)))
+    node_counts = backend.assparse(pick) @ counts
+    words = topic_words(ctfidf.transform(node_counts), list(range(n - 1)), vocab, 5)
+    base = int(real.max()) + 1
+    names = {int(t): "_".join(w for w, _ in model.topic_representations_[int(t)][:5]) for t in real}
+
+    def node_id(i: int) -> int:
+        return int(real[i]) if i < n else base + i - n
+
+    def node_name(i: int) -> str:
+        return names[int(real[i])] if i < n else "_".join(w for w, _ in words[i - n])
+
+    out: dict[str, list] = {k: [] for k in ("Parent_ID", "Parent_Name", "Topics", "Child_Left_ID", "Child_Left_Name",
+                                            "Child_Right_ID", "Child_Right_Name", "Distance")}
+    for j in reversed(range(n - 1)):
+        a, b = int(Z[j, 0]), int(Z[j, 1])
+        out["Parent_ID"].append(str(base + j))
+        out["Parent_Name"].append(node_name(n + j))
+        out["Topics"].append(members[n + j])
+        out["Child_Left_ID"].append(str(node_id(a)))
+        out["Child_Left_Name"].append(node_name(a))
+        out["Child_Right_ID"].append(str(node_id(b)))
+        out["Child_Right_Name"].append(node_name(b))
+        out["Distance"].append(float(Z[j, 2]))
+    return out
+
+
+def topic_tree(frame: Any, max_distance: float | None = None) -> str:
+    """A text drawing of a :func:`hierarchy` frame, the root first; subtrees joined below
+    ``max_distance`` are drawn as their list of topics."""
+    rows = {str(p): (ln, lid, rn, rid, d, t) for p, ln, lid, rn, rid, d, t in zip(
+        frame["Parent_ID"], frame["Child_Left_Name"], frame["Child_Left_ID"], frame["Child_Right_Name"],
+        frame["Child_Right_ID"], frame["Distance"], frame["Topics"])}
+    names = dict(zip(map(str, frame["Parent_ID"]), frame["Parent_Name"]))
+    children = {c for r in rows.values() for c in (r[1], r[3])}
+    roots = [p for p in rows if p not in children]
+    lines: list[str] = []
+
+    def draw(node: str, name: str, prefix: str, last: bool) -> None:
+        branch = "└─ " if last else "├─ "
+        if node not in rows:
+            lines.append(f"{prefix}{branch}■ {name} (topic {node})")
+            return
+        left_name, left, right_name, right, distance, topics = rows[node]
+        if max_distance is not None and distance < max_distance:
+            lines.append(f"{prefix}{branch}{name} (topics {', '.join(map(str, topics))}; distance {distance:.3f})")
+            return
+        lines.append(f"{prefix}{branch}{name} (node {node}, distance {distance:.3f})")
+        below = prefix + ("   " if last else "│  ")
+        draw(str(left), left_name, below, False)
+        draw(str(right), right_name, below, True)
+
+    for i, root in enumerate(roots):
+        draw(root, names[root], "", i == len(roots) - 1)
+    return "\n".join(lines)
+
+
 def topic_words_by(model: Any, docs: list[str], keys: np.ndarray, *, evolution_tuning: bool,
                    global_tuning: bool, top_n_words: int = 5) -> dict[str, list]:
     """Topic words within each group of documents sharing a key (a time bin or a class).
@@ -467,14 +580,9 @@ def topic_words_by(model: Any, docs: list[str], keys: np.ndarray, *, evolution_t
     and the key of each row (``"key"``), keys in sorted order and topics by id within one.
     """
     backend = get_backend(resolve_device(model.device))
-    topics = np.asarray(to_numpy(model.topics_), dtype=np.int64)
-    vectorizer = _spec(model, "vectorizer_model", None) or default_vectorizer()
-    ctfidf = _spec(model, "ctfidf_model", None) or ClassTfidfTransformer()
-    ids, index = labels_to_index(topics)
-    X = doc_term_matrix(vectorizer, docs, backend)
-    counts = class_term_matrix(X, index, len(ids), backend)
-    global_rows = _l1_rows(ctfidf.fit_transform(counts), backend).tocsr()
-    vocab = vocabulary(vectorizer)
+    topics, X, vocab, counts, ctfidf = _recount(model, docs, backend)
+    ids, _ = labels_to_index(topics)
+    global_rows = _l1_rows(ctfidf.transform(counts), backend).tocsr()
     key_values, key_index = np.unique(keys, return_inverse=True)
     order = np.argsort(key_index, kind="stable")
     bounds = np.searchsorted(key_index[order], np.arange(key_values.size + 1))

@@ -428,3 +428,50 @@ def test_approximate_distribution_equals_the_windowed_c_tf_idf(six):
         six.approximate_distribution(docs, window=0)
     with pytest.raises(InputError, match="min_similarity must be a number"):
         six.approximate_distribution(docs, min_similarity=None)
+
+
+def test_hierarchical_topics_joins_each_theme_first(six):
+    frame = six.hierarchical_topics(TOY_DOCS)
+    assert list(frame.columns) == ["Parent_ID", "Parent_Name", "Topics", "Child_Left_ID", "Child_Left_Name",
+                                   "Child_Right_ID", "Child_Right_Name", "Distance"]
+    assert len(frame) == 5 and frame["Parent_ID"].tolist() == ["10", "9", "8", "7", "6"]
+    assert sorted(frame["Topics"].iloc[0]) == list(range(6))  # the root holds every topic
+    assert frame["Distance"].is_monotonic_decreasing
+    theme = {int(t): int(np.bincount(THEME[np.asarray(six.topics_) == t]).argmax()) for t in six.topic_sizes_}
+    # the last two merges join the three themes; every earlier node lies within one theme
+    for topics in frame["Topics"].iloc[2:]:
+        assert len({theme[t] for t in topics}) == 1, topics
+    # a node's name: top 5 c-TF-IDF words of its topics' summed counts, under the corpus idf
+    X = doc_term_matrix(default_vectorizer(), TOY_DOCS, CPU)
+    ids, index = labels_to_index(np.asarray(six.topics_))
+    counts = class_term_matrix(X, index, len(ids), CPU)
+    ctfidf = ClassTfidfTransformer().fit(counts)
+    vocab = default_vectorizer().fit(TOY_DOCS).get_feature_names_out()
+    for name, topics in zip(frame["Parent_Name"], frame["Topics"]):
+        row = ctfidf.transform(sp.csr_matrix(counts[topics].sum(0))).toarray().ravel()
+        assert name == "_".join(vocab[i] for i in np.lexsort((np.arange(row.size), -row))[:5])
+    # children: topic ids with their words, or earlier nodes with their names
+    names = dict(zip(frame["Parent_ID"], frame["Parent_Name"]))
+    for cid, cname in zip(frame["Child_Left_ID"], frame["Child_Left_Name"]):
+        expected = names[cid] if cid in names else "_".join(w for w, _ in six.get_topic(int(cid))[:5])
+        assert cname == expected
+    tree = GPUTopic.get_topic_tree(frame)
+    assert tree.count("■") == 6 and tree.splitlines()[0].startswith("└─ ")
+    assert len(GPUTopic.get_topic_tree(frame, max_distance=frame["Distance"].iloc[1] + 1e-9).splitlines()) == 3
+
+
+def test_hierarchical_topics_custom_functions_and_errors(six):
+    from scipy.cluster import hierarchy as sch
+
+    single = six.hierarchical_topics(TOY_DOCS, linkage_function=lambda d: sch.linkage(d, "single"))
+    ward = six.hierarchical_topics(TOY_DOCS)
+    assert single["Distance"].max() < ward["Distance"].max()
+    with pytest.raises(InputError, match=r"distance_function must return a finite \(6 x 6\)"):
+        six.hierarchical_topics(TOY_DOCS, distance_function=lambda M: np.zeros((2, 2)))
+    with pytest.raises(InputError, match="linkage_function must be a function"):
+        six.hierarchical_topics(TOY_DOCS, linkage_function="ward")
+    with pytest.raises(InputError, match="takes the frame of hierarchical_topics"):
+        GPUTopic.get_topic_tree(six.get_topic_info())
+    two = fast_model(hdbscan_model=KMeans(n_clusters=1, n_init=1, random_state=0)).fit(TOY_DOCS)
+    with pytest.raises(InputError, match="at least two topics besides the outliers"):
+        two.hierarchical_topics(TOY_DOCS)
