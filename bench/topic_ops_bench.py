@@ -20,7 +20,9 @@ model, the two libraries alternating, ``--rounds`` times; the fits are not timed
     approximate_distribution   approximate_distribution(docs) (window 4, stride 1, min_similarity 0.1)
     outliers_update      reduce_outliers(docs, topics, strategy="c-tf-idf") then
                          update_topics(docs, topics=new)  (gputopic gets the embeddings, which it
-                         uses for the new topic embeddings; BERTopic's update_topics takes none)
+                         uses for the new topic embeddings; BERTopic's update_topics takes none,
+                         and gets the fit's CountVectorizer(stop_words="english"), since without
+                         one it counts with a plain CountVectorizer, stop words included)
 
 Per operation: best and median seconds of each, the ratio BERTopic / gputopic, and whether
 the results agree: topics (NMI between the two libraries' assignments, NMI against the
@@ -87,8 +89,11 @@ def _ops(args, docs, labels, dates, emb) -> dict:
 
     def outliers_update(model, lib):
         new = model.reduce_outliers(docs, model.topics_, strategy="c-tf-idf")
-        if lib == BASELINE:
-            return model.update_topics(docs, topics=new)
+        if lib == BASELINE:  # without a vectorizer BERTopic's update_topics counts with a plain
+            # CountVectorizer (stop words included); pass the fit's, which gputopic keeps
+            from sklearn.feature_extraction.text import CountVectorizer
+
+            return model.update_topics(docs, topics=new, vectorizer_model=CountVectorizer(stop_words="english"))
         return model.update_topics(docs, topics=new, embeddings=emb)
 
     def distribution(model, lib):

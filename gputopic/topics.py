@@ -419,21 +419,103 @@ def approximate_distribution(model: Any, docs: list[str], window: int = 4, strid
     if not callable(getattr(vectorizer, "build_tokenizer", None)):
         raise InputError(f"approximate_distribution splits documents with the vectorizer's build_tokenizer(), "
                          f"which {type(vectorizer).__name__} does not have: use a scikit-learn text vectorizer.")
-    tokenize = vectorizer.build_tokenizer()
+    host = get_backend("cpu")
+    topics_n = _unit_rows(topics.astype(np.float64)).T.tocsr()
     out = np.zeros((len(docs), topics.shape[0]), dtype=np.float64)
     step = batch_size or max(len(docs), 1)
     for start in range(0, len(docs), step):
-        sentences, owner = [], []
-        for i, doc in enumerate(docs[start:start + step]):
-            sets = token_sets(tokenize(doc), int(window), int(stride), bool(padding))
-            sentences += [" ".join(s) for s in sets]
-            owner += [i] * len(sets)
-        X = backend.assparse(vectorizer.transform(sentences))
-        sims = _sparse_cosine_host(ctfidf.transform(X), topics)
+        X, owner = window_counts(vectorizer, docs[start:start + step], int(window), int(stride), bool(padding))
+        rows = _host_sparse(ctfidf.transform(backend.assparse(X)))
+        sims = (_unit_rows(rows) @ topics_n).toarray()  # cosine similarities, windows x topics
         sims[sims < min_similarity] = 0.0
-        host = get_backend("cpu")
-        out[start:start + step] = one_hot(np.asarray(owner), min(step, len(docs) - start), host).T.tocsr() @ sims
+        out[start:start + step] = one_hot(owner, min(step, len(docs) - start), host).T.tocsr() @ sims
     return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
+
+
+def _unit_rows(M):
+    """A SciPy sparse matrix with its rows scaled to unit L2 norm (zero rows stay zero)."""
+    M = M.tocsr()
+    norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
+    return M.multiply(1.0 / np.maximum(norms, 1e-300)[:, None]).tocsr()
+
+
+_DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+
+
+def _plain_unigram_counter(vectorizer: Any) -> bool:
+    """A scikit-learn CountVectorizer whose count of a window's joined tokens is the count of
+    the tokens themselves (lower-cased, stop words and unknown terms dropped): word unigrams,
+    the default token pattern, no custom tokenizer, preprocessor or accent stripping."""
+    try:
+        from sklearn.feature_extraction.text import CountVectorizer
+    except ImportError:  # pragma: no cover - scikit-learn is a dependency
+        return False
+    return (type(vectorizer) is CountVectorizer and vectorizer.analyzer == "word"
+            and tuple(vectorizer.ngram_range) == (1, 1) and vectorizer.tokenizer is None
+            and vectorizer.preprocessor is None and vectorizer.strip_accents is None and not vectorizer.binary
+            and vectorizer.token_pattern == _DEFAULT_TOKEN_PATTERN and hasattr(vectorizer, "vocabulary_"))
+
+
+def window_counts(vectorizer: Any, docs: Sequence[str], window: int, stride: int, padding: bool):
+    """The term counts of every token set of ``docs`` (:func:`token_sets` of the vectorizer's
+    tokenizer) and the document of each: ``(X, owner)``.
+
+    In general each set is joined with spaces and counted by ``vectorizer.transform`` (as
+    BERTopic does); for a plain unigram ``CountVectorizer`` each token is looked up once and
+    the windows are summed from the term ids by array arithmetic (the same matrix, without
+    joining and tokenising every window again)."""
+    import re
+
+    tokenize = vectorizer.build_tokenizer()
+    tokens = [tokenize(d) for d in docs]
+    plain = _plain_unigram_counter(vectorizer)
+    if plain and vectorizer.lowercase:
+        # a lower-cased non-ASCII token may stop being one token ("İ" lower-cases to two code
+        # points): then count the joined windows as the vectorizer does
+        pattern = re.compile(_DEFAULT_TOKEN_PATTERN)
+        plain = all(pattern.fullmatch(t.lower()) for toks in tokens for t in toks if not t.isascii())
+    if not plain:
+        sentences, owner = [], []
+        for i, toks in enumerate(tokens):
+            sets = token_sets(toks, window, stride, padding)
+            sentences += [" ".join(t) for t in sets]
+            owner += [i] * len(sets)
+        return vectorizer.transform(sentences), np.asarray(owner, dtype=np.int64)
+    import scipy.sparse as sp
+
+    vocab, stop = vectorizer.vocabulary_, vectorizer.get_stop_words() or ()
+    lower = vectorizer.lowercase
+    ids, starts, lengths, owner = [], [], [], []
+    offset = 0
+    for i, toks in enumerate(tokens):
+        words = [t.lower() for t in toks] if lower else toks
+        ids.append([-1 if w in stop else vocab.get(w, -1) for w in words])
+        n = len(toks)
+        if n < window:
+            s, ln = np.zeros(1, dtype=np.int64), np.asarray([n])
+        else:
+            s = np.arange(0, n, stride)
+            ln = np.minimum(window, n - s)
+            if padding:
+                lead = -(-window // stride) - 1
+                s = np.concatenate([np.zeros(lead, dtype=np.int64), s])
+                ln = np.concatenate([window - (lead - np.arange(lead)) * stride, ln])
+            else:
+                s, ln = s[ln == window], ln[ln == window]
+        starts.append(s + offset)
+        lengths.append(ln)
+        owner.append(np.full(s.size, i, dtype=np.int64))
+        offset += n
+    flat = np.asarray([t for doc in ids for t in doc], dtype=np.int64)
+    starts, lengths, owner = np.concatenate(starts), np.concatenate(lengths), np.concatenate(owner)
+    row = np.repeat(np.arange(lengths.size), lengths)
+    pos = np.arange(row.size) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(starts, lengths)
+    col = flat[pos] if pos.size else np.zeros(0, dtype=np.int64)
+    keep = col >= 0
+    X = sp.csr_matrix((np.ones(int(keep.sum()), dtype=np.int64), (row[keep], col[keep])),
+                      shape=(lengths.size, len(vocab)))
+    X.sum_duplicates()
+    return X, owner
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -475,3 +475,20 @@ def test_hierarchical_topics_custom_functions_and_errors(six):
     two = fast_model(hdbscan_model=KMeans(n_clusters=1, n_init=1, random_state=0)).fit(TOY_DOCS)
     with pytest.raises(InputError, match="at least two topics besides the outliers"):
         two.hierarchical_topics(TOY_DOCS)
+
+
+@pytest.mark.parametrize("window, stride, padding", [(4, 1, False), (3, 2, True), (1, 1, False), (6, 4, True)])
+def test_window_counts_fast_path_equals_counting_the_joined_windows(ng2000, window, stride, padding):
+    docs = ng2000[0][:300] + ["", "İstanbul İzmir cafés", "The THE the", "a"]
+    vec = CountVectorizer(stop_words="english").fit(docs)
+    assert gt._plain_unigram_counter(vec)
+    fast, owner = gt.window_counts(vec, docs, window, stride, padding)
+    sets = [(i, s) for i, d in enumerate(docs) for s in gt.token_sets(vec.build_tokenizer()(d), window, stride, padding)]
+    slow = vec.transform([" ".join(s) for _, s in sets])
+    np.testing.assert_array_equal(owner, [i for i, _ in sets])
+    assert (fast != slow).nnz == 0 and fast.shape == slow.shape
+    # bigrams: not the fast path, the joined windows are counted
+    bigrams = CountVectorizer(ngram_range=(1, 2)).fit(docs)
+    assert not gt._plain_unigram_counter(bigrams)
+    X, _ = gt.window_counts(bigrams, docs[:20], window, stride, padding)
+    assert X.shape[1] == len(bigrams.vocabulary_)
