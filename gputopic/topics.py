@@ -426,9 +426,10 @@ def approximate_distribution(model: Any, docs: list[str], window: int = 4, strid
     for start in range(0, len(docs), step):
         X, owner = window_counts(vectorizer, docs[start:start + step], int(window), int(stride), bool(padding))
         rows = _host_sparse(ctfidf.transform(backend.assparse(X)))
-        sims = (_unit_rows(rows) @ topics_n).toarray()  # cosine similarities, windows x topics
-        sims[sims < min_similarity] = 0.0
-        out[start:start + step] = one_hot(owner, min(step, len(docs) - start), host).T.tocsr() @ sims
+        sims = (_unit_rows(rows) @ topics_n).tocsr()  # cosine similarities, windows x topics, kept sparse
+        sims.data[sims.data < min_similarity] = 0.0
+        sims.eliminate_zeros()
+        out[start:start + step] = (one_hot(owner, min(step, len(docs) - start), host).T.tocsr() @ sims).toarray()
     return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
 
 

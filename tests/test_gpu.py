@@ -110,7 +110,11 @@ def test_topic_operations_on_cuda(gpu, ng2000):
     X = doc_term_matrix(default_vectorizer(), docs, cpu)
     expected = ClassTfidfTransformer().fit_transform(class_term_matrix(X, index, len(ids), cpu))
     np.testing.assert_allclose(model.c_tf_idf_.get().toarray(), expected.toarray(), rtol=1e-6, atol=1e-12)
-    for strategy, kwargs in (("c-tf-idf", {}), ("embeddings", {"embeddings": emb_gpu})):
+    dist, _ = model.approximate_distribution(docs[:300])
+    assert dist.shape == (300, 9) and np.allclose(dist.sum(1)[dist.sum(1) > 0], 1.0)
+    tree = model.hierarchical_topics(docs)
+    assert len(tree) == 8 and sorted(tree["Topics"].iloc[0]) == list(range(9))
+    for strategy, kwargs in (("distributions", {}), ("c-tf-idf", {}), ("embeddings", {"embeddings": emb_gpu})):
         new = model.reduce_outliers(docs, model.topics_, strategy=strategy, **kwargs)
         assert isinstance(new, gpu.xp.ndarray) and int((new == -1).sum()) < int((model.topics_ == -1).sum())
     model.update_topics(docs, topics=new, embeddings=emb_gpu)
