@@ -314,12 +314,7 @@ def outlier_topics(model: Any, docs: list[str], topics: np.ndarray, strategy: st
     documents keep their topic."""
     if strategy not in OUTLIER_STRATEGIES:
         raise InputError(f"strategy must be one of {', '.join(map(repr, OUTLIER_STRATEGIES))}; got {strategy!r}.")
-    try:
-        threshold = float(threshold)
-    except (TypeError, ValueError):
-        threshold = float("nan")
-    if not np.isfinite(threshold):
-        raise InputError(f"threshold must be a number, got {threshold!r}.")
+    threshold = _number("threshold", threshold)
     out = topics.copy()
     rows = np.flatnonzero(topics == -1)
     real = np.asarray([t for t in sorted(model.topic_sizes_) if t >= 0], dtype=np.int64)
@@ -358,6 +353,17 @@ def outlier_topics(model: Any, docs: list[str], topics: np.ndarray, strategy: st
     ok = (top >= threshold) & (top > 0)  # a document similar to no topic stays an outlier
     out[rows[ok]] = real[best[ok]]
     return out
+
+
+def _number(name: str, value: Any) -> float:
+    """``value`` as a finite float, or an InputError naming the parameter and the value."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not np.isfinite(number):
+        raise InputError(f"{name} must be a finite number, got {value!r}.")
+    return number
 
 
 def _fitted_counting(model: Any, what: str):
@@ -407,12 +413,7 @@ def approximate_distribution(model: Any, docs: list[str], window: int = 4, strid
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
                                    or batch_size < 1):
         raise InputError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}.")
-    try:
-        min_similarity = float(min_similarity)
-    except (TypeError, ValueError):
-        min_similarity = float("nan")
-    if not np.isfinite(min_similarity):
-        raise InputError(f"min_similarity must be a number, got {min_similarity!r}.")
+    min_similarity = _number("min_similarity", min_similarity)
     vectorizer, ctfidf = _fitted_counting(model, "approximate_distribution")
     backend = get_backend(resolve_device(model.device))
     topics = _topic_rows(model)

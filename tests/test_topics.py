@@ -314,7 +314,7 @@ def test_reduce_outliers_bad_input(real, ng2000):
         model.reduce_outliers(docs, topics, strategy="nearest")
     with pytest.raises(InputError, match="strategy='probabilities' needs"):
         model.reduce_outliers(docs, topics, strategy="probabilities")
-    with pytest.raises(InputError, match="threshold must be a number"):
+    with pytest.raises(InputError, match="threshold must be a finite number, got 'high'"):
         model.reduce_outliers(docs, topics, threshold="high")
     with pytest.raises(InputError, match="8 dimensions but the model was fitted on 384"):
         model.reduce_outliers(docs, topics, strategy="embeddings", embeddings=np.ones((len(docs), 8), np.float32))
@@ -426,7 +426,7 @@ def test_approximate_distribution_equals_the_windowed_c_tf_idf(six):
     assert dist[1].sum() == 0 and by_theme[3, 2] == pytest.approx(1.0)
     with pytest.raises(InputError, match="window must be an integer >= 1"):
         six.approximate_distribution(docs, window=0)
-    with pytest.raises(InputError, match="min_similarity must be a number"):
+    with pytest.raises(InputError, match="min_similarity must be a finite number, got None"):
         six.approximate_distribution(docs, min_similarity=None)
 
 
