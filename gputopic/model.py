@@ -21,6 +21,7 @@ import inspect
 
 from . import cluster as _cluster
 from . import reduce as _reduce
+from . import topic_views as _views
 from . import topics as _topics
 from .ctfidf import ClassTfidfTransformer
 from .device import (frame_library, get_backend, is_on_gpu, resolve_device, text_list, to_numpy, to_output,
@@ -651,8 +652,8 @@ class GPUTopic(_Params):
         docs = self._training_docs(docs, "topics_over_time")
         _check_bool("evolution_tuning", evolution_tuning)
         _check_bool("global_tuning", global_tuning)
-        keys = _topics.time_keys(timestamps, len(docs), nr_bins, datetime_format)
-        rows = _topics.topic_words_by(self, docs, keys, evolution_tuning=evolution_tuning,
+        keys = _views.time_keys(timestamps, len(docs), nr_bins, datetime_format)
+        rows = _views.topic_words_by(self, docs, keys, evolution_tuning=evolution_tuning,
                                       global_tuning=global_tuning)
         rows["Timestamp"] = rows.pop("key")
         return _frame(rows, self._gpu_output)
@@ -667,7 +668,7 @@ class GPUTopic(_Params):
             raise InputError(f"classes must hold one class per document ({len(docs)}), none of them None; "
                              f"got {len(labels)} values.")
         keys = np.asarray([str(c) for c in labels]) if len({type(c) for c in labels}) > 1 else np.asarray(labels)
-        rows = _topics.topic_words_by(self, docs, keys, evolution_tuning=False, global_tuning=global_tuning)
+        rows = _views.topic_words_by(self, docs, keys, evolution_tuning=False, global_tuning=global_tuning)
         rows["Class"] = rows.pop("key")
         return _frame(rows, self._gpu_output)
 
@@ -683,7 +684,7 @@ class GPUTopic(_Params):
         for name, f in (("linkage_function", linkage_function), ("distance_function", distance_function)):
             if f is not None and not callable(f):
                 raise InputError(f"{name} must be a function or None, got {type(f).__name__}.")
-        rows = _topics.hierarchy(self, docs, use_ctfidf=use_ctfidf, linkage_function=linkage_function,
+        rows = _views.hierarchy(self, docs, use_ctfidf=use_ctfidf, linkage_function=linkage_function,
                                  distance_function=distance_function)
         return _frame(rows, self._gpu_output)
 
@@ -695,7 +696,7 @@ class GPUTopic(_Params):
                    "Child_Right_Name", "Distance"} - set(getattr(hier_topics, "columns", []))
         if missing:
             raise InputError(f"get_topic_tree takes the frame of hierarchical_topics(); it lacks {sorted(missing)}.")
-        return _topics.topic_tree(hier_topics, max_distance)
+        return _views.topic_tree(hier_topics, max_distance)
 
     # ----------------------------------------------------------- save / load
 

@@ -1,5 +1,6 @@
-"""Topic operations (gputopic/topics.py and GPUTopic's methods of BERTopic's names):
-reduce / merge topics, reassign outliers, update topics, topics over time and per class.
+"""Topic operations (gputopic/topics.py, gputopic/topic_views.py and GPUTopic's methods of
+BERTopic's names): reduce / merge topics, reassign outliers, approximate distributions,
+update topics, topics over time and per class, the topic hierarchy.
 
 The arithmetic is checked on hand-made inputs; the operations on fitted models on the
 3-theme toy corpus (PCA + KMeans, exact and fast) and on 2,000 real 20 Newsgroups posts
@@ -19,6 +20,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.metrics import normalized_mutual_info_score
 
 from gputopic import ClassTfidfTransformer, GPUTopic, InputError
+from gputopic import topic_views
 from gputopic import topics as gt
 from gputopic.device import get_backend
 from gputopic.vectorize import class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index
@@ -81,7 +83,7 @@ def test_nr_topics_counts_the_outlier_topic():
 def test_evolution_average_uses_the_previous_row_of_the_same_topic():
     rows = sp.csr_matrix(np.array([[0.5, 0.5, 0.0], [0.0, 0.0, 1.0]]))  # topics 0 and 3 now
     prev = sp.csr_matrix(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))  # topics 0 and 1 before
-    out = gt._average_with(rows, np.array([0, 3]), np.array([0, 1]), prev, CPU)
+    out = topic_views._average_with(rows, np.array([0, 3]), np.array([0, 1]), prev, CPU)
     np.testing.assert_allclose(out.toarray(), [[0.75, 0.25, 0.0], [0.0, 0.0, 1.0]])
 
 
