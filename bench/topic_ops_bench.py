@@ -18,6 +18,7 @@ model, the two libraries alternating, ``--rounds`` times; the fits are not timed
                          variant can agree word for word)
     topics_per_class     topics_per_class(docs, classes=labels)
     approximate_distribution   approximate_distribution(docs) (window 4, stride 1, min_similarity 0.1)
+    hierarchical_topics  hierarchical_topics(docs) (Ward linkage of 1 - cosine of the c-TF-IDF rows)
     outliers_update      reduce_outliers(docs, topics, strategy="c-tf-idf") then
                          update_topics(docs, topics=new)  (gputopic gets the embeddings, which it
                          uses for the new topic embeddings; BERTopic's update_topics takes none,
@@ -99,8 +100,12 @@ def _ops(args, docs, labels, dates, emb) -> dict:
     def distribution(model, lib):
         return model.approximate_distribution(docs)[0]
 
+    def hierarchy(model, lib):
+        return model.hierarchical_topics(docs)
+
     ops = {"reduce_topics": reduce, "topics_per_class": per_class, "outliers_update": outliers_update,
            "approximate_distribution": distribution}
+    ops["hierarchical_topics"] = hierarchy
     if dates is not None:
         ops["topics_over_time"] = over_time
         ops["topics_over_time_no_evolution"] = over_time_no_evolution
@@ -150,6 +155,18 @@ def _distribution_agreement(ours: np.ndarray, theirs: np.ndarray, id_map: dict[i
                                          "bertopic": int((theirs.sum(1) > 0).sum())},
             "same_top_topic": round(float((aligned[both].argmax(1) == theirs[both].argmax(1)).mean()), 4),
             "mean_abs_diff": round(float(np.abs(aligned - theirs).sum(1).mean() / 2), 4)}
+
+
+def _tree_agreement(ours, theirs, id_map: dict[int, int]) -> dict:
+    """Merges (as sets of topics, our ids mapped to BERTopic's) both hierarchies hold, and how
+    many of those carry the same name."""
+    mine = {frozenset(id_map.get(int(t), int(t)) for t in ts): n for ts, n in zip(ours["Topics"], ours["Parent_Name"])}
+    other = {frozenset(int(t) for t in ts): n for ts, n in zip(theirs["Topics"], theirs["Parent_Name"])}
+    common = set(mine) & set(other)
+    return {"merges": len(mine), "same_merges": len(common),
+            "same_names": sum(mine[c] == other[c] for c in common),
+            "max_distance_diff": round(float(np.max(np.abs(np.sort(np.asarray(ours["Distance"], float))
+                                                           - np.sort(np.asarray(theirs["Distance"], float))))), 6)}
 
 
 def main(argv=None) -> int:
@@ -219,6 +236,8 @@ def main(argv=None) -> int:
                 entry[lib].update(_topic_quality(outputs[lib][0], docs, labels))
             entry["nmi_between"] = round(float(nmi(np.asarray(outputs[BASELINE][0].topics_),
                                                    np.asarray(outputs[OURS][0].topics_))), 4)
+        elif name == "hierarchical_topics":
+            entry["agreement"] = _tree_agreement(outputs[OURS][1], outputs[BASELINE][1], id_map)
         elif name == "approximate_distribution":
             entry["agreement"] = _distribution_agreement(np.asarray(outputs[OURS][1]), np.asarray(outputs[BASELINE][1]),
                                                          id_map)
