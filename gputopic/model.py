@@ -576,8 +576,8 @@ class GPUTopic(_Params):
 
         ``strategy``: "distributions" (the largest share of :meth:`approximate_distribution`,
         with ``distributions_params`` as its keyword arguments), "c-tf-idf" (cosine of the
-        document's c-TF-IDF row with the topics' rows) -- both need the fitted vectorizer,
-        which a loaded model lacks until a topic operation refits it --, "embeddings" (cosine
+        document's c-TF-IDF row with the topics' rows; both count with the fitted vectorizer,
+        or on a loaded model its settings on the saved vocabulary), "embeddings" (cosine
         with the topic embeddings; ``embeddings`` of the documents, or they are embedded),
         "probabilities" (the largest of ``probabilities``, the (documents x topics) matrix of
         ``calculate_probabilities=True``).
@@ -600,8 +600,8 @@ class GPUTopic(_Params):
         document similar to no topic). As BERTopic's c-TF-IDF approximation: windows of
         ``window`` tokens every ``stride`` tokens are weighted like the topics, their cosine
         similarities to the topics below ``min_similarity`` dropped and the rest summed per
-        document. Needs the fitted vectorizer (not on a freshly loaded model). The second
-        element stands for BERTopic's per-token distributions, which are not computed.
+        document. The second element stands for BERTopic's per-token distributions, which
+        are not computed.
         """
         self._check_fitted()
         if isinstance(documents, str):

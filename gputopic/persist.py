@@ -5,8 +5,8 @@ A saved model is a folder with two files:
 * ``gputopic.json``: format version, library versions, parameters, the embedding model's
   identity, every topic (id, size, label, words and scores, representative documents),
   the vocabulary, and the SHA-256 of the tensor file;
-* ``gputopic.safetensors``: topic embeddings, the c-TF-IDF matrix (CSR arrays), the
-  training documents' topics and probabilities.
+* ``gputopic.safetensors``: topic embeddings, the c-TF-IDF matrix (CSR arrays) and its
+  idf, the training documents' topics and probabilities.
 
 A loaded model answers the getters and ``transform`` (by cosine similarity to the topic
 embeddings: UMAP and HDBSCAN are not saved). Anything missing, corrupted, truncated or
@@ -70,6 +70,9 @@ def save_model(model: Any, path: Any) -> None:
     }
     if model.probabilities_ is not None:
         tensors["probabilities"] = np.ascontiguousarray(to_numpy(model.probabilities_), dtype=np.float32)
+    idf = getattr(getattr(model, "ctfidf_model_", None), "idf_", None)
+    if idf is not None:  # lets a loaded model weight new text like the topics (outliers, distributions)
+        tensors["ctfidf.idf"] = np.ascontiguousarray(to_numpy(idf), dtype=np.float64)
     tmp = folder / (TENSORS + ".tmp")
     safetensors_numpy.save_file(tensors, str(tmp))
     digest = file_sha256(tmp)
@@ -165,6 +168,10 @@ def load_model(cls: type, path: Any, embedding_model: Any = None):
             f"{folder}: the tensors (topic embeddings {topic_embeddings.shape}, c-TF-IDF {shape}) do not "
             f"match the {len(topics_cfg)} topics and {len(vocab)} terms in {CONFIG}: the files are inconsistent."
         )
+    idf = tensors.get("ctfidf.idf")  # absent in files written before 2026-11-27
+    if idf is not None and idf.shape != (len(vocab),):
+        raise ModelFileError(f"{folder}: the idf has shape {idf.shape} for {len(vocab)} terms in {CONFIG}: the "
+                             "files are inconsistent.")
 
     kwargs = {k: v for k, v in params.items() if not isinstance(v, dict)}
     if embedding_model is not None:
@@ -191,4 +198,5 @@ def load_model(cls: type, path: Any, embedding_model: Any = None):
     model._needs_embedding_model = emb_info.get("kind") == "object" and embedding_model is None
     # custom sub-models are described in the file, not stored: topic operations ask for them
     model._unsaved_slots = tuple(k for k in _SLOTS if isinstance(params.get(k), dict))
+    model._saved_idf = idf
     return model

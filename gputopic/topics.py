@@ -362,14 +362,29 @@ def _number(name: str, value: Any) -> float:
 
 
 def _fitted_counting(model: Any, what: str):
-    """The fitted vectorizer and c-TF-IDF model, which count new text in the topics' terms."""
+    """The fitted vectorizer and c-TF-IDF model, which count new text in the topics' terms.
+
+    A loaded model has neither: it counts with its vectorizer's settings restricted to the
+    saved vocabulary and weights with the saved idf (files written before 2026-11-27 lack
+    it; a topic operation such as ``update_topics(docs)`` fits both again)."""
     vectorizer, ctfidf = getattr(model, "vectorizer_model_", None), getattr(model, "ctfidf_model_", None)
-    if vectorizer is None or ctfidf is None:
+    if vectorizer is not None and ctfidf is not None:
+        return vectorizer, ctfidf
+    idf = getattr(model, "_saved_idf", None)
+    if idf is None:
         raise InputError(
-            f"{what} needs the fitted vectorizer and c-TF-IDF weights, which a loaded model does not have "
-            "(until a topic operation such as update_topics(docs) refits them): use "
-            "reduce_outliers(..., strategy='embeddings'), or fit the model again."
+            f"{what} needs the fitted vectorizer and c-TF-IDF weights, which this loaded model lacks (it was "
+            "saved without the idf): call update_topics(docs) with the training documents first, or use "
+            "reduce_outliers(..., strategy='embeddings')."
         )
+    vectorizer = _spec(model, "vectorizer_model", None) or default_vectorizer()
+    ctfidf = _spec(model, "ctfidf_model", None) or ClassTfidfTransformer()
+    try:
+        vectorizer.set_params(vocabulary=list(model.vocabulary_))
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise InputError(f"{what} on a loaded model restricts the vectorizer to the saved vocabulary, which "
+                         f"{type(vectorizer).__name__} does not allow ({exc}): call update_topics(docs) first.") from exc
+    ctfidf.idf_ = get_backend(resolve_device(model.device)).asarray(idf)
     return vectorizer, ctfidf
 
 

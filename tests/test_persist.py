@@ -117,3 +117,20 @@ def test_inconsistent_files_are_refused(saved, tmp_path):
     (bad / "gputopic.json").write_text(json.dumps(config))
     with pytest.raises(ModelFileError, match="do not match"):
         GPUTopic.load(bad)
+
+
+def test_idf_of_another_length_is_refused(saved, tmp_path):
+    import hashlib
+
+    from safetensors.numpy import load_file, save_file
+
+    bad = _copy(saved[1], tmp_path / "bad_idf")
+    tensors = load_file(str(bad / "gputopic.safetensors"))
+    assert "ctfidf.idf" in tensors
+    tensors["ctfidf.idf"] = tensors["ctfidf.idf"][:-1].copy()
+    save_file(tensors, str(bad / "gputopic.safetensors"))
+    config = json.loads((bad / "gputopic.json").read_text())
+    config["tensors"]["sha256"] = hashlib.sha256((bad / "gputopic.safetensors").read_bytes()).hexdigest()
+    (bad / "gputopic.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match="the idf has shape"):
+        GPUTopic.load(bad)

@@ -346,10 +346,19 @@ def test_loaded_model_reduces_like_the_fitted_one(real, ng2000, tmp_path):
     labels = ng2000[1]
     assert loaded.topics_per_class(docs, labels).equals(fitted.topics_per_class(docs, labels))
     assert loaded.find_topics("hockey", top_n=3) == fitted.find_topics("hockey", top_n=3)
-    with pytest.raises(InputError, match="approximate_distribution needs the fitted vectorizer"):
-        loaded.reduce_outliers(docs, loaded.topics_)
-    with pytest.raises(InputError, match="strategy='c-tf-idf' needs the fitted vectorizer"):
-        loaded.reduce_outliers(docs, loaded.topics_, strategy="c-tf-idf")
+    # new text is counted in the saved vocabulary and weighted with the saved idf, as by the fitted model
+    for strategy in ("distributions", "c-tf-idf"):
+        np.testing.assert_array_equal(loaded.reduce_outliers(docs, loaded.topics_, strategy=strategy),
+                                      fitted.reduce_outliers(docs, fitted.topics_, strategy=strategy))
+    np.testing.assert_allclose(loaded.approximate_distribution(docs[:50])[0],
+                               fitted.approximate_distribution(docs[:50])[0], atol=1e-12)
+    older = GPUTopic.load(tmp_path / "m")
+    older._saved_idf = None  # as loaded from a file written before the idf was saved
+    with pytest.raises(InputError, match="approximate_distribution needs the fitted vectorizer and c-TF-IDF"):
+        older.reduce_outliers(docs, older.topics_)
+    older.update_topics(docs)  # refits the vectorizer and idf
+    np.testing.assert_array_equal(older.reduce_outliers(docs, older.topics_),
+                                  fitted.reduce_outliers(docs, fitted.topics_))
     fitted.reduce_topics(docs, nr_topics=8)
     loaded.reduce_topics(docs, nr_topics=8)
     np.testing.assert_array_equal(loaded.topics_, fitted.topics_)
@@ -367,6 +376,8 @@ def test_loaded_model_with_a_custom_vectorizer_asks_for_it(tmp_path):
     loaded = GPUTopic.load(tmp_path / "m")
     with pytest.raises(InputError, match="saved with a custom vectorizer_model"):
         loaded.merge_topics(TOY_DOCS, [0, 1])
+    with pytest.raises(InputError, match="saved with a custom vectorizer_model"):
+        loaded.approximate_distribution(TOY_DOCS[:3])
     loaded.vectorizer_model = CountVectorizer(ngram_range=(1, 2))
     loaded.merge_topics(TOY_DOCS, [0, 1])
     assert any(" " in w for pairs in loaded.get_topics().values() for w, _ in pairs)
