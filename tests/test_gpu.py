@@ -105,6 +105,7 @@ def test_topic_operations_on_cuda(gpu, ng2000):
     model = GPUTopic(device="cuda", random_state=0).fit(docs, embeddings=emb_gpu)
     model.reduce_topics(docs, nr_topics=10)
     assert len(model.topic_sizes_) == 10 and isinstance(model.topics_, gpu.xp.ndarray)
+    assert -1 in model.topic_sizes_  # HDBSCAN left outliers (as on the CPU: ~25%), so 9 topics besides
     cpu = get_backend("cpu")
     ids, index = labels_to_index(model.topics_.get())
     X = doc_term_matrix(default_vectorizer(), docs, cpu)
