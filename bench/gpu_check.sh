@@ -8,7 +8,7 @@
 #                gzip file would put the carry over its 64 MiB); unpacked to .gz on the device
 # Then, e.g., two calls back to back (the second while the machine is still warm, within 30 s):
 #   run(command="bash bench/gpu_check.sh bench", carry=[".gpu"], timeout_s=450)        ~6 min
-#   run(command="bash bench/gpu_check.sh tests dask", carry=[".gpu"], timeout_s=330)   ~4 min
+#   run(command="bash bench/gpu_check.sh tests dask", carry=[".gpu"], timeout_s=400)   ~5 min
 # Parts run in the order given; BENCH_BUDGET, BENCH_SKIP (empty: skip nothing), PLAIN_N and TESTS_TIMEOUT size a
 # shorter call (the third call of 2026-11-27's fourth session: TESTS_TIMEOUT=75 BENCH_BUDGET=195
 # PLAIN_N=2000 BENCH_SKIP=knn_strategies,hdbscan_triton_vs_torch_100k,cpu_peer_100000 ... tests bench;
