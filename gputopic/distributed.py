@@ -446,13 +446,11 @@ def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_
     c_tf_idf = ctfidf.fit_transform(counts)
     if model.nr_topics is not None:
         # merged topics: their rows of counts, embedding sums and sizes add up
-        merge = _topics.reduction_mapping(c_tf_idf, emb_sums / np.maximum(sizes, 1)[:, None], topics,
-                                          model.nr_topics)
+        merge, topics, cluster_to_topic = _topics.reduce_in_fit(
+            model.nr_topics, topics, c_tf_idf, emb_sums / np.maximum(sizes, 1)[:, None], cluster_to_topic)
         host = get_backend("cpu")
         counts = _topics.merge_rows(counts, ids, merge, backend)
         emb_sums, sizes = (_topics.merge_rows(a, ids, merge, host) for a in (emb_sums, sizes))
-        topics = _topics.relabel(topics, merge)
-        cluster_to_topic = {c: merge[t] for c, t in cluster_to_topic.items()}
         ids, index = labels_to_index(topics)
         k = len(ids)
         index_parts = shards.split(index)

@@ -28,7 +28,7 @@ from .device import (frame_library, get_backend, is_on_gpu, resolve_device, text
                      to_output_sparse)
 from .embed import EMBEDDING_BACKENDS, Embedder, cached_encode, check_embeddings, load_embedder
 from .exceptions import InputError, NotFittedError
-from .represent import representative_docs, topic_words
+from .represent import cosine, representative_docs, topic_words
 from .vectorize import class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, vocabulary
 
 logger = logging.getLogger("gputopic")
@@ -284,13 +284,12 @@ class GPUTopic(_Params):
         lap("count")
         counts = class_term_matrix(X, index, len(ids), backend)
         c_tf_idf = ctfidf.fit_transform(counts)
-        if self.nr_topics is not None:
-            topic_emb = class_means(emb, index, len(ids), backend)
-            merge = _topics.reduction_mapping(c_tf_idf, topic_emb, topics, self.nr_topics)
-            topics = _topics.relabel(topics, merge)
-            cluster_to_topic = {c: merge[t] for c, t in cluster_to_topic.items()}
+        if self.nr_topics is not None:  # merged topics: their rows of counts add up
+            merge, topics, cluster_to_topic = _topics.reduce_in_fit(
+                self.nr_topics, topics, c_tf_idf, class_means(emb, index, len(ids), backend), cluster_to_topic)
+            counts = _topics.merge_rows(counts, ids, merge, backend)
             ids, index = labels_to_index(topics)
-            c_tf_idf = ctfidf.fit_transform(class_term_matrix(X, index, len(ids), backend))
+            c_tf_idf = ctfidf.fit_transform(counts)
         vocab = vocabulary(vectorizer)
         words = topic_words(c_tf_idf, ids.tolist(), vocab, int(self.top_n_words))
         lap("ctfidf")
@@ -532,7 +531,7 @@ class GPUTopic(_Params):
             raise InputError("The model found no topics besides outliers (-1): there is nothing to search.")
         backend = get_backend(resolve_device(self.device))
         query = to_numpy(self._get_embedder(backend.name).encode([search_term], backend))
-        sims = _topics.cosine(query, to_numpy(self.topic_embeddings_)[ids >= 0]).ravel()
+        sims = cosine(query, to_numpy(self.topic_embeddings_)[ids >= 0]).ravel()
         order = np.argsort(-sims, kind="stable")[: int(top_n)]
         return ids[ids >= 0][order].tolist(), sims[order].tolist()
 

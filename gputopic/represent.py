@@ -46,10 +46,23 @@ def topic_words(c_tf_idf, topic_ids: Sequence[int], vocab: Sequence[str], n: int
     return {int(t): [(vocab[c], float(v)) for c, v in row] for t, row in zip(topic_ids, rows)}
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return a @ b.T
+def unit_rows(M):
+    """Rows scaled to unit L2 norm (zero rows stay zero), in float64 on the host: a dense
+    array stays dense, a SciPy or CuPy sparse matrix becomes a SciPy CSR matrix."""
+    if hasattr(M, "tocsr"):
+        M = M.tocsr()
+        M = (M.get() if hasattr(M, "get") else M).astype(np.float64)
+        norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
+        return M.multiply(1.0 / np.maximum(norms, 1e-300)[:, None]).tocsr()
+    A = to_numpy(M).astype(np.float64)
+    return A / np.maximum(np.linalg.norm(A, axis=1, keepdims=True), 1e-300)
+
+
+def cosine(a, b) -> np.ndarray:
+    """Cosine similarities of the rows of ``a`` and ``b`` (dense or sparse, host or device)
+    as a dense host float64 array; a zero row is similar to nothing (0)."""
+    S = unit_rows(a) @ unit_rows(b).T
+    return S.toarray() if hasattr(S, "toarray") else np.asarray(S)
 
 
 class MaximalMarginalRelevance:
@@ -91,8 +104,8 @@ class MaximalMarginalRelevance:
             scores = np.asarray([s for _, s in pairs], dtype=np.float64)
             vecs = to_numpy(embed(words)).astype(np.float64)
             target = (scores[:, None] * vecs).sum(0, keepdims=True)
-            relevance = _cosine(vecs, target).ravel()
-            pairwise = _cosine(vecs, vecs)
+            relevance = cosine(vecs, target).ravel()
+            pairwise = cosine(vecs, vecs)
             picked = [int(np.argmax(relevance))]
             rest = [i for i in range(len(words)) if i != picked[0]]
             while rest and len(picked) < int(self.top_n_words):

@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from .ctfidf import ClassTfidfTransformer
 from .device import Backend, get_backend, is_cudf, resolve_device, to_numpy
 from .exceptions import InputError
 from .represent import topic_words
-from .topics import _host_sparse, _spec, row_cosine
-from .vectorize import class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, vocabulary
+from .topics import _host_sparse, count_topics, row_cosine
+from .vectorize import class_term_matrix, labels_to_index, vocabulary
 
 
 def _l1_rows(M, backend: Backend):
@@ -29,15 +28,10 @@ def _l1_rows(M, backend: Backend):
 
 
 def _recount(model: Any, docs: list[str], backend: Backend):
-    """The training documents counted again as ``fit`` counted them: ``(topics, X, vocab,
-    counts per topic, c-TF-IDF model fitted on them)`` (same vocabulary and idf as the fit)."""
+    """The training documents counted again per current topic: ``(topics, X, vocab, counts,
+    ctfidf)`` with fit's vocabulary and idf."""
     topics = np.asarray(to_numpy(model.topics_), dtype=np.int64)
-    vectorizer = _spec(model, "vectorizer_model", None) or default_vectorizer()
-    ctfidf = _spec(model, "ctfidf_model", None) or ClassTfidfTransformer()
-    ids, index = labels_to_index(topics)
-    X = doc_term_matrix(vectorizer, docs, backend)
-    counts = class_term_matrix(X, index, len(ids), backend)
-    ctfidf.fit(counts)
+    _, _, X, vectorizer, counts, ctfidf = count_topics(model, docs, topics, backend)
     return topics, X, vocabulary(vectorizer), counts, ctfidf
 
 

@@ -29,7 +29,7 @@ from .ctfidf import ClassTfidfTransformer
 from .device import Backend, get_backend, resolve_device, to_numpy
 from .embed import cached_encode, check_embeddings
 from .exceptions import InputError
-from .represent import representative_docs, topic_words
+from .represent import cosine, representative_docs, topic_words, unit_rows
 from .vectorize import (class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index,
                         one_hot, vocabulary)
 
@@ -40,19 +40,8 @@ OUTLIER_STRATEGIES = ("distributions", "c-tf-idf", "embeddings", "probabilities"
 
 
 def row_cosine(M) -> np.ndarray:
-    """Cosine similarity of the rows of ``M`` (SciPy/CuPy sparse or a dense array) as a
-    host (k x k) float64 array; an all-zero row is similar to nothing."""
-    if hasattr(M, "tocsr"):
-        M = _host_sparse(M).astype(np.float64)
-        norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
-        scale = 1.0 / np.maximum(norms, 1e-300)
-        Mn = M.multiply(scale[:, None]).tocsr()
-        S = np.asarray((Mn @ Mn.T).todense())
-    else:
-        A = to_numpy(M).astype(np.float64)
-        A = A / np.maximum(np.linalg.norm(A, axis=1, keepdims=True), 1e-300)
-        S = A @ A.T
-    return np.clip(S, -1.0, 1.0)
+    """Cosine similarity of the rows of ``M`` with each other (k x k, host, in [-1, 1])."""
+    return np.clip(cosine(M, M), -1.0, 1.0)
 
 
 def reduction_groups(M, nr_topics) -> np.ndarray:
@@ -148,35 +137,36 @@ def merge_columns(P: np.ndarray, column_topic: dict[int, int]) -> np.ndarray:
 # ------------------------------------------------- operations on a fitted model
 
 
-def _spec(model: Any, name: str, explicit: Any):
-    """The sub-model to (re)fit for ``name``: the one passed, else an unfitted copy of the
-    fitted one, else the parameter; a loaded model whose custom object was not saved needs
-    the user to set it again."""
+def _spec(model: Any, name: str, explicit: Any, copy: bool = True):
+    """The sub-model for ``name``: the one passed, else the fitted one, else the parameter,
+    as an unfitted copy when ``copy`` (vectorizer and c-TF-IDF models are fitted again; a
+    representation model is used as it is). A loaded model whose custom object was not
+    saved needs the user to set it again."""
     from .model import _fresh
 
-    if explicit is not None:
-        return _fresh(explicit)
-    fitted = getattr(model, name + "_", None)
-    if fitted is not None:
-        return _fresh(fitted)
-    value = getattr(model, name)
-    if value is None and name in getattr(model, "_unsaved_slots", ()):
-        raise InputError(
-            f"This model was saved with a custom {name}, which save() does not store: set "
-            f"model.{name} to an equal object before this call (the topics were counted with it)."
-        )
-    return _fresh(value) if value is not None else None
+    value = explicit if explicit is not None else getattr(model, name + "_", None)
+    if value is None:
+        value = getattr(model, name)
+        if value is None and name in getattr(model, "_unsaved_slots", ()):
+            raise InputError(
+                f"This model was saved with a custom {name}, which save() does not store: set "
+                f"model.{name} to an equal object (or pass {name}= where the method takes it) first."
+            )
+    return _fresh(value) if copy and value is not None else value
 
 
-def _representation(model: Any, explicit: Any):
-    if explicit is not None:
-        return explicit
-    if model.representation_model is None and "representation_model" in getattr(model, "_unsaved_slots", ()):
-        raise InputError(
-            "This model was saved with a custom representation_model, which save() does not store: "
-            "set model.representation_model again (or pass representation_model=) before this call."
-        )
-    return model.representation_model
+def count_topics(model: Any, docs: list[str], topics: np.ndarray, backend: Backend, vectorizer_model: Any = None,
+                 ctfidf_model: Any = None):
+    """The documents counted as ``fit`` counts them, summed per topic: ``(ids, index, X,
+    vectorizer, counts, ctfidf)``, both models fitted here (unfitted copies of the given or
+    fitted sub-models, so the training documents give fit's vocabulary and idf)."""
+    vectorizer = _spec(model, "vectorizer_model", vectorizer_model) or default_vectorizer()
+    ctfidf = _spec(model, "ctfidf_model", ctfidf_model) or ClassTfidfTransformer()
+    ids, index = labels_to_index(topics)
+    X = doc_term_matrix(vectorizer, docs, backend)
+    counts = class_term_matrix(X, index, len(ids), backend)
+    ctfidf.fit(counts)
+    return ids, index, X, vectorizer, counts, ctfidf
 
 
 def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict[int, int] | None = None,
@@ -194,9 +184,7 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
     from .model import _apply_representation
 
     backend = get_backend(resolve_device(model.device))
-    vectorizer = _spec(model, "vectorizer_model", vectorizer_model) or default_vectorizer()
-    ctfidf = _spec(model, "ctfidf_model", ctfidf_model) or ClassTfidfTransformer()
-    rep_model = _representation(model, representation_model)
+    rep_model = _spec(model, "representation_model", representation_model, copy=False)
     n_words = int(model.top_n_words if top_n_words is None else top_n_words)
     emb = None
     if merge is None:
@@ -205,10 +193,9 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
                              model.batch_size, False))
         _check_width(emb, model)
 
-    ids, index = labels_to_index(topics)
-    X = doc_term_matrix(vectorizer, docs, backend)
-    counts = class_term_matrix(X, index, len(ids), backend)
-    c_tf_idf = ctfidf.fit_transform(counts)
+    ids, index, X, vectorizer, counts, ctfidf = count_topics(model, docs, topics, backend, vectorizer_model,
+                                                             ctfidf_model)
+    c_tf_idf = ctfidf.transform(counts)
     vocab = vocabulary(vectorizer)
     words = topic_words(c_tf_idf, ids.tolist(), vocab, n_words)
     if rep_model is not None:
@@ -278,6 +265,14 @@ def reduction_mapping(c_tf_idf, topic_embeddings, topics: np.ndarray, nr_topics:
     return merge_mapping(topics, dict(zip(ids[real].tolist(), groups.tolist())))
 
 
+def reduce_in_fit(nr_topics: Any, topics: np.ndarray, c_tf_idf, topic_embeddings,
+                  cluster_to_topic: dict[int, int]) -> tuple[dict[int, int], np.ndarray, dict[int, int]]:
+    """``nr_topics`` applied inside ``fit``: ``(merge, new topics, cluster -> new topic)``;
+    the caller sums its per-topic rows with :func:`merge_rows`."""
+    merge = reduction_mapping(c_tf_idf, topic_embeddings, topics, nr_topics)
+    return merge, relabel(topics, merge), {c: merge[t] for c, t in cluster_to_topic.items()}
+
+
 def merge_groups(topics_to_merge: Any, known: Sequence[int]) -> list[list[int]]:
     """``topics_to_merge`` as a list of groups of topic ids, checked against ``known``."""
     items = list(topics_to_merge) if isinstance(topics_to_merge, (list, tuple)) else None
@@ -342,7 +337,7 @@ def outlier_topics(model: Any, docs: list[str], topics: np.ndarray, strategy: st
     else:
         vectorizer, ctfidf = _fitted_counting(model, "strategy='c-tf-idf'")
         X = backend.assparse(vectorizer.transform([docs[i] for i in rows.tolist()]))  # as given, as BERTopic
-        sims = _sparse_cosine_host(ctfidf.transform(X), _topic_rows(model))
+        sims = cosine(ctfidf.transform(X), _topic_rows(model))
     best = np.argmax(sims, axis=1)
     top = sims[np.arange(rows.size), best]
     ok = (top >= threshold) & (top > 0)  # a document similar to no topic stays an outlier
@@ -417,12 +412,11 @@ def approximate_distribution(model: Any, docs: list[str], window: int = 4, strid
     cosine similarities of a set's row with the topics' c-TF-IDF rows below
     ``min_similarity`` are zeroed, the rest summed over the document's sets and L1-normalised.
     """
-    for name, value, low in (("window", window, 1), ("stride", stride, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise InputError(f"{name} must be an integer >= {low}, got {value!r}.")
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
-                                   or batch_size < 1):
-        raise InputError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}.")
+    from .model import _check_int
+
+    _check_int("window", window, 1)
+    _check_int("stride", stride, 1)
+    _check_int("batch_size", batch_size, 1, none_ok=True)
     min_similarity = _number("min_similarity", min_similarity)
     vectorizer, ctfidf = _fitted_counting(model, "approximate_distribution")
     backend = get_backend(resolve_device(model.device))
@@ -431,24 +425,16 @@ def approximate_distribution(model: Any, docs: list[str], window: int = 4, strid
         raise InputError(f"approximate_distribution splits documents with the vectorizer's build_tokenizer(), "
                          f"which {type(vectorizer).__name__} does not have: use a scikit-learn text vectorizer.")
     host = get_backend("cpu")
-    topics_n = _unit_rows(topics.astype(np.float64)).T.tocsr()
+    topics_n = unit_rows(topics).T.tocsr()
     out = np.zeros((len(docs), topics.shape[0]), dtype=np.float64)
     step = batch_size or max(len(docs), 1)
     for start in range(0, len(docs), step):
         X, owner = window_counts(vectorizer, docs[start:start + step], int(window), int(stride), bool(padding))
-        rows = _host_sparse(ctfidf.transform(backend.assparse(X)))
-        sims = (_unit_rows(rows) @ topics_n).tocsr()  # cosine similarities, windows x topics, kept sparse
+        sims = (unit_rows(ctfidf.transform(backend.assparse(X))) @ topics_n).tocsr()  # cosine similarities, windows x topics, kept sparse
         sims.data[sims.data < min_similarity] = 0.0
         sims.eliminate_zeros()
         out[start:start + step] = (one_hot(owner, min(step, len(docs) - start), host).T.tocsr() @ sims).toarray()
     return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
-
-
-def _unit_rows(M):
-    """A SciPy sparse matrix with its rows scaled to unit L2 norm (zero rows stay zero)."""
-    M = M.tocsr()
-    norms = np.sqrt(np.asarray(M.multiply(M).sum(axis=1)).ravel())
-    return M.multiply(1.0 / np.maximum(norms, 1e-300)[:, None]).tocsr()
 
 
 _DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
@@ -530,22 +516,9 @@ def window_counts(vectorizer: Any, docs: Sequence[str], window: int, stride: int
     return X, owner
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine similarities (float64) of the rows of two host arrays; zero rows give 0."""
-    a = a.astype(np.float64) / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-300)
-    b = b.astype(np.float64) / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-300)
-    return a @ b.T
-
-
 def _host_sparse(M):
     """A SciPy CSR copy of a SciPy or CuPy sparse matrix."""
     M = M.tocsr()
     return M.get() if hasattr(M, "get") else M
 
 
-def _sparse_cosine_host(A, B) -> np.ndarray:
-    A, B = _host_sparse(A), _host_sparse(B)
-    na = np.sqrt(np.asarray(A.multiply(A).sum(axis=1)).ravel())
-    nb = np.sqrt(np.asarray(B.multiply(B).sum(axis=1)).ravel())
-    dots = np.asarray((A @ B.T).todense())
-    return dots / np.maximum(na[:, None] * nb[None, :], 1e-300)

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.metrics import normalized_mutual_info_score
+from sklearn.metrics.pairwise import cosine_similarity
 
 from gputopic import ClassTfidfTransformer, GPUTopic, InputError
 from gputopic import topic_views
@@ -305,7 +306,7 @@ def test_reduce_outliers_strategies(real, ng2000):
     new = model.reduce_outliers(docs, topics, strategy="embeddings", embeddings=emb)
     real_ids = np.array([t for t in sorted(model.topic_sizes_) if t >= 0])
     centers = np.asarray(model.topic_embeddings_)[1:]
-    sims = gt.cosine(emb[outliers], centers)
+    sims = cosine_similarity(emb[outliers], centers)
     np.testing.assert_array_equal(new[outliers], real_ids[sims.argmax(1)])
 
 
@@ -426,7 +427,7 @@ def test_approximate_distribution_equals_the_windowed_c_tf_idf(six):
             sets = gt.token_sets(vec.build_tokenizer()(doc), kwargs.get("window", 4), kwargs.get("stride", 1),
                                  kwargs.get("padding", False))
             rows = ctfidf.transform(vec.transform([" ".join(t) for t in sets])).toarray()
-            sims = gt.cosine(rows, topic_rows)
+            sims = cosine_similarity(rows, topic_rows)
             sims[sims < kwargs.get("min_similarity", 0.1)] = 0
             total = sims.sum(0)
             np.testing.assert_allclose(d, total / total.sum() if total.sum() else total, atol=1e-12)
