@@ -281,8 +281,8 @@ def test_reduce_topics_on_real_posts(real, ng2000):
     np.testing.assert_allclose(model.probabilities_.sum(1), probs_before.sum(1), rtol=1e-5)
     clustered = topics >= 0
     assert (model.probabilities_[clustered].argmax(1) == topics[clustered]).mean() > 0.9
-    # measured: 28 topics (NMI 0.519) -> 12 at NMI 0.491 by topic embeddings (0.237 by c-TF-IDF rows,
-    # which fold most topics into one; hence BERTopic's and our default use_ctfidf=False)
+    # measured (bench/reduce_quality.py): 28 topics (NMI 0.519) -> 12 at NMI 0.491 by topic embeddings
+    # (0.237 by c-TF-IDF rows, which put 1,121 posts into one topic; BERTopic's default is embeddings too)
     assert normalized_mutual_info_score(labels, topics) > 0.45, n_before
     auto = copy.deepcopy(real[0]).reduce_topics(docs, nr_topics="auto")
     assert 2 <= len(auto.topic_sizes_) < n_before
