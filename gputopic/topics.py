@@ -21,6 +21,7 @@ of ``fit``.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Sequence
 
 import numpy as np
@@ -336,7 +337,7 @@ def outlier_topics(model: Any, docs: list[str], topics: np.ndarray, strategy: st
         sims = approximate_distribution(model, [docs[i] for i in rows.tolist()], **(distributions_params or {}))
     else:
         vectorizer, ctfidf = _fitted_counting(model, "strategy='c-tf-idf'")
-        X = backend.assparse(vectorizer.transform([docs[i] for i in rows.tolist()]))  # as given, as BERTopic
+        X = vectorizer.transform([docs[i] for i in rows.tolist()])  # the text as given, as BERTopic
         sims = cosine(ctfidf.transform(X), _topic_rows(model))
     best = np.argmax(sims, axis=1)
     top = sims[np.arange(rows.size), best]
@@ -357,14 +358,18 @@ def _number(name: str, value: Any) -> float:
 
 
 def _fitted_counting(model: Any, what: str):
-    """The fitted vectorizer and c-TF-IDF model, which count new text in the topics' terms.
+    """The fitted vectorizer and a host copy of the c-TF-IDF model (its idf as NumPy), which
+    count and weight new text in the topics' terms on the host, where the similarities are
+    taken (no trip to the device and back per batch).
 
     A loaded model has neither: it counts with its vectorizer's settings restricted to the
     saved vocabulary and weights with the saved idf (files written before 2026-11-27 lack
     it; a topic operation such as ``update_topics(docs)`` fits both again)."""
     vectorizer, ctfidf = getattr(model, "vectorizer_model_", None), getattr(model, "ctfidf_model_", None)
     if vectorizer is not None and ctfidf is not None:
-        return vectorizer, ctfidf
+        host = copy.copy(ctfidf)
+        host.idf_ = to_numpy(ctfidf.idf_)
+        return vectorizer, host
     idf = getattr(model, "_saved_idf", None)
     if idf is None:
         raise InputError(
@@ -379,7 +384,7 @@ def _fitted_counting(model: Any, what: str):
     except (AttributeError, TypeError, ValueError) as exc:
         raise InputError(f"{what} on a loaded model restricts the vectorizer to the saved vocabulary, which "
                          f"{type(vectorizer).__name__} does not allow ({exc}): call update_topics(docs) first.") from exc
-    ctfidf.idf_ = get_backend(resolve_device(model.device)).asarray(idf)
+    ctfidf.idf_ = np.asarray(idf)
     return vectorizer, ctfidf
 
 
@@ -419,7 +424,6 @@ def approximate_distribution(model: Any, docs: list[str], window: int = 4, strid
     _check_int("batch_size", batch_size, 1, none_ok=True)
     min_similarity = _number("min_similarity", min_similarity)
     vectorizer, ctfidf = _fitted_counting(model, "approximate_distribution")
-    backend = get_backend(resolve_device(model.device))
     topics = _topic_rows(model)
     if not callable(getattr(vectorizer, "build_tokenizer", None)):
         raise InputError(f"approximate_distribution splits documents with the vectorizer's build_tokenizer(), "
@@ -430,7 +434,8 @@ def approximate_distribution(model: Any, docs: list[str], window: int = 4, strid
     step = batch_size or max(len(docs), 1)
     for start in range(0, len(docs), step):
         X, owner = window_counts(vectorizer, docs[start:start + step], int(window), int(stride), bool(padding))
-        sims = (unit_rows(ctfidf.transform(backend.assparse(X))) @ topics_n).tocsr()  # cosine similarities, windows x topics, kept sparse
+        # cosine similarities, windows x topics, kept sparse
+        sims = (unit_rows(ctfidf.transform(X.tocsr())) @ topics_n).tocsr()
         sims.data[sims.data < min_similarity] = 0.0
         sims.eliminate_zeros()
         out[start:start + step] = (one_hot(owner, min(step, len(docs) - start), host).T.tocsr() @ sims).toarray()
