@@ -5,6 +5,7 @@
     gputopic fit corpus.jsonl --out model/          # fit, save, print the topics
     gputopic topics model/ --top 20                 # print the topics of a saved model
     gputopic transform model/ new.csv --out t.csv   # assign topics to new documents
+    gputopic report model/ --out report.html        # an HTML page of the topics and figures
     gputopic demo                                   # fit the bundled 20 Newsgroups sample
 
 Errors the library raises on purpose (:class:`~gputopic.exceptions.GPUTopicError`) are printed
@@ -41,6 +42,7 @@ examples:
   gputopic topics model/ --top 20
   gputopic fit 'shards/*.parquet' --out model/ --scheduler tcp://10.0.0.1:8786
   gputopic transform model/ new_docs.csv --out assignments.csv
+  gputopic report model/ --out report.html
 """
 
 
@@ -174,6 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--embedding-cache", metavar="DIR", help="folder caching document embeddings")
     p.add_argument("--verbose", "-v", action="store_true", help="log the progress of each stage")
     p.set_defaults(func=_cmd_transform)
+
+    # report
+    p = sub.add_parser(
+        "report", help="write an HTML page of a saved model's topics and figures",
+        description="Write an HTML page describing a model saved by 'gputopic fit': a summary, "
+                    "the topic table and interactive figures (intertopic map, word bar charts, "
+                    "hierarchy, similarity matrix). Needs plotly (pip install 'gputopic[plot]').",
+    )
+    p.add_argument("model", metavar="DIR", help="folder of a saved model")
+    p.add_argument("--out", required=True, metavar="FILE", help="HTML file to write")
+    p.add_argument("--title", default="gputopic report", help="the page's title")
+    p.add_argument("--top-n-topics", type=_positive_int, default=50, metavar="N",
+                   help="figures of many topics show the N largest (default 50)")
+    p.add_argument("--cdn", action="store_true",
+                   help="link plotly.js from its CDN instead of putting it in the page (about 4.7 MB; "
+                        "the page then needs internet access to draw)")
+    p.set_defaults(func=_cmd_report)
 
     # demo
     p = sub.add_parser(
@@ -317,6 +336,16 @@ def _cmd_fit_dask(args: argparse.Namespace) -> int:
 def _cmd_topics(args: argparse.Namespace) -> int:
     model = _estimator_class().load(args.model)
     print(_topic_table(model, top=args.top))
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .plotting import report
+
+    model = _estimator_class().load(args.model)
+    report(model, args.out, title=args.title, top_n_topics=args.top_n_topics,
+           include_plotlyjs="cdn" if args.cdn else True)
+    _note(f"wrote {args.out} ({_n_topics(model)} topics)")
     return 0
 
 

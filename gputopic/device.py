@@ -38,6 +38,7 @@ _EXTRAS = {
     "pyarrow": "gputopic[io]",
     "onnxruntime": "gputopic[onnx]",
     "onnx": "gputopic[onnx]",
+    "plotly": "gputopic[plot]",
 }
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import inspect
 
 from . import cluster as _cluster
+from . import plotting as _plotting
 from . import reduce as _reduce
 from . import topic_views as _views
 from . import topics as _topics
@@ -324,6 +325,7 @@ class GPUTopic(_Params):
         self.topic_sizes_ = {int(t): int(c) for t, c in zip(*np.unique(topics, return_counts=True))}
         self.topic_representations_ = words
         self.topic_labels_ = {t: _label(t, w) for t, w in words.items()}
+        self.custom_labels_ = None  # set_topic_labels; topic ids change with every (re)fit
         self.representative_docs_ = representative
         self.topic_embeddings_ = to_output(topic_embeddings, gpu_out)
         self.c_tf_idf_ = to_output_sparse(c_tf_idf, gpu_out)
@@ -450,10 +452,18 @@ class GPUTopic(_Params):
             "Topic": topics,
             "Count": [self.topic_sizes_[t] for t in topics],
             "Name": [self.topic_labels_[t] for t in topics],
+            **self._custom_column(topics),
             "Representation": [[w for w, _ in self.topic_representations_[t]] for t in topics],
             "Representative_Docs": [list(self.representative_docs_.get(t, [])) for t in topics],
         }
         return _frame(rows, self._gpu_output)
+
+    def _custom_column(self, topics: list[int]) -> dict:
+        """``{"CustomName": [...]}`` for ``topics`` once :meth:`set_topic_labels` was called."""
+        if self.custom_labels_ is None:
+            return {}
+        custom = dict(zip(sorted(self.topic_sizes_), self.custom_labels_))
+        return {"CustomName": [custom[t] for t in topics]}
 
     def get_representative_docs(self, topic: int | None = None):
         """The representative documents of one topic, or ``{topic: docs}`` of all."""
@@ -481,6 +491,7 @@ class GPUTopic(_Params):
             "Document": list(docs),
             "Topic": topics.tolist(),
             "Name": [self.topic_labels_[t] for t in topics.tolist()],
+            **self._custom_column(topics.tolist()),
             "Representation": [[w for w, _ in self.topic_representations_[t]] for t in topics.tolist()],
             "Representative_Docs": [list(self.representative_docs_.get(t, [])) for t in topics.tolist()],
             "Top_n_words": [" - ".join(w for w, _ in self.topic_representations_[t]) for t in topics.tolist()],
@@ -488,6 +499,54 @@ class GPUTopic(_Params):
             "Representative_document": [d in rep.get(t, ()) for d, t in zip(docs, topics.tolist())],
         }
         return _frame(rows, self._gpu_output)
+
+    def generate_topic_labels(self, nr_words: int = 3, topic_prefix: bool = True, word_length: int | None = None,
+                              separator: str = "_") -> list[str]:
+        """Labels made of each topic's first ``nr_words`` words (each cut to ``word_length``
+        characters), joined by ``separator`` and prefixed by the topic id when
+        ``topic_prefix``; one per topic, lowest id (-1) first, ready for
+        :meth:`set_topic_labels`."""
+        self._check_fitted()
+        _check_int("nr_words", nr_words, 1)
+        _check_int("word_length", word_length, 1, none_ok=True)
+        _check_bool("topic_prefix", topic_prefix)
+        if not isinstance(separator, str):
+            raise InputError(f"separator must be a string, got {type(separator).__name__}.")
+        labels = []
+        for t in sorted(self.topic_sizes_):
+            words = [w[:word_length] if word_length else w for w, _ in self.topic_representations_[t][:nr_words]]
+            labels.append(separator.join(([str(t)] if topic_prefix else []) + words))
+        return labels
+
+    def set_topic_labels(self, topic_labels) -> None:
+        """Set ``custom_labels_``: a list with one label per topic, lowest id (-1) first, or
+        a dict ``{topic: label}`` that changes only the topics it names (the others keep
+        their custom or default label). The figures use them with ``custom_labels=True``,
+        and :meth:`get_topic_info` shows them as ``CustomName``. Any later change of the
+        topics (``reduce_topics``, ``merge_topics``, ``update_topics``, a new ``fit``)
+        renumbers them and clears ``custom_labels_``."""
+        self._check_fitted()
+        ids = sorted(self.topic_sizes_)
+        if isinstance(topic_labels, dict):
+            unknown = [t for t in topic_labels if not isinstance(t, (int, np.integer)) or int(t) not in self.topic_sizes_]
+            if unknown:
+                raise InputError(f"topic_labels names topics the model does not have: {unknown[:5]}; "
+                                 f"the topics are {ids}.")
+            current = self.custom_labels_ or [self.topic_labels_[t] for t in ids]
+            labels = [topic_labels.get(t, old) for t, old in zip(ids, current)]
+        elif isinstance(topic_labels, (list, tuple)):
+            if len(topic_labels) != len(ids):
+                raise InputError(f"topic_labels has {len(topic_labels)} labels but the model has {len(ids)} topics "
+                                 f"({ids[0]}..{ids[-1]}): give one per topic, lowest id first, or a dict "
+                                 "{topic: label} for some of them.")
+            labels = list(topic_labels)
+        else:
+            raise InputError(f"topic_labels must be a list of labels or a dict {{topic: label}}, got "
+                             f"{type(topic_labels).__name__}.")
+        bad = [x for x in labels if not isinstance(x, str)]
+        if bad:
+            raise InputError(f"Topic labels must be strings; got {bad[:3]!r}.")
+        self.custom_labels_ = labels
 
     # ------------------------------------------------------ topic operations
 
@@ -696,6 +755,18 @@ class GPUTopic(_Params):
         if missing:
             raise InputError(f"get_topic_tree takes the frame of hierarchical_topics(); it lacks {sorted(missing)}.")
         return _views.topic_tree(hier_topics, max_distance)
+
+    # ---------------------------------------------- figures (gputopic.plotting)
+
+    visualize_topics = _plotting.visualize_topics
+    visualize_documents = _plotting.visualize_documents
+    visualize_hierarchy = _plotting.visualize_hierarchy
+    visualize_heatmap = _plotting.visualize_heatmap
+    visualize_barchart = _plotting.visualize_barchart
+    visualize_term_rank = _plotting.visualize_term_rank
+    visualize_topics_over_time = _plotting.visualize_topics_over_time
+    visualize_topics_per_class = _plotting.visualize_topics_per_class
+    visualize_distribution = _plotting.visualize_distribution
 
     # ----------------------------------------------------------- save / load
 

@@ -84,6 +84,7 @@ def save_model(model: Any, path: Any) -> None:
         embedding = {"kind": "name", "id": os.fspath(emb)}
     else:
         embedding = {"kind": "object", "id": model.embedding_model_id_}
+    custom = dict(zip(sorted(model.topic_sizes_), model.custom_labels_ or []))
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -97,6 +98,7 @@ def save_model(model: Any, path: Any) -> None:
                 "topic": t,
                 "size": model.topic_sizes_[t],
                 "label": model.topic_labels_[t],
+                **({"custom_label": custom[t]} if custom else {}),
                 "words": [[w, s] for w, s in model.topic_representations_[t]],
                 "representative_docs": model.representative_docs_.get(t, []),
             }
@@ -184,6 +186,8 @@ def load_model(cls: type, path: Any, embedding_model: Any = None):
     model.topic_sizes_ = {int(t["topic"]): int(t["size"]) for t in topics_cfg}
     model.topic_representations_ = {int(t["topic"]): [(str(w), float(s)) for w, s in t["words"]] for t in topics_cfg}
     model.topic_labels_ = {int(t["topic"]): str(t["label"]) for t in topics_cfg}
+    custom = [t.get("custom_label") for t in sorted(topics_cfg, key=lambda t: int(t["topic"]))]
+    model.custom_labels_ = [str(c) for c in custom] if custom and None not in custom else None
     model.representative_docs_ = {int(t["topic"]): list(t["representative_docs"]) for t in topics_cfg}
     model.topic_embeddings_ = topic_embeddings
     model.c_tf_idf_ = c_tf_idf

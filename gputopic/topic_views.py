@@ -18,7 +18,7 @@ import numpy as np
 from .device import Backend, get_backend, is_cudf, resolve_device, to_numpy
 from .exceptions import InputError
 from .represent import topic_words
-from .topics import _host_sparse, count_topics, row_cosine
+from .topics import count_topics, row_cosine, topic_rows
 from .vectorize import class_term_matrix, labels_to_index, vocabulary
 
 
@@ -35,29 +35,21 @@ def _recount(model: Any, docs: list[str], backend: Backend):
     return topics, X, vocabulary(vectorizer), counts, ctfidf
 
 
-def hierarchy(model: Any, docs: list[str], *, use_ctfidf: bool = True, linkage_function: Any = None,
-              distance_function: Any = None) -> dict[str, list]:
-    """BERTopic's topic hierarchy: the real topics clustered by ``linkage_function`` (default
-    Ward linkage with optimal leaf ordering) on ``distance_function`` of their c-TF-IDF rows
-    (default ``1 - cosine``; topic embeddings when ``use_ctfidf`` is False). Every merge is a
-    parent node named by the 5 top c-TF-IDF words of its topics' summed counts (weighted
-    with the corpus idf), computed for all nodes in one sparse product. Node ids follow the
-    largest topic id (``max id + 1 + merge step``; with topics 0..n-1 that is SciPy's and
-    BERTopic's numbering). Returns the frame's columns, parents from the last merge down."""
+def topic_linkage(model: Any, ids, *, use_ctfidf: bool = True, linkage_function: Any = None,
+                  distance_function: Any = None) -> np.ndarray:
+    """The SciPy linkage matrix of the topics ``ids`` (leaf i is ``ids[i]``):
+    ``linkage_function`` (default Ward with optimal leaf ordering) of the condensed
+    ``distance_function`` (default ``1 - cosine``) of their c-TF-IDF rows, or of their
+    embeddings when ``use_ctfidf`` is False."""
     from scipy.cluster import hierarchy as sch
     from scipy.spatial.distance import squareform
 
-    backend = get_backend(resolve_device(model.device))
-    all_ids = np.asarray(sorted(model.topic_sizes_))
-    real = all_ids[all_ids >= 0]
-    if real.size < 2:
-        raise InputError(f"A hierarchy needs at least two topics besides the outliers; the model has {real.size}.")
-    rows = np.flatnonzero(all_ids >= 0)
-    M = _host_sparse(model.c_tf_idf_)[rows] if use_ctfidf else to_numpy(model.topic_embeddings_)[rows]
+    n = len(ids)
+    M = topic_rows(model, ids, use_ctfidf)
     D = (distance_function(M) if distance_function is not None else np.clip(1.0 - row_cosine(M), 0.0, None))
     D = np.asarray(D.toarray() if hasattr(D, "toarray") else D, dtype=np.float64)
-    if D.shape != (real.size, real.size) or not np.isfinite(D).all():
-        raise InputError(f"distance_function must return a finite ({real.size} x {real.size}) distance matrix "
+    if D.shape != (n, n) or not np.isfinite(D).all():
+        raise InputError(f"distance_function must return a finite ({n} x {n}) distance matrix "
                          f"of the topics; got shape {D.shape}.")
     D = (D + D.T) / 2.0
     np.fill_diagonal(D, 0.0)
@@ -65,9 +57,27 @@ def hierarchy(model: Any, docs: list[str], *, use_ctfidf: bool = True, linkage_f
     Z = (linkage_function(condensed) if linkage_function is not None
          else sch.linkage(condensed, "ward", optimal_ordering=True))
     Z = np.asarray(Z, dtype=np.float64)
-    n = real.size
     if Z.shape != (n - 1, 4):
         raise InputError(f"linkage_function must return a SciPy linkage matrix of shape ({n - 1}, 4); got {Z.shape}.")
+    return Z
+
+
+def hierarchy(model: Any, docs: list[str], *, use_ctfidf: bool = True, linkage_function: Any = None,
+              distance_function: Any = None) -> dict[str, list]:
+    """BERTopic's topic hierarchy: the real topics clustered by :func:`topic_linkage`.
+    Every merge is a parent node named by the 5 top c-TF-IDF words of its topics' summed
+    counts (weighted with the corpus idf), computed for all nodes in one sparse product.
+    Node ids follow the largest topic id (``max id + 1 + merge step``; with topics 0..n-1
+    that is SciPy's and BERTopic's numbering). Returns the frame's columns, parents from
+    the last merge down."""
+    backend = get_backend(resolve_device(model.device))
+    all_ids = np.asarray(sorted(model.topic_sizes_))
+    real = all_ids[all_ids >= 0]
+    if real.size < 2:
+        raise InputError(f"A hierarchy needs at least two topics besides the outliers; the model has {real.size}.")
+    Z = topic_linkage(model, real, use_ctfidf=use_ctfidf, linkage_function=linkage_function,
+                      distance_function=distance_function)
+    n = real.size
     # node i < n is topic real[i]; node n + j is merge j
     members: list[list[int]] = [[int(t)] for t in real]
     for a, b in Z[:, :2].astype(np.int64):

@@ -388,10 +388,15 @@ def _fitted_counting(model: Any, what: str):
     return vectorizer, ctfidf
 
 
+def topic_rows(model: Any, ids, use_ctfidf: bool = True):
+    """The c-TF-IDF rows (SciPy CSR) or embeddings (NumPy) of the topics ``ids``, on the host."""
+    rows = np.searchsorted(np.asarray(sorted(model.topic_sizes_)), np.asarray(ids, dtype=np.int64))
+    return _host_sparse(model.c_tf_idf_)[rows] if use_ctfidf else to_numpy(model.topic_embeddings_)[rows]
+
+
 def _topic_rows(model: Any):
     """The c-TF-IDF rows of the real topics (no -1), on the host, in topic id order."""
-    ids = sorted(model.topic_sizes_)
-    return _host_sparse(model.c_tf_idf_)[[i for i, t in enumerate(ids) if t >= 0]]
+    return topic_rows(model, [t for t in sorted(model.topic_sizes_) if t >= 0])
 
 
 def token_sets(tokens: list[str], window: int, stride: int, padding: bool) -> list[list[str]]:

@@ -124,3 +124,22 @@ def test_topic_operations_on_cuda(gpu, ng2000):
     assert model.topics_per_class(docs, labels)["Frequency"].sum() == len(docs)
     model.merge_topics(docs, [0, 1])
     assert len(model.topic_sizes_) == 8
+
+
+def test_figures_of_a_cuda_model(gpu, ng2000):
+    """The figures read a CUDA model's device arrays once; the documents' 2-D UMAP runs on the GPU."""
+    pytest.importorskip("plotly")
+    from gputopic import GPUTopic
+    from gputopic.plotting import pcoa, report
+
+    docs, _, emb = ng2000
+    model = GPUTopic(device="cuda", random_state=0).fit(docs, embeddings=gpu.xp.asarray(emb))
+    real = [t for t in sorted(model.topic_sizes_) if t >= 0]
+    trace = model.visualize_topics().data[0]
+    rows = [i for i, t in enumerate(sorted(model.topic_sizes_)) if t >= 0]
+    np.testing.assert_allclose(np.c_[trace.x, trace.y], pcoa(model.topic_embeddings_.get()[rows]), atol=1e-6)
+    assert len(model.visualize_hierarchy().layout.yaxis.ticktext) == len(real)
+    assert len(model.visualize_heatmap(use_ctfidf=True).data[0].z) == len(real)
+    fig = model.visualize_documents(docs, embeddings=gpu.xp.asarray(emb))
+    assert sum(len(t.x) for t in fig.data) == len(docs)
+    assert report(model).count('class="plotly-graph-div"') == 4
