@@ -15,6 +15,7 @@ Defaults are BERTopic's: ``min_cluster_size=min_topic_size``, euclidean, ``eom``
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from .device import Backend, cuml_available, optional_import, to_numpy, _try_import
 from .exceptions import InputError
-from .reduce import NAMES as _REDUCE_NAMES, _feed
+from .reduce import NAMES as _REDUCE_NAMES, _feed, takes_y
 
 logger = logging.getLogger("gputopic")
 
@@ -71,10 +72,17 @@ def make_clusterer(spec: Any, *, device: str, min_cluster_size: int):
     return hdbscan.HDBSCAN(**params)
 
 
-def fit_cluster(model: Any, X, backend: Backend) -> tuple[np.ndarray, np.ndarray | None]:
-    """Fit on reduced points; return host ``(labels, strengths)`` (strengths may be None)."""
+def fit_cluster(model: Any, X, backend: Backend, y=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Fit on reduced points (passing class labels ``y`` to a ``fit`` that declares them);
+    return host ``(labels, strengths)`` (strengths may be None)."""
     X_in = _feed(model, X, backend)
-    model.fit(X_in)
+    if y is not None and takes_y(model.fit):
+        model.fit(X_in, y=y)
+    else:
+        if _needs_y(model.fit):
+            raise InputError(f"hdbscan_model {type(model).__name__} needs labels to fit (a classifier?): pass y, "
+                             "one integer class per document, to fit / fit_transform.")
+        model.fit(X_in)
     labels = getattr(model, "labels_", None)
     if labels is None:
         if not callable(getattr(model, "predict", None)):
@@ -83,6 +91,13 @@ def fit_cluster(model: Any, X, backend: Backend) -> tuple[np.ndarray, np.ndarray
     strengths = getattr(model, "probabilities_", None)
     labels = to_numpy(labels).astype(np.int64).ravel()
     return labels, (None if strengths is None else to_numpy(strengths).astype(np.float64).ravel())
+
+
+def _needs_y(method: Any) -> bool:
+    """Whether ``method`` has a parameter ``y`` without a default (a classifier's ``fit``)."""
+    if not takes_y(method):
+        return False
+    return inspect.signature(method).parameters["y"].default is inspect.Parameter.empty
 
 
 def predict(model: Any, X, backend: Backend) -> tuple[np.ndarray, np.ndarray | None] | None:

@@ -221,19 +221,31 @@ class GPUTopic(_Params):
                     f"(e.g. gputopic.MaximalMarginalRelevance); got {type(rep).__name__}."
                 )
 
-    def fit(self, documents, embeddings=None):
-        """Fit the topic model on ``documents`` (optionally with precomputed ``embeddings``)."""
-        self.fit_transform(documents, embeddings)
+    def fit(self, documents, embeddings=None, y=None):
+        """Fit the topic model on ``documents`` (optionally with precomputed ``embeddings``
+        and class labels ``y``, see :meth:`fit_transform`)."""
+        self.fit_transform(documents, embeddings, y)
         return self
 
-    def fit_transform(self, documents, embeddings=None):
-        """Fit and return ``(topics, probabilities)`` for the training documents."""
+    def fit_transform(self, documents, embeddings=None, y=None):
+        """Fit and return ``(topics, probabilities)`` for the training documents.
+
+        ``y``: one integer class label per document, -1 where unknown, as in BERTopic. The
+        UMAP step then fits supervised (semi-supervised with unknowns): documents of
+        different classes are pulled apart. A clustering model whose ``fit`` takes ``y``
+        receives it too, so a classifier in the ``hdbscan_model`` slot gives supervised
+        topics (its predictions are the clusters).
+        """
         if self.client is not None or hasattr(documents, "__dask_graph__"):
+            if y is not None:
+                raise InputError("y (class labels) is not supported in a sharded fit: fit in one process "
+                                 "(client=None) to use labels.")
             from .distributed import fit_transform as sharded_fit_transform
 
             return sharded_fit_transform(self, documents, embeddings)
         self._validate_params()
         docs = validate_documents(documents)
+        labels = None if y is None else _class_labels(y, len(docs))
         gpu_out = is_on_gpu(documents) or is_on_gpu(embeddings)
         device = resolve_device(self.device)
         backend = get_backend(device)
@@ -273,9 +285,9 @@ class GPUTopic(_Params):
             )
         lap("embed")
 
-        reduced = _reduce.fit_reduce(umap_model, emb, backend)
+        reduced = _reduce.fit_reduce(umap_model, emb, backend, y=labels)
         lap("reduce")
-        clusters, strengths = _cluster.fit_cluster(hdbscan_model, reduced, backend)
+        clusters, strengths = _cluster.fit_cluster(hdbscan_model, reduced, backend, y=labels)
         lap("cluster")
 
         topics, cluster_to_topic = _order_by_size(clusters)
@@ -787,6 +799,20 @@ class GPUTopic(_Params):
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _class_labels(y: Any, n: int) -> np.ndarray:
+    """``y`` as host int64 class labels: one per document, integers >= -1 (-1 = unknown)."""
+    t = np.asarray(to_numpy(y) if is_on_gpu(y) else y)
+    if t.ndim != 1 or t.shape[0] != n or (t.size and t.dtype.kind not in "iu"):
+        raise InputError(f"y must hold one integer class label per document ({n}), -1 where unknown; got "
+                         f"{t.dtype} values of shape {t.shape}. Map other labels to integers first, e.g. "
+                         "pandas.factorize(labels)[0].")
+    if t.min() < -1:
+        raise InputError(f"y holds {int(t.min())}: class labels are integers >= 0, or -1 where unknown.")
+    if (t == -1).all():
+        raise InputError("y holds no known label (all -1): leave y out for an unsupervised fit.")
+    return t.astype(np.int64)
 
 
 def _fresh(model: Any) -> Any:

@@ -10,6 +10,7 @@ Defaults are BERTopic's: ``n_neighbors=15, n_components=5, min_dist=0.0, metric=
 
 from __future__ import annotations
 
+import inspect
 import logging
 import warnings
 from typing import Any
@@ -80,16 +81,31 @@ def n_neighbors_of(model: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) else None
 
 
-def fit_reduce(model: Any, X, backend: Backend):
-    """Fit ``model`` on embeddings ``X`` and return the reduced points on ``backend``."""
+def takes_y(method: Any) -> bool:
+    """Whether ``method`` declares a parameter ``y`` (scikit-learn's ``fit(X, y=None)``)."""
+    try:
+        return "y" in inspect.signature(method).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+
+
+def fit_reduce(model: Any, X, backend: Backend, y=None):
+    """Fit ``model`` on embeddings ``X`` (with class labels ``y``, -1 = unknown, when given)
+    and return the reduced points on ``backend``."""
     X_in = _feed(model, X, backend)
+    has_fit_transform = callable(getattr(model, "fit_transform", None))
+    method = model.fit_transform if has_fit_transform else model.fit
+    kwargs = {}
+    if y is not None:
+        if not takes_y(method):
+            raise InputError(f"umap_model {type(model).__name__} takes no labels: its {method.__name__} has no y "
+                             "parameter. Use the default UMAP, umap-learn's or cuML's (all take y), or leave y out.")
+        kwargs["y"] = y
     with warnings.catch_warnings():
         # umap-learn says so at every seeded fit; the README documents it once
         warnings.filterwarnings("ignore", message=r"n_jobs value .* overridden to 1 by setting random_state")
-        if callable(getattr(model, "fit_transform", None)):
-            out = model.fit_transform(X_in)
-        else:
-            model.fit(X_in)
+        out = method(X_in, **kwargs)
+        if not has_fit_transform:
             out = model.embedding_
     return backend.asarray(out, dtype=backend.xp.float32)
 

@@ -46,8 +46,9 @@ Where it differs from umap-learn:
 * spectral initialisation is used up to ``SPECTRAL_MAX_N`` points and on a connected
   graph; a larger or disconnected graph, or an eigensolver failure, falls back to the PCA
   initialisation (logged), where umap-learn lays out components separately;
-* no densMAP, no supervised / semi-supervised fitting, no ``inverse_transform``, no
-  ``update``; ``n_neighbors >= n_samples`` is an error rather than a warning.
+* supervised and semi-supervised fits take categorical labels only (umap-learn's
+  default ``target_metric``; ``target_weight`` as there); no densMAP, no
+  ``inverse_transform``, no ``update``; ``n_neighbors >= n_samples`` is an error rather than a warning.
 
 Inputs may be NumPy arrays, torch tensors (CPU or CUDA) or CuPy arrays; the embedding is
 returned in the input's kind (and, for torch, on the input's device).
@@ -180,6 +181,14 @@ def fuzzy_simplicial_set(
     w = w.reshape(-1)
     keep = (cols != rows) & (w > 0) & (cols >= 0)
     rows, cols, w = rows[keep], cols[keep], w[keep]
+    rows, cols, out = _union_with_transpose(rows, cols, w, n, set_op_mix_ratio)
+    return rows, cols, out, sigma.float(), rho.float()
+
+
+def _union_with_transpose(rows: torch.Tensor, cols: torch.Tensor, w: torch.Tensor, n: int,
+                          set_op_mix_ratio: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``mix * (A + A^T - A o A^T) + (1 - mix) * (A o A^T)`` of the COO matrix ``A``
+    (no duplicate entries): edges in both directions, sorted by ``row * n + col``."""
     # A and A^T in one list keyed by row * n + col; at most two entries share a key
     keys = torch.cat([rows * n + cols, cols * n + rows])
     vals = torch.cat([w, w])
@@ -193,7 +202,34 @@ def fuzzy_simplicial_set(
     out = set_op_mix_ratio * union + (1.0 - set_op_mix_ratio) * prod
     nz = out > 0
     ukeys, out = ukeys[nz], out[nz]
-    return ukeys // n, ukeys % n, out, sigma.float(), rho.float()
+    return ukeys // n, ukeys % n, out
+
+
+def categorical_intersection(rows: torch.Tensor, cols: torch.Tensor, w: torch.Tensor, y: torch.Tensor, n: int,
+                             far_dist: float = 5.0, unknown_dist: float = 1.0
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """umap-learn's supervised graph for categorical labels ``y`` (-1 = unknown): an edge
+    between different labels is weakened by ``exp(-far_dist)``, one with an unknown end
+    by ``exp(-unknown_dist)``; then each point's strongest edge is scaled back to 1 and
+    the graph made symmetric again by the fuzzy union (umap-learn's
+    ``reset_local_connectivity``)."""
+    yi, yj = y[rows], y[cols]
+    factor = torch.where((yi < 0) | (yj < 0), math.exp(-unknown_dist),
+                         torch.where(yi != yj, math.exp(-far_dist), 1.0))
+    w = w * factor.to(w.dtype)
+    keep = w > 0
+    rows, cols, w = rows[keep], cols[keep], w[keep]
+    top = torch.zeros(n, dtype=w.dtype, device=w.device).scatter_reduce_(0, rows, w, "amax", include_self=True)
+    return _union_with_transpose(rows, cols, w / top[rows], n)
+
+
+def _target(y: Any, n: int, device: torch.device) -> torch.Tensor:
+    """Class labels as an int64 tensor: ``n`` integers, -1 for unknown."""
+    t = np.asarray(y.get() if hasattr(y, "get") else (y.cpu().numpy() if isinstance(y, torch.Tensor) else y))
+    if t.ndim != 1 or t.shape[0] != n or (t.size and t.dtype.kind not in "iu") or (t.size and t.min() < -1):
+        raise InputError(f"y must hold {n} integer class labels (-1 where unknown), one per point; got "
+                         f"{t.dtype} values of shape {t.shape}")
+    return torch.as_tensor(t.astype(np.int64), device=device)
 
 
 # --------------------------------------------------------------------------- initialisation
@@ -432,6 +468,7 @@ class UMAP:
         random_state: int | None = None,
         device: str = "auto",
         verbose: bool = False,
+        target_weight: float = 0.5,
     ):
         self.n_neighbors = n_neighbors
         self.n_components = n_components
@@ -448,13 +485,14 @@ class UMAP:
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.target_weight = target_weight
 
     # sklearn-style parameter access
     def get_params(self, deep: bool = True) -> dict:
         names = (
             "n_neighbors n_components metric min_dist spread n_epochs learning_rate "
             "negative_sample_rate repulsion_strength set_op_mix_ratio local_connectivity "
-            "init random_state device verbose"
+            "init random_state device verbose target_weight"
         ).split()
         return {n: getattr(self, n) for n in names}
 
@@ -519,6 +557,9 @@ class UMAP:
             raise InputError(f"set_op_mix_ratio must be in [0, 1], got {self.set_op_mix_ratio!r}")
         if not self.local_connectivity >= 0:
             raise InputError(f"local_connectivity must be >= 0, got {self.local_connectivity!r}")
+        if isinstance(self.target_weight, bool) or not isinstance(self.target_weight, (int, float)) \
+                or not 0 <= self.target_weight <= 1:
+            raise InputError(f"target_weight must be a number in [0, 1], got {self.target_weight!r}")
 
     def _seeds(self) -> tuple[np.random.RandomState, int]:
         if self.random_state is None:
@@ -552,7 +593,11 @@ class UMAP:
         """Fit the embedding of ``X``; ``knn=(distances, indices)`` reuses a kNN graph.
 
         The precomputed graph must list each point as its own first neighbour and have at
-        least ``n_neighbors`` columns (the first ``n_neighbors`` are used). ``y`` is ignored.
+        least ``n_neighbors`` columns (the first ``n_neighbors`` are used). ``y``: integer
+        class labels, -1 where unknown, make the fit supervised (semi-supervised with
+        unknowns) as umap-learn's categorical target does: edges between different classes
+        weakened by ``exp(-2.5 / (1 - target_weight))``, those with an unknown end by
+        ``exp(-1)``.
         """
         t0 = time.perf_counter()
         kind = array_kind(X)
@@ -564,6 +609,8 @@ class UMAP:
         n = int(X.shape[0])
         self._validate(n)
         device = self._resolve_device(X)
+        if y is not None:
+            _target(y, n, torch.device("cpu"))  # a bad y fails before the work
         Xt = as_tensor(X, device)
         if not bool(torch.isfinite(Xt).all()):
             raise InputError("X contains NaN or infinite values")
@@ -583,6 +630,9 @@ class UMAP:
         rows, cols, w, sigma, rho = fuzzy_simplicial_set(
             dist, idx, n, float(self.set_op_mix_ratio), float(self.local_connectivity)
         )
+        if y is not None:
+            far = 2.5 / (1.0 - float(self.target_weight)) if self.target_weight < 1 else 1e12
+            rows, cols, w = categorical_intersection(rows, cols, w, _target(y, n, device), n, far_dist=far)
         self.graph_ = scipy.sparse.csr_matrix(
             (w.cpu().numpy(), (rows.cpu().numpy(), cols.cpu().numpy())), shape=(n, n)
         )
