@@ -20,6 +20,7 @@ import numpy as np
 import inspect
 
 from . import cluster as _cluster
+from . import guided as _guided
 from . import plotting as _plotting
 from . import reduce as _reduce
 from . import topic_views as _views
@@ -160,6 +161,15 @@ class GPUTopic(_Params):
     client : distributed.Client, optional
         Shard fit / transform over a Dask (or Dask-CUDA) cluster; Dask collections and parquet
         glob strings are sharded with the default client too. See :mod:`gputopic.distributed`.
+    seed_topic_list : list of lists of words, optional
+        Guided topic modelling (BERTopic's): documents nearer a seed topic's words than the
+        corpus centre take it as their UMAP label and move a quarter of the way towards it;
+        seed words weigh 1.2x in the c-TF-IDF. See :mod:`gputopic.guided`.
+    zeroshot_topic_list : list of str, optional
+        Zero-shot topics (BERTopic's): documents whose embedding is at least
+        ``zeroshot_min_similarity`` cosine-similar to a name's join that topic (numbered
+        first, in list order, labelled with the name); only the others are clustered.
+    zeroshot_min_similarity : float, default 0.7
     """
 
     def __init__(
@@ -181,6 +191,9 @@ class GPUTopic(_Params):
         embedding_cache_dir=None,
         client=None,
         embedding_backend: str = "torch",
+        seed_topic_list: list[list[str]] | None = None,
+        zeroshot_topic_list: list[str] | None = None,
+        zeroshot_min_similarity: float = 0.7,
     ):
         self.embedding_model = embedding_model
         self.umap_model = umap_model
@@ -199,6 +212,9 @@ class GPUTopic(_Params):
         self.embedding_cache_dir = embedding_cache_dir
         self.client = client
         self.embedding_backend = embedding_backend
+        self.seed_topic_list = seed_topic_list
+        self.zeroshot_topic_list = zeroshot_topic_list
+        self.zeroshot_min_similarity = zeroshot_min_similarity
 
     # ------------------------------------------------------------------ fit
 
@@ -210,6 +226,8 @@ class GPUTopic(_Params):
         _check_int("random_state", self.random_state, 0, none_ok=True)
         _check_bool("calculate_probabilities", self.calculate_probabilities)
         _check_bool("verbose", self.verbose)
+        _guided.check_seed_topics(self.seed_topic_list)
+        _guided.check_zeroshot(self.zeroshot_topic_list, self.zeroshot_min_similarity)
         if self.embedding_backend not in EMBEDDING_BACKENDS:
             raise InputError(f"embedding_backend must be one of {', '.join(map(repr, EMBEDDING_BACKENDS))}; "
                              f"got {self.embedding_backend!r}.")
@@ -237,9 +255,11 @@ class GPUTopic(_Params):
         topics (its predictions are the clusters).
         """
         if self.client is not None or hasattr(documents, "__dask_graph__"):
-            if y is not None:
-                raise InputError("y (class labels) is not supported in a sharded fit: fit in one process "
-                                 "(client=None) to use labels.")
+            used = [name for name, v in (("y (class labels)", y), ("seed_topic_list", self.seed_topic_list),
+                                         ("zeroshot_topic_list", self.zeroshot_topic_list)) if v is not None]
+            if used:
+                raise InputError(f"{' and '.join(used)} is not supported in a sharded fit: fit in one process "
+                                 "(client=None) to use it.")
             from .distributed import fit_transform as sharded_fit_transform
 
             return sharded_fit_transform(self, documents, embeddings)
@@ -283,26 +303,55 @@ class GPUTopic(_Params):
                 "All documents have the same embedding (identical documents?): there is nothing to "
                 "cluster. Pass a corpus with different documents."
             )
+        seeds = _guided.check_seed_topics(self.seed_topic_list)
+        names = _guided.check_zeroshot(self.zeroshot_topic_list, self.zeroshot_min_similarity)
+        if seeds is not None or names is not None:
+            embedder = embedder or load_embedder(self.embedding_model, device, self.embedding_backend)
+        labels, emb, zeroshot, name_emb = _guided.steer(seeds, names, float(self.zeroshot_min_similarity), emb,
+                                                        labels, embedder, backend)
         lap("embed")
 
-        reduced = _reduce.fit_reduce(umap_model, emb, backend, y=labels)
-        lap("reduce")
-        clusters, strengths = _cluster.fit_cluster(hdbscan_model, reduced, backend, y=labels)
-        lap("cluster")
+        rest = np.arange(len(docs)) if zeroshot is None else np.flatnonzero(zeroshot < 0)
+        clusters = np.full(len(docs), -1, dtype=np.int64)
+        strengths = None
+        if rest.size >= needed:
+            sub = emb if zeroshot is None else emb[backend.xp.asarray(rest)]
+            sub_labels = None if labels is None else labels[rest]
+            reduced = _reduce.fit_reduce(umap_model, sub, backend, y=sub_labels)
+            lap("reduce")
+            found, strengths = _cluster.fit_cluster(hdbscan_model, reduced, backend, y=sub_labels)
+            lap("cluster")
+            offset = 0 if zeroshot is None else len(names)  # zero-shot topics are clusters 0..K-1
+            clusters[rest] = np.where(found >= 0, found + offset, -1)
+        else:  # only with zero-shot topics: no or too few documents left to cluster
+            umap_model = hdbscan_model = None
+            timings["reduce"] = timings["cluster"] = 0.0
+        if 0 < rest.size < needed:
+            logger.warning("Only %d documents match no zero-shot topic, too few to cluster (UMAP needs %d): "
+                           "they are outliers (-1).", rest.size, needed)
+        if zeroshot is not None:
+            clusters[zeroshot >= 0] = zeroshot[zeroshot >= 0]
 
-        topics, cluster_to_topic = _order_by_size(clusters)
+        topics, cluster_to_topic = _order_by_size(clusters, first=0 if zeroshot is None else len(names))
+        named = {} if zeroshot is None else {cluster_to_topic[k]: k for k in np.unique(zeroshot[zeroshot >= 0])}
         _warn_if_dominated(topics)
         ids, index = labels_to_index(topics)
         X = doc_term_matrix(vectorizer, docs, backend)
         lap("count")
         counts = class_term_matrix(X, index, len(ids), backend)
-        c_tf_idf = ctfidf.fit_transform(counts)
+        multiplier = _guided.seed_multiplier(seeds, vocabulary(vectorizer))
+        c_tf_idf = _guided.fit_ctfidf(ctfidf, counts, multiplier)
         if self.nr_topics is not None:  # merged topics: their rows of counts add up
+            before = topics
             merge, topics, cluster_to_topic = _topics.reduce_in_fit(
                 self.nr_topics, topics, c_tf_idf, class_means(emb, index, len(ids), backend), cluster_to_topic)
             counts = _topics.merge_rows(counts, ids, merge, backend)
             ids, index = labels_to_index(topics)
-            c_tf_idf = ctfidf.fit_transform(counts)
+            c_tf_idf = _guided.fit_ctfidf(ctfidf, counts, multiplier)
+            if named:
+                named = _guided.carry_names(before, topics, named, to_numpy(name_emb),
+                                            to_numpy(class_means(emb, index, len(ids), backend)), ids,
+                                            float(self.zeroshot_min_similarity))
         vocab = vocabulary(vectorizer)
         words = topic_words(c_tf_idf, ids.tolist(), vocab, int(self.top_n_words))
         lap("ctfidf")
@@ -311,7 +360,13 @@ class GPUTopic(_Params):
             words = _apply_representation(self.representation_model, words, embedder, backend)
         rep_docs = representative_docs(X, c_tf_idf, index, n=3)
         topic_emb = class_means(emb, index, len(ids), backend)
-        if self.calculate_probabilities:
+        if zeroshot is not None:  # as BERTopic: similarities to the topics, nearest topic in transform
+            real = np.flatnonzero(ids >= 0)
+            sims = cosine(emb, to_numpy(topic_emb)[real]) if real.size else np.zeros((len(docs), 0))
+            probs = sims if self.calculate_probabilities else (sims.max(axis=1) if real.size else
+                                                                np.zeros(len(docs)))
+            cluster_to_topic = {}
+        elif self.calculate_probabilities:
             probs = _topics.merge_columns(_cluster.soft_memberships(hdbscan_model), cluster_to_topic)
         else:
             probs = strengths
@@ -325,18 +380,22 @@ class GPUTopic(_Params):
             hdbscan_model=hdbscan_model, vectorizer=vectorizer, ctfidf=ctfidf,
             model_id=embedder.model_id if embedder is not None else None, n_features=int(emb.shape[1]),
             timings=timings, embedder=embedder, cluster_to_topic=cluster_to_topic, gpu_out=gpu_out,
+            zeroshot_topics=named,
         )
         return self.topics_, self.probabilities_
 
     def _store_fitted(self, *, topics, probs, words, representative, topic_embeddings, c_tf_idf,
                       vocabulary, umap_model, hdbscan_model, vectorizer, ctfidf, model_id, n_features,
-                      timings, embedder, cluster_to_topic, gpu_out) -> None:
-        """Set every fitted attribute at once (in-process and sharded fits end here)."""
+                      timings, embedder, cluster_to_topic, gpu_out, zeroshot_topics=None) -> None:
+        """Set every fitted attribute at once (in-process and sharded fits end here).
+        ``zeroshot_topics``: ``{topic: index in zeroshot_topic_list}``, labelled with the name."""
         self.topics_ = to_output(topics, gpu_out)
         self.probabilities_ = to_output(probs, gpu_out)
         self.topic_sizes_ = {int(t): int(c) for t, c in zip(*np.unique(topics, return_counts=True))}
         self.topic_representations_ = words
         self.topic_labels_ = {t: _label(t, w) for t, w in words.items()}
+        self._zeroshot_topics = {int(t): int(k) for t, k in (zeroshot_topics or {}).items()}
+        self.topic_labels_.update({t: self.zeroshot_topic_list[k] for t, k in self._zeroshot_topics.items()})
         self.custom_labels_ = None  # set_topic_labels; topic ids change with every (re)fit
         self.representative_docs_ = representative
         self.topic_embeddings_ = to_output(topic_embeddings, gpu_out)
@@ -540,7 +599,8 @@ class GPUTopic(_Params):
         self._check_fitted()
         ids = sorted(self.topic_sizes_)
         if isinstance(topic_labels, dict):
-            unknown = [t for t in topic_labels if not isinstance(t, (int, np.integer)) or int(t) not in self.topic_sizes_]
+            unknown = [t for t in topic_labels
+                       if not isinstance(t, (int, np.integer)) or int(t) not in self.topic_sizes_]
             if unknown:
                 raise InputError(f"topic_labels names topics the model does not have: {unknown[:5]}; "
                                  f"the topics are {ids}.")
@@ -824,10 +884,12 @@ def _fresh(model: Any) -> Any:
     return copy.deepcopy(model)
 
 
-def _order_by_size(clusters: np.ndarray) -> tuple[np.ndarray, dict[int, int]]:
-    """Renumber clusters so topic 0 is the largest; outliers stay -1. Ties: smaller cluster id first."""
+def _order_by_size(clusters: np.ndarray, first: int = 0) -> tuple[np.ndarray, dict[int, int]]:
+    """Renumber clusters so topic 0 is the largest; outliers stay -1. Ties: smaller cluster id
+    first. Clusters ``0..first-1`` (zero-shot topics) come before all others, in id order."""
     ids, counts = np.unique(clusters[clusters >= 0], return_counts=True)
-    order = np.lexsort((ids, -counts))
+    fixed = ids < first
+    order = np.lexsort((ids, np.where(fixed, 0, -counts), ~fixed))
     mapping = {int(ids[i]): rank for rank, i in enumerate(order)}
     mapping[-1] = -1
     lookup = np.full(int(ids.max()) + 2 if ids.size else 1, -1, dtype=np.int64)

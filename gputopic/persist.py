@@ -31,7 +31,8 @@ FORMAT_VERSION = 1
 CONFIG = "gputopic.json"
 TENSORS = "gputopic.safetensors"
 _PLAIN_PARAMS = ("top_n_words", "min_topic_size", "nr_topics", "calculate_probabilities", "device",
-                 "batch_size", "random_state", "verbose", "embedding_backend")
+                 "batch_size", "random_state", "verbose", "embedding_backend", "seed_topic_list",
+                 "zeroshot_topic_list", "zeroshot_min_similarity")
 _SLOTS = ("umap_model", "hdbscan_model", "vectorizer_model", "ctfidf_model", "representation_model")
 
 
@@ -48,6 +49,8 @@ def _describe(value: Any) -> Any:
     """A JSON value for a parameter: kept as is when plain, described when an object."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if isinstance(value, (list, tuple)) and all(_describe(v) == v or isinstance(v, (list, tuple)) for v in value):
+        return [_describe(v) for v in value]  # seed words, zero-shot names
     return {"object": f"{type(value).__module__}.{type(value).__qualname__}"}
 
 
@@ -99,6 +102,7 @@ def save_model(model: Any, path: Any) -> None:
                 "size": model.topic_sizes_[t],
                 "label": model.topic_labels_[t],
                 **({"custom_label": custom[t]} if custom else {}),
+                **({"zeroshot": model._zeroshot_topics[t]} if t in model._zeroshot_topics else {}),
                 "words": [[w, s] for w, s in model.topic_representations_[t]],
                 "representative_docs": model.representative_docs_.get(t, []),
             }
@@ -186,6 +190,7 @@ def load_model(cls: type, path: Any, embedding_model: Any = None):
     model.topic_sizes_ = {int(t["topic"]): int(t["size"]) for t in topics_cfg}
     model.topic_representations_ = {int(t["topic"]): [(str(w), float(s)) for w, s in t["words"]] for t in topics_cfg}
     model.topic_labels_ = {int(t["topic"]): str(t["label"]) for t in topics_cfg}
+    model._zeroshot_topics = {int(t["topic"]): int(t["zeroshot"]) for t in topics_cfg if "zeroshot" in t}
     custom = [t.get("custom_label") for t in sorted(topics_cfg, key=lambda t: int(t["topic"]))]
     model.custom_labels_ = [str(c) for c in custom] if custom and None not in custom else None
     model.representative_docs_ = {int(t["topic"]): list(t["representative_docs"]) for t in topics_cfg}

@@ -168,8 +168,8 @@ def visualize_topics(model: Any, topics: Any = None, top_n_topics: int | None = 
         x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=np.asarray(ids),
         marker={"size": sizes, "sizemode": "area", "sizeref": 2.0 * sizes.max() / 40.0 ** 2, "sizemin": 4,
                 "color": "#B0BEC5", "line": {"width": 1, "color": "#263238"}},
-        hovertext=[f"<b>{html.escape(labels[t])}</b><br>Size: {model.topic_sizes_[t]}<br>{html.escape(_words(model, t))}"
-                   for t in ids],
+        hovertext=[f"<b>{html.escape(labels[t])}</b><br>Size: {model.topic_sizes_[t]}<br>"
+                   f"{html.escape(_words(model, t))}" for t in ids],
         hoverinfo="text",
     ))
     axis = {"showticklabels": False, "zeroline": True, "showgrid": False, "title": ""}

@@ -81,12 +81,16 @@ def n_neighbors_of(model: Any) -> int | None:
     return int(value) if isinstance(value, (int, float)) else None
 
 
-def takes_y(method: Any) -> bool:
-    """Whether ``method`` declares a parameter ``y`` (scikit-learn's ``fit(X, y=None)``)."""
+def takes(method: Any, name: str) -> bool:
+    """Whether ``method`` declares a parameter ``name`` (e.g. scikit-learn's ``fit(X, y=None)``)."""
     try:
-        return "y" in inspect.signature(method).parameters
+        return name in inspect.signature(method).parameters
     except (TypeError, ValueError):  # a builtin without a signature
         return False
+
+
+def takes_y(method: Any) -> bool:
+    return takes(method, "y")
 
 
 def fit_reduce(model: Any, X, backend: Backend, y=None):

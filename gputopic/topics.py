@@ -30,6 +30,7 @@ from .ctfidf import ClassTfidfTransformer
 from .device import Backend, get_backend, resolve_device, to_numpy
 from .embed import cached_encode, check_embeddings
 from .exceptions import InputError
+from .guided import carry_names, check_seed_topics, fit_ctfidf, seed_multiplier
 from .represent import cosine, representative_docs, topic_words, unit_rows
 from .vectorize import (class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index,
                         one_hot, vocabulary)
@@ -166,7 +167,7 @@ def count_topics(model: Any, docs: list[str], topics: np.ndarray, backend: Backe
     ids, index = labels_to_index(topics)
     X = doc_term_matrix(vectorizer, docs, backend)
     counts = class_term_matrix(X, index, len(ids), backend)
-    ctfidf.fit(counts)
+    fit_ctfidf(ctfidf, counts, seed_multiplier(check_seed_topics(model.seed_topic_list), vocabulary(vectorizer)))
     return ids, index, X, vectorizer, counts, ctfidf
 
 
@@ -219,6 +220,11 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
         topic_emb = class_means(emb, index, len(ids), backend)
         probs = None
         cluster_to_topic = {}
+    named = model._zeroshot_topics
+    if named:  # zero-shot names follow their documents (BERTopic's rule), when still similar enough
+        name_emb = to_numpy(model._get_embedder(backend.name).encode(model.zeroshot_topic_list, backend))
+        named = carry_names(to_numpy(model.topics_), topics, named, name_emb, to_numpy(topic_emb), ids,
+                            float(model.zeroshot_min_similarity))
     model._store_fitted(
         topics=topics, probs=probs, words=words,
         representative={int(t): [docs[i] for i in r] for t, r in zip(ids, rep_docs)},
@@ -226,6 +232,7 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
         hdbscan_model=model.hdbscan_model_, vectorizer=vectorizer, ctfidf=ctfidf,
         model_id=model.embedding_model_id_, n_features=model.n_features_in_, timings=model.timings_,
         embedder=model._embedder, cluster_to_topic=cluster_to_topic, gpu_out=model._gpu_output,
+        zeroshot_topics=named,
     )
 
 
