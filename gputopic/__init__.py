@@ -20,7 +20,7 @@ from .exceptions import (
     NotFittedError,
 )
 from .model import GPUTopic
-from .represent import MaximalMarginalRelevance
+from .represent import KeyBERTInspired, MaximalMarginalRelevance
 
 __version__ = "0.1.0"
 
@@ -28,6 +28,7 @@ __all__ = [
     "GPUTopic",
     "ClassTfidfTransformer",
     "MaximalMarginalRelevance",
+    "KeyBERTInspired",
     "GPUTopicError",
     "InputError",
     "NotFittedError",

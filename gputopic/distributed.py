@@ -51,7 +51,7 @@ from .ctfidf import ClassTfidfTransformer
 from .device import get_backend, is_on_gpu, optional_import, resolve_device, text_list, to_numpy
 from .embed import check_embeddings, cached_encode, load_embedder, model_identity
 from .exceptions import DeviceError, InputError
-from .represent import representative_docs, topic_words
+from .represent import apply_representation, docs_budget, representative_docs, topic_words, word_budget
 from .vectorize import class_term_matrix, default_vectorizer, doc_term_matrix, fit_count, labels_to_index, \
     one_hot, vocabulary
 
@@ -370,7 +370,7 @@ def _tree_reduce(client, futures: list, op: Callable):
 
 def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_size: int = DEFAULT_SAMPLE_SIZE):
     """The sharded counterpart of :meth:`GPUTopic.fit_transform` (see the module docstring)."""
-    from .model import _apply_representation, _fresh, _order_by_size
+    from .model import _embed_fn, _fresh, _order_by_size
 
     model._validate_params()
     client = _get_client(model)
@@ -455,13 +455,15 @@ def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_
         k = len(ids)
         index_parts = shards.split(index)
         c_tf_idf = ctfidf.fit_transform(counts)
-    words = topic_words(c_tf_idf, ids.tolist(), vocab, int(model.top_n_words))
+    reps = model.representation_model
+    words = topic_words(c_tf_idf, ids.tolist(), vocab, word_budget(reps, model.top_n_words))
     lap("ctfidf")
-    if model.representation_model is not None:
-        words = _apply_representation(model.representation_model, words,
-                                      load_embedder(model.embedding_model, device, model.embedding_backend), backend)
-    rep_ids = _representative(client, shards, X_parts, c_tf_idf, index_parts, k)
+    rep_ids = _representative(client, shards, X_parts, c_tf_idf, index_parts, k, n=docs_budget(reps))
     rep_docs = _fetch_docs(client, shards, rep_ids)
+    representative = {int(t): [rep_docs[i] for i in r] for t, r in zip(ids, rep_ids)}
+    if reps is not None:
+        embedder = load_embedder(model.embedding_model, device, model.embedding_backend)
+        words = apply_representation(reps, words, _embed_fn(embedder, backend), representative, model.top_n_words)
     topic_emb = backend.asarray((emb_sums / np.maximum(sizes, 1)[:, None]).astype(np.float32))
     if model.calculate_probabilities:
         probs = _topics.merge_columns(_cluster.soft_memberships(hdbscan_model), cluster_to_topic)
@@ -472,7 +474,7 @@ def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_
     # ---- store the fitted state in one go, as GPUTopic.fit_transform does
     model._store_fitted(
         topics=topics, probs=probs, words=words,
-        representative={int(t): [rep_docs[i] for i in r] for t, r in zip(ids, rep_ids)},
+        representative={t: d[:3] for t, d in representative.items()},
         topic_embeddings=topic_emb, c_tf_idf=c_tf_idf, vocabulary=vocab, umap_model=umap_model,
         hdbscan_model=hdbscan_model, vectorizer=vectorizer, ctfidf=ctfidf, model_id=model_id,
         n_features=int(dim), timings=timings, embedder=None, cluster_to_topic=cluster_to_topic,

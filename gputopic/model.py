@@ -30,7 +30,8 @@ from .device import (frame_library, get_backend, is_on_gpu, resolve_device, text
                      to_output_sparse)
 from .embed import EMBEDDING_BACKENDS, Embedder, cached_encode, check_embeddings, load_embedder
 from .exceptions import InputError, NotFittedError
-from .represent import cosine, representative_docs, topic_words
+from .represent import (apply_representation, cosine, docs_budget, representative_docs, topic_words,
+                        word_budget)
 from .vectorize import class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, vocabulary
 
 logger = logging.getLogger("gputopic")
@@ -353,12 +354,15 @@ class GPUTopic(_Params):
                                             to_numpy(class_means(emb, index, len(ids), backend)), ids,
                                             float(self.zeroshot_min_similarity))
         vocab = vocabulary(vectorizer)
-        words = topic_words(c_tf_idf, ids.tolist(), vocab, int(self.top_n_words))
+        reps = self.representation_model
+        words = topic_words(c_tf_idf, ids.tolist(), vocab, word_budget(reps, self.top_n_words))
         lap("ctfidf")
-        if self.representation_model is not None:
+        rep_docs = representative_docs(X, c_tf_idf, index, n=docs_budget(reps))
+        representative = {int(t): [docs[i] for i in r] for t, r in zip(ids, rep_docs)}
+        if reps is not None:
             embedder = embedder or load_embedder(self.embedding_model, device, self.embedding_backend)
-            words = _apply_representation(self.representation_model, words, embedder, backend)
-        rep_docs = representative_docs(X, c_tf_idf, index, n=3)
+            words = apply_representation(reps, words, _embed_fn(embedder, backend), representative,
+                                         self.top_n_words)
         topic_emb = class_means(emb, index, len(ids), backend)
         if zeroshot is not None:  # as BERTopic: similarities to the topics, nearest topic in transform
             real = np.flatnonzero(ids >= 0)
@@ -375,7 +379,7 @@ class GPUTopic(_Params):
         # ---- everything computed: store the fitted state in one go
         self._store_fitted(
             topics=topics, probs=probs, words=words,
-            representative={int(t): [docs[i] for i in r] for t, r in zip(ids, rep_docs)},
+            representative={t: d[:3] for t, d in representative.items()},
             topic_embeddings=topic_emb, c_tf_idf=c_tf_idf, vocabulary=vocab, umap_model=umap_model,
             hdbscan_model=hdbscan_model, vectorizer=vectorizer, ctfidf=ctfidf,
             model_id=embedder.model_id if embedder is not None else None, n_features=int(emb.shape[1]),
@@ -918,15 +922,12 @@ def _label(topic: int, words: list[tuple[str, float]]) -> str:
     return f"{topic}_" + "_".join(w for w, _ in words[:4])
 
 
-def _apply_representation(models, words, embedder: Embedder, backend):
-    models = models if isinstance(models, (list, tuple)) else [models]
-
+def _embed_fn(embedder: Embedder, backend):
+    """``embed(terms)`` for representation models: host vectors from the model's embedder."""
     def embed(terms: list[str]) -> np.ndarray:
         return to_numpy(embedder.encode(terms, backend))
 
-    for rep in models:
-        words = rep.represent(words, embed=embed)
-    return words
+    return embed
 
 
 def _frame(rows: dict, gpu: bool):

@@ -5,7 +5,11 @@
 
 A representation model is any object with a ``represent(topic_words, *, embed)`` method
 that receives explicit inputs and returns new ``{topic: [(word, score), ...]}``; it never
-reaches into the estimator. :class:`MaximalMarginalRelevance` is the one shipped here.
+reaches into the estimator. What else it needs it declares: a ``representative_docs``
+keyword receives ``{topic: [document, ...]}``; attributes ``nr_candidate_words`` and
+``nr_repr_docs`` ask for that many candidate words (best c-TF-IDF first) and
+representative documents per topic. The words are cut to the model's ``top_n_words`` at
+the end. Shipped here: :class:`MaximalMarginalRelevance` and :class:`KeyBERTInspired`.
 """
 
 from __future__ import annotations
@@ -65,6 +69,32 @@ def cosine(a, b) -> np.ndarray:
     return S.toarray() if hasattr(S, "toarray") else np.asarray(S)
 
 
+def _as_list(models) -> list:
+    return [] if models is None else list(models) if isinstance(models, (list, tuple)) else [models]
+
+
+def word_budget(models, top_n_words: int) -> int:
+    """How many c-TF-IDF words per topic the representation models start from."""
+    return max([int(top_n_words)] + [int(getattr(m, "nr_candidate_words", 0) or 0) for m in _as_list(models)])
+
+
+def docs_budget(models, n: int = 3) -> int:
+    """How many representative documents per topic to find (``n`` are kept on the model)."""
+    return max([n] + [int(getattr(m, "nr_repr_docs", 0) or 0) for m in _as_list(models)])
+
+
+def apply_representation(models, words: dict, embed: Callable[[list[str]], np.ndarray],
+                         representative: Mapping[int, list[str]], top_n_words: int) -> dict:
+    """Run the representation models in order on ``words``, each given what it declares;
+    return each topic's first ``top_n_words`` words."""
+    from .reduce import takes
+
+    for m in _as_list(models):
+        extra = {"representative_docs": representative} if takes(m.represent, "representative_docs") else {}
+        words = m.represent(words, embed=embed, **extra)
+    return {t: list(w)[: int(top_n_words)] for t, w in words.items()}
+
+
 class MaximalMarginalRelevance:
     """Re-rank each topic's candidate words for relevance to the topic and mutual diversity.
 
@@ -115,6 +145,55 @@ class MaximalMarginalRelevance:
                 picked.append(best)
                 rest.remove(best)
             out[topic] = [(words[i], float(relevance[i])) for i in picked]
+        return out
+
+
+class KeyBERTInspired:
+    """Re-rank each topic's candidate words by how similar their embeddings are to the
+    topic's embedding, the mean embedding of its representative documents (BERTopic's
+    ``KeyBERTInspired``; scores become those cosine similarities).
+
+    Parameters
+    ----------
+    top_n_words : int, default 10
+        Words kept per topic.
+    nr_repr_docs : int, default 5
+        Representative documents per topic that make its embedding: those whose term counts
+        are most similar to the topic's c-TF-IDF row (all documents compared, none sampled).
+    nr_candidate_words : int, default 100
+        The topic's best c-TF-IDF words that are re-ranked.
+    """
+
+    def __init__(self, top_n_words: int = 10, nr_repr_docs: int = 5, nr_candidate_words: int = 100):
+        self.top_n_words = top_n_words
+        self.nr_repr_docs = nr_repr_docs
+        self.nr_candidate_words = nr_candidate_words
+
+    def represent(self, topic_words: Mapping[int, list[tuple[str, float]]], *,
+                  embed: Callable[[list[str]], np.ndarray],
+                  representative_docs: Mapping[int, list[str]]) -> dict[int, list[tuple[str, float]]]:
+        for name in ("top_n_words", "nr_repr_docs", "nr_candidate_words"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise InputError(f"KeyBERTInspired's {name} must be an integer >= 1, got {value!r}.")
+        topics = [t for t in topic_words if topic_words[t] and representative_docs.get(t)]
+        words = sorted({w for t in topics for w, _ in topic_words[t][: self.nr_candidate_words]})
+        out = {t: list(pairs) for t, pairs in topic_words.items()}
+        if not topics:
+            return out
+        texts = [d for t in topics for d in representative_docs[t][: self.nr_repr_docs]]
+        doc_vecs = to_numpy(embed(texts)).astype(np.float64)
+        word_vecs = to_numpy(embed(words)).astype(np.float64)
+        at = {w: i for i, w in enumerate(words)}
+        start = 0
+        for t in topics:
+            k = len(representative_docs[t][: self.nr_repr_docs])
+            topic_vec = doc_vecs[start:start + k].mean(axis=0, keepdims=True)
+            start += k
+            cands = [w for w, _ in topic_words[t][: self.nr_candidate_words]]
+            sims = cosine(word_vecs[[at[w] for w in cands]], topic_vec).ravel()
+            order = np.argsort(-sims, kind="stable")[: self.top_n_words]
+            out[t] = [(cands[i], float(sims[i])) for i in order]
         return out
 
 

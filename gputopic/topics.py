@@ -31,7 +31,8 @@ from .device import Backend, get_backend, resolve_device, to_numpy
 from .embed import cached_encode, check_embeddings
 from .exceptions import InputError
 from .guided import carry_names, check_seed_topics, fit_ctfidf, seed_multiplier
-from .represent import cosine, representative_docs, topic_words, unit_rows
+from .represent import (apply_representation, cosine, docs_budget, representative_docs, topic_words, unit_rows,
+                        word_budget)
 from .vectorize import (class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index,
                         one_hot, vocabulary)
 
@@ -183,7 +184,7 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
     are dropped (None: they described the old topics) and ``transform`` assigns the most
     similar topic embedding.
     """
-    from .model import _apply_representation
+    from .model import _embed_fn
 
     backend = get_backend(resolve_device(model.device))
     rep_model = _spec(model, "representation_model", representation_model, copy=False)
@@ -199,10 +200,12 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
                                                              ctfidf_model)
     c_tf_idf = ctfidf.transform(counts)
     vocab = vocabulary(vectorizer)
-    words = topic_words(c_tf_idf, ids.tolist(), vocab, n_words)
+    words = topic_words(c_tf_idf, ids.tolist(), vocab, word_budget(rep_model, n_words))
+    rep_docs = representative_docs(X, c_tf_idf, index, n=docs_budget(rep_model))
+    representative = {int(t): [docs[i] for i in r] for t, r in zip(ids, rep_docs)}
     if rep_model is not None:
-        words = _apply_representation(rep_model, words, model._get_embedder(backend.name), backend)
-    rep_docs = representative_docs(X, c_tf_idf, index, n=3)
+        words = apply_representation(rep_model, words, _embed_fn(model._get_embedder(backend.name), backend),
+                                     representative, n_words)
 
     if merge is not None:
         old_ids = sorted(model.topic_sizes_)
@@ -227,7 +230,7 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
                             float(model.zeroshot_min_similarity))
     model._store_fitted(
         topics=topics, probs=probs, words=words,
-        representative={int(t): [docs[i] for i in r] for t, r in zip(ids, rep_docs)},
+        representative={t: d[:3] for t, d in representative.items()},
         topic_embeddings=topic_emb, c_tf_idf=c_tf_idf, vocabulary=vocab, umap_model=model.umap_model_,
         hdbscan_model=model.hdbscan_model_, vectorizer=vectorizer, ctfidf=ctfidf,
         model_id=model.embedding_model_id_, n_features=model.n_features_in_, timings=model.timings_,

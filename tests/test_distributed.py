@@ -112,6 +112,17 @@ def test_transform_runs_per_partition(sharded, series, corpus, reference):
     np.testing.assert_array_equal(topics.compute(), expected)
 
 
+def test_representation_inputs_as_in_process(client, series, corpus):
+    """Representation models get the same candidate words and representative documents."""
+    from gputopic import KeyBERTInspired
+
+    rep = KeyBERTInspired(top_n_words=4, nr_repr_docs=4, nr_candidate_words=12)
+    ref = fast_model(vectorizer_model=_vectorizer(), representation_model=rep).fit(corpus)
+    model = fast_model(vectorizer_model=_vectorizer(), representation_model=rep, client=client).fit(series)
+    _assert_same_fit(model, ref)
+    assert all(len(w) == 4 for w in model.topic_representations_.values())
+
+
 def test_precomputed_embeddings(client, series, corpus, reference):
     model = fast_model(vectorizer_model=_vectorizer(), client=client)
     model.fit(series, embeddings=HashingEncoder().encode(corpus))
