@@ -98,3 +98,12 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def emit(result: dict, out: str | None) -> int:
+    """Print a bench's result as JSON and write it to ``out`` when given; exit status 0."""
+    text = json.dumps(result, indent=1)
+    if out:
+        Path(out).write_text(text + "\n")
+    print(text)
+    return 0

@@ -8,7 +8,8 @@ Documents: the first ``--n`` of the tests' 20 Newsgroups sample (``tests/conftes
 ``load_corpus``/``cached_embeddings``). Per UMAP seed: NMI of the topics against the
 newsgroups, and for the 4 newsgroups that have seed words / zero-shot names, the F1 of the
 topic that best matches each (for seed topics) or the share of a named topic's posts that
-come from its newsgroup (zero-shot precision). gputopic runs with its defaults on the CPU;
+come from its newsgroup (zero-shot precision); and which share of the posts the seed
+topics label, and how many of those belong to the seed's newsgroup. gputopic runs with its defaults on the CPU;
 BERTopic with umap-learn seeded the same way and the bundled MiniLM for the seed texts.
 """
 
@@ -24,6 +25,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(1, str(HERE.parent))
+
+from corpus import emit  # noqa: E402  (bench/, this script's folder)
 
 SEED_WORDS = {"sci.space": ["space", "nasa", "orbit", "launch", "shuttle"],
               "rec.sport.hockey": ["hockey", "nhl", "team", "game", "season"],
@@ -72,6 +75,17 @@ def main(argv=None) -> int:
     docs, labels, emb = docs[: args.n], np.asarray(labels[: args.n]), emb[: args.n]
     codes = np.unique(labels, return_inverse=True)[1]
     result = {"n_docs": len(docs), "threshold": args.threshold, "runs": []}
+    from gputopic.device import get_backend
+    from gputopic.embed import load_embedder
+    from gputopic.guided import guide
+
+    cpu = get_backend("cpu")
+    seed_texts = [" ".join(w) for w in SEED_WORDS.values()]
+    seed_labels, _ = guide(emb, load_embedder(None, "cpu").encode(seed_texts, cpu), cpu)
+    result["seed_labels"] = {"labelled_share": round(float((seed_labels >= 0).mean()), 4),
+                             "precision": {g: round(float((labels[seed_labels == k] == g).mean()), 3)
+                                           for k, g in enumerate(SEED_WORDS)}}
+    print(json.dumps(result["seed_labels"]), file=sys.stderr)
 
     def record(lib, seed, mode, entry):
         entry.update({"library": lib, "seed": seed, "mode": mode})
@@ -112,11 +126,7 @@ def main(argv=None) -> int:
                     by_name = {name: t for t, name in model.topic_labels_.items()}
                     names_of = {g: by_name.get(n) for g, n in NAMES.items()}
                 record("bertopic", seed, mode, score(topics, labels, names_of))
-    text = json.dumps(result, indent=1)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
-    return 0
+    return emit(result, args.out)
 
 
 if __name__ == "__main__":

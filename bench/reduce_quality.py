@@ -21,6 +21,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(1, str(HERE.parent))
 
+from corpus import emit  # noqa: E402  (bench/, this script's folder)
+
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,11 +52,7 @@ def main(argv=None) -> int:
             result["reduced"].append({"nr_topics": nr, "use_ctfidf": use_ctfidf, "n_topics": len(sizes),
                                       "nmi": round(nmi(labels, reduced.topics_), 4), "largest": sizes[:3]})
             print(json.dumps(result["reduced"][-1]), file=sys.stderr)
-    text = json.dumps(result, indent=1)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
-    return 0
+    return emit(result, args.out)
 
 
 if __name__ == "__main__":

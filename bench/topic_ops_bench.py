@@ -246,11 +246,7 @@ def main(argv=None) -> int:
             entry["agreement"] = _frame_agreement(outputs[OURS][1], outputs[BASELINE][1], key, id_map)
         result["ops"][name] = entry
         print(name, json.dumps(entry), file=sys.stderr)
-    text = json.dumps(result, indent=1)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
-    print(text)
-    return 0
+    return corpus.emit(result, args.out)
 
 
 if __name__ == "__main__":
