@@ -81,15 +81,13 @@ def guide(emb, seed_emb, backend: Backend):
 def steer(seeds: list[list[str]] | None, names: list[str] | None, min_similarity: float, emb, labels, embedder,
           backend: Backend):
     """The fit's guidance step: ``(labels, embeddings, zero-shot index per document or
-    None, name embeddings or None)``. Seed topics make the labels (so ``labels`` from ``y``
-    must be None) and pull the embeddings; zero-shot names then take the documents that
+    None, name embeddings or None)``. Seed topics make the labels (replacing ``labels``)
+    and pull the embeddings; zero-shot names then take the documents that
     reach ``min_similarity`` (None when no document does: an ordinary fit)."""
     import logging
 
     zeroshot = name_emb = None
-    if seeds is not None:
-        if labels is not None:
-            raise InputError("Pass either y or seed_topic_list: the seed topics make the labels UMAP uses.")
+    if seeds is not None:  # the estimator refuses y together with seed topics
         labels, emb = guide(emb, embedder.encode([" ".join(t) for t in seeds], backend), backend)
     if names is not None:
         name_emb = embedder.encode(names, backend)

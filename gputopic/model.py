@@ -267,6 +267,8 @@ class GPUTopic(_Params):
         self._validate_params()
         docs = validate_documents(documents)
         labels = None if y is None else _class_labels(y, len(docs))
+        if labels is not None and self.seed_topic_list is not None:
+            raise InputError("Pass either y or seed_topic_list: the seed topics make the labels UMAP uses.")
         gpu_out = is_on_gpu(documents) or is_on_gpu(embeddings)
         device = resolve_device(self.device)
         backend = get_backend(device)
