@@ -488,8 +488,9 @@ class GPUTopic(_Params):
     def _get_embedder(self, device: str) -> Embedder:
         if getattr(self, "_needs_embedding_model", False):
             raise InputError(
-                f"This model was fitted with a custom embedding model ({self.embedding_model_id_}) that "
-                "cannot be saved: load it with GPUTopic.load(path, embedding_model=...) or pass embeddings=."
+                f"This model has no embedding model to load ({self.embedding_model_id_}: a custom object, or "
+                "saved with save_embedding_model=False): load it with GPUTopic.load(path, embedding_model=...) "
+                "or pass embeddings=."
             )
         if getattr(self, "_embedder", None) is None:
             self._embedder = load_embedder(self.embedding_model, device, self.embedding_backend)
@@ -848,13 +849,30 @@ class GPUTopic(_Params):
 
     # ----------------------------------------------------------- save / load
 
-    def save(self, path) -> None:
+    def save(self, path, serialization: str = "safetensors", save_embedding_model=True,
+             save_ctfidf: bool = True) -> None:
         """Save to a folder: ``gputopic.json`` (params, topics, vocabulary, versions) and
-        ``gputopic.safetensors`` (topic embeddings, c-TF-IDF). No pickle is written."""
+        ``gputopic.safetensors`` (topic embeddings, c-TF-IDF and its idf). No pickle is written.
+
+        BERTopic's arguments are accepted: ``serialization`` "safetensors" or "pytorch"
+        (both write this format; "pickle" is refused); ``save_embedding_model`` True records
+        the embedding model the model was fitted with, a string records that model name or
+        folder for :meth:`load` to use instead, False records none (load then needs
+        ``embedding_model=`` to embed); ``save_ctfidf`` is always honoured as True, since
+        topic operations and figures need the c-TF-IDF.
+        """
         from .persist import save_model
 
         self._check_fitted()
-        save_model(self, path)
+        if serialization not in ("safetensors", "pytorch"):
+            raise InputError(f"serialization must be 'safetensors' (or 'pytorch', the same files here); got "
+                             f"{serialization!r}. gputopic never writes pickles: loading one can run any code.")
+        _check_bool("save_ctfidf", save_ctfidf)
+        if not isinstance(save_embedding_model, (bool, str)):
+            raise InputError("save_embedding_model must be True, False or a model name / folder (str), got "
+                             f"{type(save_embedding_model).__name__}.")
+        save_model(self, path, embedding_name=save_embedding_model if isinstance(save_embedding_model, str) else None,
+                   record_embedding_model=save_embedding_model is not False)
 
     @classmethod
     def load(cls, path, embedding_model=None) -> "GPUTopic":

@@ -54,7 +54,10 @@ def _describe(value: Any) -> Any:
     return {"object": f"{type(value).__module__}.{type(value).__qualname__}"}
 
 
-def save_model(model: Any, path: Any) -> None:
+def save_model(model: Any, path: Any, embedding_name: str | None = None, record_embedding_model: bool = True) -> None:
+    """Write ``path``/gputopic.json and gputopic.safetensors. ``embedding_name``: the model
+    name or folder that :func:`load_model` should load (instead of the fitted one's);
+    ``record_embedding_model=False`` stores none, so loading needs ``embedding_model=``."""
     safetensors_numpy = optional_import("safetensors.numpy", "saving models")
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
@@ -81,7 +84,11 @@ def save_model(model: Any, path: Any) -> None:
     digest = file_sha256(tmp)
 
     emb = model.embedding_model
-    if emb is None:
+    if embedding_name is not None:
+        embedding = {"kind": "name", "id": os.fspath(embedding_name)}
+    elif not record_embedding_model:
+        embedding = {"kind": "none", "id": model.embedding_model_id_}
+    elif emb is None:
         embedding = {"kind": "default", "id": model.embedding_model_id_}
     elif isinstance(emb, (str, os.PathLike)):
         embedding = {"kind": "name", "id": os.fspath(emb)}
@@ -204,7 +211,7 @@ def load_model(cls: type, path: Any, embedding_model: Any = None):
     model._embedder = None
     model._cluster_to_topic = {}
     model._gpu_output = False
-    model._needs_embedding_model = emb_info.get("kind") == "object" and embedding_model is None
+    model._needs_embedding_model = emb_info.get("kind") in ("object", "none") and embedding_model is None
     # custom sub-models are described in the file, not stored: topic operations ask for them
     model._unsaved_slots = tuple(k for k in _SLOTS if isinstance(params.get(k), dict))
     model._saved_idf = idf

@@ -51,8 +51,27 @@ def test_custom_embedding_model_must_be_passed_back(saved):
     _, path = saved
     loaded = GPUTopic.load(path)
     assert loaded.transform(TOY_DOCS[:2], embeddings=HashingEncoder().encode(TOY_DOCS[:2]))[0].shape == (2,)
-    with pytest.raises(InputError, match=r"fitted with a custom embedding model .*GPUTopic.load\(path, embedding_model=...\)"):
+    with pytest.raises(InputError, match=r"no embedding model to load .*GPUTopic.load\(path, embedding_model=...\)"):
         loaded.transform(TOY_DOCS[:2])
+
+
+def test_bertopic_save_arguments(saved, tmp_path):
+    model, _ = saved
+    model.save(tmp_path / "named", serialization="pytorch", save_embedding_model="some/model-folder",
+               save_ctfidf=False)
+    named = GPUTopic.load(tmp_path / "named")
+    assert named.embedding_model == "some/model-folder"  # load() would embed with that model
+    np.testing.assert_allclose(named.c_tf_idf_.toarray(), model.c_tf_idf_.toarray())  # always kept
+    default = fast_model(embedding_model=None).fit(TOY_DOCS, embeddings=HashingEncoder().encode(TOY_DOCS))
+    default.save(tmp_path / "none", save_embedding_model=False)  # the bundled model, not recorded
+    bare = GPUTopic.load(tmp_path / "none")
+    with pytest.raises(InputError, match="saved with save_embedding_model=False"):
+        bare.transform(TOY_DOCS[:2])
+    assert bare.transform(TOY_DOCS[:2], embeddings=HashingEncoder().encode(TOY_DOCS[:2]))[0].shape == (2,)
+    with pytest.raises(InputError, match="gputopic never writes pickles"):
+        model.save(tmp_path / "p", serialization="pickle")
+    with pytest.raises(InputError, match="save_embedding_model must be True, False or a model name"):
+        model.save(tmp_path / "p", save_embedding_model=HashingEncoder())
 
 
 def _copy(src, dst):
