@@ -542,3 +542,99 @@ def _host_sparse(M):
     return M.get() if hasattr(M, "get") else M
 
 
+
+
+# ----------------------------------------------------------------- merge models
+
+
+def _idf_of(model: Any):
+    ctfidf = getattr(model, "ctfidf_model_", None)
+    idf = getattr(ctfidf, "idf_", None) if ctfidf is not None else getattr(model, "_saved_idf", None)
+    return None if idf is None else np.asarray(to_numpy(idf), dtype=np.float64)
+
+
+def merge_models(cls: type, models: Sequence[Any], min_similarity: float, embedding_model: Any = None):
+    """BERTopic's ``merge_models``: the first model's topics, then each later model's topics
+    whose embedding is less than ``min_similarity`` cosine-similar to every topic so far,
+    as new topics; the others join their most similar topic. Training topics are
+    concatenated in model order, sizes added up. Topic vectors, words and representative
+    documents come from the model that brought the topic; the c-TF-IDF spans the union of
+    the vocabularies (a term's idf from the first model that has it)."""
+    import scipy.sparse as sps
+
+    models = list(models) if isinstance(models, (list, tuple)) else None
+    if not models or len(models) < 2 or not all(isinstance(m, cls) for m in models):
+        raise InputError(f"merge_models takes a list of at least two fitted {cls.__name__} models.")
+    for m in models:
+        m._check_fitted()
+    min_similarity = _number("min_similarity", min_similarity)
+    if not -1.0 <= min_similarity <= 1.0:
+        raise InputError(f"min_similarity must be a cosine similarity in [-1, 1], got {min_similarity}.")
+    base = models[0]
+    for i, m in enumerate(models[1:], start=1):
+        if m.n_features_in_ != base.n_features_in_ or (
+                m.embedding_model_id_ and base.embedding_model_id_ and m.embedding_model_id_ != base.embedding_model_id_):
+            raise InputError(f"Model {i} embeds with {m.embedding_model_id_} ({m.n_features_in_} dims), model 0 with "
+                             f"{base.embedding_model_id_} ({base.n_features_in_} dims): merged models must share "
+                             "their embedding model.")
+    vocab = list(base.vocabulary_)
+    column = {w: i for i, w in enumerate(vocab)}
+    idfs = [_idf_of(m) for m in models]
+    idf = list(idfs[0]) if all(x is not None for x in idfs) else None
+    emb, rows, words, rep = {}, {}, {}, {}
+
+    def take(m, t: int, new: int) -> None:
+        k = sorted(m.topic_sizes_).index(t)
+        emb[new] = to_numpy(m.topic_embeddings_)[k].astype(np.float32)
+        row = _host_sparse(m.c_tf_idf_)[k]
+        cols = []
+        for c in row.indices:
+            term = m.vocabulary_[c]
+            if term not in column:
+                column[term] = len(vocab)
+                vocab.append(term)
+                if idf is not None:
+                    idf.append(float(idfs[models.index(m)][c]))
+            cols.append(column[term])
+        rows[new] = (np.asarray(cols, dtype=np.int64), row.data.astype(np.float64))
+        words[new] = list(m.topic_representations_[t])
+        rep[new] = list(m.representative_docs_.get(t, []))
+
+    for t in sorted(base.topic_sizes_):
+        take(base, t, t)
+    parts = [np.asarray(to_numpy(base.topics_), dtype=np.int64)]
+    for m in models[1:]:
+        real_m = [t for t in sorted(m.topic_sizes_) if t >= 0]
+        mapping = {-1: -1}
+        if -1 in m.topic_sizes_ and -1 not in emb:
+            take(m, -1, -1)
+        for t in real_m:
+            have = sorted(k for k in emb if k >= 0)
+            sims = cosine(to_numpy(m.topic_embeddings_)[[sorted(m.topic_sizes_).index(t)]],
+                          np.stack([emb[k] for k in have])).ravel()
+            if sims.max() >= min_similarity:
+                mapping[t] = have[int(np.argmax(sims))]
+            else:
+                mapping[t] = max(have) + 1
+                take(m, t, mapping[t])
+        parts.append(relabel(np.asarray(to_numpy(m.topics_), dtype=np.int64), mapping))
+    ids = sorted(emb)
+    indptr = np.cumsum([0] + [rows[t][0].size for t in ids])
+    c_tf_idf = sps.csr_matrix((np.concatenate([rows[t][1] for t in ids]), np.concatenate([rows[t][0] for t in ids]),
+                               indptr), shape=(len(ids), len(vocab)))
+    c_tf_idf.sort_indices()
+    merged = cls(**base.get_params(deep=False))
+    if embedding_model is not None:
+        merged.embedding_model = embedding_model
+    merged._store_fitted(
+        topics=np.concatenate(parts), probs=None, words=words, representative=rep,
+        topic_embeddings=np.stack([emb[t] for t in ids]), c_tf_idf=c_tf_idf, vocabulary=vocab, umap_model=None,
+        hdbscan_model=None, vectorizer=None, ctfidf=None, model_id=base.embedding_model_id_,
+        n_features=base.n_features_in_, timings={}, embedder=base._embedder if embedding_model is None else None,
+        cluster_to_topic={}, gpu_out=False,
+        zeroshot_topics={t: k for t, k in base._zeroshot_topics.items() if t in emb},
+    )
+    merged._saved_idf = None if idf is None else np.asarray(idf)
+    merged._unsaved_slots = ()
+    merged._needs_embedding_model = embedding_model is None and getattr(base, "_needs_embedding_model", False)
+    return merged

@@ -506,3 +506,56 @@ def test_window_counts_fast_path_equals_counting_the_joined_windows(ng2000, wind
     assert not gt._plain_unigram_counter(bigrams)
     X, _ = gt.window_counts(bigrams, docs[:20], window, stride, padding)
     assert X.shape[1] == len(bigrams.vocabulary_)
+
+
+# -------------------------------------------------------------- merge models
+
+
+def test_merge_models_adds_the_new_topics_and_joins_the_known_ones(tmp_path):
+    from gputopic import GPUTopic
+
+    two = dict(hdbscan_model=KMeans(n_clusters=2, n_init=3, random_state=0))
+    first = fast_model(**two).fit(TOY_DOCS[:40])  # cats, markets
+    second = fast_model(**two).fit(TOY_DOCS[20:])  # markets, football
+    merged = GPUTopic.merge_models([first, second], min_similarity=0.7)
+    assert merged is not first and len(merged.topic_sizes_) == 3
+    topics = np.asarray(merged.topics_)
+    assert topics.shape == (80,)
+    np.testing.assert_array_equal(topics[:40], first.topics_)
+    market = int(first.topics_[20])
+    assert (topics[40:60] == market).all()  # the second model's market topic joined the first's
+    football = int(topics[60])
+    assert football not in first.topic_sizes_ and merged.topic_sizes_[market] == 40
+    # the new topic's words, embedding and c-TF-IDF row are the second model's, on the union vocabulary
+    k2 = int(second.topics_[20])
+    assert merged.get_topic(football) == second.get_topic(k2)
+    np.testing.assert_allclose(np.asarray(merged.topic_embeddings_)[football], np.asarray(second.topic_embeddings_)[k2])
+    row = merged.c_tf_idf_[football].toarray().ravel()
+    theirs = second.c_tf_idf_[k2].toarray().ravel()
+    assert {merged.vocabulary_[i]: v for i, v in enumerate(row) if v} == {
+        second.vocabulary_[i]: v for i, v in enumerate(theirs) if v}
+    assert set(merged.vocabulary_) == set(first.vocabulary_) | set(second.vocabulary_)
+    assert merged.vocabulary_[: len(first.vocabulary_)] == list(first.vocabulary_)
+    new, _ = merged.transform(["the football team scored a goal", "my cat purred"])
+    assert new.tolist() == [football, int(first.topics_[0])]
+    # it is a whole model: topic operations on the concatenated documents, save and load
+    docs = list(TOY_DOCS[:40]) + list(TOY_DOCS[20:])
+    assert merged.reduce_outliers(docs, topics, strategy="c-tf-idf").shape == (80,)
+    merged.save(tmp_path / "m")
+    assert GPUTopic.load(tmp_path / "m", embedding_model=HashingEncoder()).topic_sizes_ == merged.topic_sizes_
+    merged.update_topics(docs)
+    assert len(merged.topic_sizes_) == 3
+    everything = GPUTopic.merge_models([first, second], min_similarity=-1.0)  # all join the first's topics
+    assert len(everything.topic_sizes_) == 2
+
+
+def test_merge_models_refuses_what_cannot_be_merged():
+    from gputopic import GPUTopic
+
+    model = fast_model().fit(TOY_DOCS)
+    with pytest.raises(InputError, match="a list of at least two fitted GPUTopic models"):
+        GPUTopic.merge_models([model])
+    with pytest.raises(InputError, match="must share their embedding model"):
+        GPUTopic.merge_models([model, fast_model(embedding_model=HashingEncoder(dim=32)).fit(TOY_DOCS)])
+    with pytest.raises(InputError, match=r"min_similarity must be a cosine similarity in \[-1, 1\]"):
+        GPUTopic.merge_models([model, model], min_similarity=3)
