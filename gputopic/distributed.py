@@ -461,9 +461,11 @@ def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_
     rep_ids = _representative(client, shards, X_parts, c_tf_idf, index_parts, k, n=docs_budget(reps))
     rep_docs = _fetch_docs(client, shards, rep_ids)
     representative = {int(t): [rep_docs[i] for i in r] for t, r in zip(ids, rep_ids)}
+    aspects = {}
     if reps is not None:
         embedder = load_embedder(model.embedding_model, device, model.embedding_backend)
-        words = apply_representation(reps, words, _embed_fn(embedder, backend), representative, model.top_n_words)
+        words, aspects = apply_representation(reps, words, _embed_fn(embedder, backend), representative,
+                                              model.top_n_words)
     topic_emb = backend.asarray((emb_sums / np.maximum(sizes, 1)[:, None]).astype(np.float32))
     if model.calculate_probabilities:
         probs = _topics.merge_columns(_cluster.soft_memberships(hdbscan_model), cluster_to_topic)
@@ -478,7 +480,7 @@ def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_
         topic_embeddings=topic_emb, c_tf_idf=c_tf_idf, vocabulary=vocab, umap_model=umap_model,
         hdbscan_model=hdbscan_model, vectorizer=vectorizer, ctfidf=ctfidf, model_id=model_id,
         n_features=int(dim), timings=timings, embedder=None, cluster_to_topic=cluster_to_topic,
-        gpu_out=gpu_out,
+        gpu_out=gpu_out, aspects=aspects,
     )
     model.embeddings_sample_size_ = n if sample is None else int(sample.size)
     return _chunked(topics, shards.lengths), None if probs is None else _chunked(np.asarray(probs), shards.lengths)

@@ -30,8 +30,8 @@ from .device import (frame_library, get_backend, is_on_gpu, resolve_device, text
                      to_output_sparse)
 from .embed import EMBEDDING_BACKENDS, Embedder, cached_encode, check_embeddings, load_embedder
 from .exceptions import InputError, NotFittedError
-from .represent import (apply_representation, cosine, docs_budget, representative_docs, topic_words,
-                        word_budget)
+from .represent import (apply_representation, check_representation, cosine, docs_budget, representative_docs,
+                        topic_words, word_budget)
 from .vectorize import class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, vocabulary
 
 logger = logging.getLogger("gputopic")
@@ -125,7 +125,9 @@ class GPUTopic(_Params):
     vectorizer_model : scikit-learn style vectorizer, default ``CountVectorizer(stop_words="english")``
     ctfidf_model : transformer, default :class:`gputopic.ClassTfidfTransformer`
     representation_model : object with ``represent(topic_words, *, embed)``, or a list of them
-        applied in order (e.g. :class:`gputopic.MaximalMarginalRelevance`).
+        applied in order (e.g. :class:`gputopic.MaximalMarginalRelevance`,
+        :class:`gputopic.KeyBERTInspired`), or a dict ``{aspect: model or list}`` whose
+        ``"Main"`` entry makes the topic words and the others ``topic_aspects_``.
     top_n_words : int, default 10
     min_topic_size : int, default 10
         HDBSCAN's ``min_cluster_size`` for the default clustering model.
@@ -232,13 +234,7 @@ class GPUTopic(_Params):
         if self.embedding_backend not in EMBEDDING_BACKENDS:
             raise InputError(f"embedding_backend must be one of {', '.join(map(repr, EMBEDDING_BACKENDS))}; "
                              f"got {self.embedding_backend!r}.")
-        reps = self.representation_model
-        for rep in (reps if isinstance(reps, (list, tuple)) else [reps] if reps is not None else []):
-            if not callable(getattr(rep, "represent", None)):
-                raise InputError(
-                    f"representation_model must have a represent(topic_words, *, embed) method "
-                    f"(e.g. gputopic.MaximalMarginalRelevance); got {type(rep).__name__}."
-                )
+        check_representation(self.representation_model)
 
     def fit(self, documents, embeddings=None, y=None):
         """Fit the topic model on ``documents`` (optionally with precomputed ``embeddings``
@@ -361,10 +357,11 @@ class GPUTopic(_Params):
         lap("ctfidf")
         rep_docs = representative_docs(X, c_tf_idf, index, n=docs_budget(reps))
         representative = {int(t): [docs[i] for i in r] for t, r in zip(ids, rep_docs)}
+        aspects = {}
         if reps is not None:
             embedder = embedder or load_embedder(self.embedding_model, device, self.embedding_backend)
-            words = apply_representation(reps, words, _embed_fn(embedder, backend), representative,
-                                         self.top_n_words)
+            words, aspects = apply_representation(reps, words, _embed_fn(embedder, backend), representative,
+                                                  self.top_n_words)
         topic_emb = class_means(emb, index, len(ids), backend)
         if zeroshot is not None:  # as BERTopic: similarities to the topics, nearest topic in transform
             real = np.flatnonzero(ids >= 0)
@@ -386,19 +383,21 @@ class GPUTopic(_Params):
             hdbscan_model=hdbscan_model, vectorizer=vectorizer, ctfidf=ctfidf,
             model_id=embedder.model_id if embedder is not None else None, n_features=int(emb.shape[1]),
             timings=timings, embedder=embedder, cluster_to_topic=cluster_to_topic, gpu_out=gpu_out,
-            zeroshot_topics=named,
+            zeroshot_topics=named, aspects=aspects,
         )
         return self.topics_, self.probabilities_
 
     def _store_fitted(self, *, topics, probs, words, representative, topic_embeddings, c_tf_idf,
                       vocabulary, umap_model, hdbscan_model, vectorizer, ctfidf, model_id, n_features,
-                      timings, embedder, cluster_to_topic, gpu_out, zeroshot_topics=None) -> None:
+                      timings, embedder, cluster_to_topic, gpu_out, zeroshot_topics=None, aspects=None) -> None:
         """Set every fitted attribute at once (in-process and sharded fits end here).
-        ``zeroshot_topics``: ``{topic: index in zeroshot_topic_list}``, labelled with the name."""
+        ``zeroshot_topics``: ``{topic: index in zeroshot_topic_list}``, labelled with the name;
+        ``aspects``: ``{aspect: {topic: words}}`` of a dict of representation models."""
         self.topics_ = to_output(topics, gpu_out)
         self.probabilities_ = to_output(probs, gpu_out)
         self.topic_sizes_ = {int(t): int(c) for t, c in zip(*np.unique(topics, return_counts=True))}
         self.topic_representations_ = words
+        self.topic_aspects_ = dict(aspects or {})
         self.topic_labels_ = {t: _label(t, w) for t, w in words.items()}
         self._zeroshot_topics = {int(t): int(k) for t, k in (zeroshot_topics or {}).items()}
         self.topic_labels_.update({t: self.zeroshot_topic_list[k] for t, k in self._zeroshot_topics.items()})
@@ -504,20 +503,29 @@ class GPUTopic(_Params):
 
     # --------------------------------------------------------------- getters
 
-    def get_topics(self) -> dict[int, list[tuple[str, float]]]:
-        """All topic representations: ``{topic: [(word, score), ...]}``."""
+    def get_topics(self, full: bool = False) -> dict:
+        """All topic representations: ``{topic: [(word, score), ...]}``; with ``full``, also
+        the aspects of a dict of representation models: ``{"Main": {...}, aspect: {...}}``."""
         self._check_fitted()
+        _check_bool("full", full)
+        if full:
+            return copy.deepcopy({"Main": self.topic_representations_, **self.topic_aspects_})
         return copy.deepcopy(self.topic_representations_)
 
-    def get_topic(self, topic: int) -> list[tuple[str, float]]:
-        """The ``(word, score)`` pairs of one topic."""
+    def get_topic(self, topic: int, full: bool = False):
+        """The ``(word, score)`` pairs of one topic; with ``full``, ``{"Main": pairs, aspect:
+        pairs, ...}``."""
         self._check_fitted()
+        _check_bool("full", full)
         try:
             key = int(topic)
         except (TypeError, ValueError):
             key = None
         if key not in self.topic_representations_:
             raise InputError(f"No topic {topic!r}; the topics are {sorted(self.topic_representations_)}.")
+        if full:
+            return {"Main": list(self.topic_representations_[key]),
+                    **{a: list(words[key]) for a, words in self.topic_aspects_.items()}}
         return list(self.topic_representations_[key])
 
     def get_topic_info(self, topic: int | None = None):
@@ -532,6 +540,7 @@ class GPUTopic(_Params):
             "Name": [self.topic_labels_[t] for t in topics],
             **self._custom_column(topics),
             "Representation": [[w for w, _ in self.topic_representations_[t]] for t in topics],
+            **{a: [[w for w, _ in words[t]] for t in topics] for a, words in self.topic_aspects_.items()},
             "Representative_Docs": [list(self.representative_docs_.get(t, [])) for t in topics],
         }
         return _frame(rows, self._gpu_output)

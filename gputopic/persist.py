@@ -111,6 +111,8 @@ def save_model(model: Any, path: Any, embedding_name: str | None = None, record_
                 **({"custom_label": custom[t]} if custom else {}),
                 **({"zeroshot": model._zeroshot_topics[t]} if t in model._zeroshot_topics else {}),
                 "words": [[w, s] for w, s in model.topic_representations_[t]],
+                **({"aspects": {a: [[w, s] for w, s in words[t]] for a, words in model.topic_aspects_.items()}}
+                   if model.topic_aspects_ else {}),
                 "representative_docs": model.representative_docs_.get(t, []),
             }
             for t in sorted(model.topic_sizes_)
@@ -197,6 +199,9 @@ def load_model(cls: type, path: Any, embedding_model: Any = None):
     model.topic_sizes_ = {int(t["topic"]): int(t["size"]) for t in topics_cfg}
     model.topic_representations_ = {int(t["topic"]): [(str(w), float(s)) for w, s in t["words"]] for t in topics_cfg}
     model.topic_labels_ = {int(t["topic"]): str(t["label"]) for t in topics_cfg}
+    names = sorted({a for t in topics_cfg for a in t.get("aspects", {})})
+    model.topic_aspects_ = {a: {int(t["topic"]): [(str(w), float(s)) for w, s in t["aspects"][a]] for t in topics_cfg}
+                            for a in names}
     model._zeroshot_topics = {int(t["topic"]): int(t["zeroshot"]) for t in topics_cfg if "zeroshot" in t}
     custom = [t.get("custom_label") for t in sorted(topics_cfg, key=lambda t: int(t["topic"]))]
     model.custom_labels_ = [str(c) for c in custom] if custom and None not in custom else None

@@ -73,26 +73,57 @@ def _as_list(models) -> list:
     return [] if models is None else list(models) if isinstance(models, (list, tuple)) else [models]
 
 
+def _every_model(models) -> list:
+    """All representation models of a slot value: one, a list, or a dict of aspects."""
+    if isinstance(models, dict):
+        return [m for value in models.values() for m in _as_list(value)]
+    return _as_list(models)
+
+
+def check_representation(models) -> None:
+    """An :class:`InputError` unless ``models`` is None, a representation model, a list of
+    them, or a dict ``{aspect name: model, list or None}`` (BERTopic's multi-aspect form)."""
+    if isinstance(models, dict) and not all(isinstance(k, str) and k for k in models):
+        raise InputError(f"representation_model as a dict maps aspect names (strings, 'Main' for the topic "
+                         f"words) to models; got keys {list(models)[:5]}.")
+    for m in _every_model(models):
+        if not callable(getattr(m, "represent", None)):
+            raise InputError(
+                f"representation_model must have a represent(topic_words, *, embed) method "
+                f"(e.g. gputopic.MaximalMarginalRelevance); got {type(m).__name__}."
+            )
+
+
 def word_budget(models, top_n_words: int) -> int:
     """How many c-TF-IDF words per topic the representation models start from."""
-    return max([int(top_n_words)] + [int(getattr(m, "nr_candidate_words", 0) or 0) for m in _as_list(models)])
+    return max([int(top_n_words)] + [int(getattr(m, "nr_candidate_words", 0) or 0) for m in _every_model(models)])
 
 
 def docs_budget(models, n: int = 3) -> int:
     """How many representative documents per topic to find (``n`` are kept on the model)."""
-    return max([n] + [int(getattr(m, "nr_repr_docs", 0) or 0) for m in _as_list(models)])
+    return max([n] + [int(getattr(m, "nr_repr_docs", 0) or 0) for m in _every_model(models)])
 
 
-def apply_representation(models, words: dict, embed: Callable[[list[str]], np.ndarray],
-                         representative: Mapping[int, list[str]], top_n_words: int) -> dict:
-    """Run the representation models in order on ``words``, each given what it declares;
-    return each topic's first ``top_n_words`` words."""
+def _run(models, words: dict, embed, representative, top_n_words: int) -> dict:
     from .reduce import takes
 
     for m in _as_list(models):
         extra = {"representative_docs": representative} if takes(m.represent, "representative_docs") else {}
         words = m.represent(words, embed=embed, **extra)
     return {t: list(w)[: int(top_n_words)] for t, w in words.items()}
+
+
+def apply_representation(models, words: dict, embed: Callable[[list[str]], np.ndarray],
+                         representative: Mapping[int, list[str]], top_n_words: int) -> tuple[dict, dict]:
+    """Run the representation models in order on ``words``, each given what it declares, and
+    cut each topic to ``top_n_words``: ``(topic words, aspects)``. A dict of models gives
+    its ``"Main"`` entry's result as the topic words (the c-TF-IDF words without one) and
+    every other entry's as the aspect of that name, each starting from ``words``."""
+    if isinstance(models, dict):
+        aspects = {name: _run(m, words, embed, representative, top_n_words)
+                   for name, m in models.items() if name != "Main"}
+        return _run(models.get("Main"), words, embed, representative, top_n_words), aspects
+    return _run(models, words, embed, representative, top_n_words), {}
 
 
 class MaximalMarginalRelevance:

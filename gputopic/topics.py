@@ -203,9 +203,10 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
     words = topic_words(c_tf_idf, ids.tolist(), vocab, word_budget(rep_model, n_words))
     rep_docs = representative_docs(X, c_tf_idf, index, n=docs_budget(rep_model))
     representative = {int(t): [docs[i] for i in r] for t, r in zip(ids, rep_docs)}
+    aspects = {}
     if rep_model is not None:
-        words = apply_representation(rep_model, words, _embed_fn(model._get_embedder(backend.name), backend),
-                                     representative, n_words)
+        words, aspects = apply_representation(rep_model, words, _embed_fn(model._get_embedder(backend.name), backend),
+                                              representative, n_words)
 
     if merge is not None:
         old_ids = sorted(model.topic_sizes_)
@@ -235,7 +236,7 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
         hdbscan_model=model.hdbscan_model_, vectorizer=vectorizer, ctfidf=ctfidf,
         model_id=model.embedding_model_id_, n_features=model.n_features_in_, timings=model.timings_,
         embedder=model._embedder, cluster_to_topic=cluster_to_topic, gpu_out=model._gpu_output,
-        zeroshot_topics=named,
+        zeroshot_topics=named, aspects=aspects,
     )
 
 

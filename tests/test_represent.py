@@ -73,3 +73,32 @@ def test_keybert_inspired_in_a_fit_prefers_words_near_the_documents():
         sims = [float(enc.encode([w])[0] @ centre / np.linalg.norm(centre)) for w, _ in pairs]
         np.testing.assert_allclose([s for _, s in pairs], sims, atol=1e-5)
         assert sims == sorted(sims, reverse=True)
+
+
+def test_aspects_from_a_dict_of_representation_models(tmp_path):
+    from gputopic import GPUTopic
+
+    keybert = KeyBERTInspired(top_n_words=4, nr_repr_docs=3)
+    model = fast_model(representation_model={"Main": None, "KeyBERT": keybert, "Both": [keybert,
+                                                                                       MaximalMarginalRelevance()]})
+    model.fit(TOY_DOCS)
+    plain = fast_model().fit(TOY_DOCS)
+    alone = fast_model(representation_model=keybert).fit(TOY_DOCS)
+    assert model.topic_representations_ == plain.topic_representations_  # "Main": None keeps the c-TF-IDF words
+    assert model.topic_aspects_["KeyBERT"] == alone.topic_representations_
+    assert set(model.topic_aspects_) == {"KeyBERT", "Both"}
+    assert model.get_topic(0, full=True) == {"Main": plain.get_topic(0), "KeyBERT": alone.get_topic(0),
+                                             "Both": model.topic_aspects_["Both"][0]}
+    assert set(model.get_topics(full=True)) == {"Main", "KeyBERT", "Both"}
+    info = model.get_topic_info()
+    assert list(info.KeyBERT[0]) == [w for w, _ in alone.get_topic(0)]
+    model.save(tmp_path / "m")
+    loaded = GPUTopic.load(tmp_path / "m", embedding_model=HashingEncoder())
+    assert loaded.topic_aspects_ == {a: {t: [(w, pytest.approx(s)) for w, s in ws] for t, ws in d.items()}
+                                     for a, d in model.topic_aspects_.items()}
+    model.merge_topics(TOY_DOCS, [0, 1])  # refits recompute the aspects
+    assert set(model.topic_aspects_["KeyBERT"]) == set(model.topic_sizes_)
+    with pytest.raises(InputError, match="maps aspect names"):
+        fast_model(representation_model={1: keybert}).fit(TOY_DOCS)
+    with pytest.raises(InputError, match="must have a represent"):
+        fast_model(representation_model={"Main": "mmr"}).fit(TOY_DOCS)
