@@ -73,6 +73,23 @@ def _nr_topics(text: str):
     return "auto" if text == "auto" else _nr_topics_int(text)
 
 
+def _names(text: str) -> list[str]:
+    """'a;b' -> ['a', 'b']: names separated by semicolons, none empty."""
+    names = [n.strip() for n in text.split(";")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected names separated by ';' (none empty), got {text!r}")
+    return names
+
+
+def _word_lists(text: str) -> list[list[str]]:
+    """'a,b;c' -> [['a', 'b'], ['c']]: topics separated by ';', their words by ','."""
+    topics = [[w.strip() for w in t.split(",")] for t in text.split(";")]
+    if not all(t and all(t) for t in topics):
+        raise argparse.ArgumentTypeError(f"expected words separated by ',' and topics by ';' (none empty), "
+                                         f"got {text!r}")
+    return topics
+
+
 def _add_input_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-column", metavar="C",
                    help="column holding the documents in .jsonl/.csv/.parquet input (default: text)")
@@ -130,6 +147,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="folder to save the fitted model to")
     _add_input_options(p)
     _add_model_options(p)
+    g = p.add_argument_group("steering the topics (in-process fits)")
+    g.add_argument("--label-column", metavar="C",
+                   help="column of class labels (.jsonl/.csv/.parquet): UMAP fits semi-supervised; rows "
+                        "without a label (empty or null) are unknown")
+    g.add_argument("--seed-topics", type=_word_lists, metavar="'w1,w2;w3,w4'",
+                   help="seed topics for guided topic modelling: topics separated by ';', their words by ','")
+    g.add_argument("--zeroshot-topics", type=_names, metavar="'name 1;name 2'",
+                   help="zero-shot topic names separated by ';': documents similar enough to a name join it")
+    g.add_argument("--zeroshot-min-similarity", type=float, default=0.7, metavar="F",
+                   help="cosine similarity a document needs to join a zero-shot topic (default: 0.7)")
+    g.add_argument("--representation", choices=("keybert", "mmr"),
+                   help="re-rank the topic words: 'keybert' (KeyBERTInspired) or 'mmr' (maximal marginal "
+                        "relevance, diversity 0.3) (default: c-TF-IDF order)")
     g = p.add_argument_group("dask (shard the corpus over several processes or GPUs)")
     g = g.add_mutually_exclusive_group()
     g.add_argument("--cluster", choices=("local", "local-cuda"),
@@ -228,7 +258,11 @@ def _estimator_class():
 
 
 def _make_model(args: argparse.Namespace):
+    from .represent import KeyBERTInspired, MaximalMarginalRelevance
+
     GPUTopic = _estimator_class()
+    representation = {None: None, "keybert": KeyBERTInspired(),
+                      "mmr": MaximalMarginalRelevance(diversity=0.3)}[getattr(args, "representation", None)]
     return GPUTopic(
         embedding_model=args.embedding_model,
         top_n_words=args.top_n_words,
@@ -239,7 +273,22 @@ def _make_model(args: argparse.Namespace):
         random_state=args.random_state,
         verbose=args.verbose,
         embedding_cache_dir=args.embedding_cache,
+        representation_model=representation,
+        seed_topic_list=getattr(args, "seed_topics", None),
+        zeroshot_topic_list=getattr(args, "zeroshot_topics", None),
+        zeroshot_min_similarity=getattr(args, "zeroshot_min_similarity", 0.7),
     )
+
+
+def _label_codes(values: list) -> np.ndarray:
+    """Class labels from a column: integer codes in order of first appearance, -1 where a
+    row has none (null or empty)."""
+    codes, seen = np.full(len(values), -1, dtype=np.int64), {}
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v.strip()):
+            continue
+        codes[i] = seen.setdefault(v, len(seen))
+    return codes
 
 
 def _topic_table(model, top: int | None = None) -> str:
@@ -296,13 +345,19 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from .io import read_corpus
 
     if getattr(args, "cluster", None) or getattr(args, "scheduler", None):
+        steering = [o for o, v in (("--label-column", args.label_column), ("--seed-topics", args.seed_topics),
+                                   ("--zeroshot-topics", args.zeroshot_topics)) if v is not None]
+        if steering:
+            raise InputError(f"{', '.join(steering)} need an in-process fit: leave out --cluster / --scheduler.")
         return _cmd_fit_dask(args)
-    corpus = read_corpus(args.input, text_column=args.text_column, limit=args.limit)
-    docs, _ = _non_blank(corpus.docs)
+    corpus = read_corpus(args.input, text_column=args.text_column, label_column=args.label_column,
+                         limit=args.limit)
+    docs, rows = _non_blank(corpus.docs)
     _check_enough_docs(len(docs), args.min_topic_size)
+    y = None if corpus.labels is None else _label_codes([corpus.labels[i] for i in rows])
     model = _make_model(args)
     start = time.perf_counter()
-    model.fit(docs)
+    model.fit(docs, y=y)
     return _save_and_report(model, args, time.perf_counter() - start)
 
 

@@ -33,8 +33,9 @@ class FakeTopic:
         self.params.update(params)
         return self
 
-    def fit(self, docs, embeddings=None):
+    def fit(self, docs, embeddings=None, y=None):
         self.topics_ = [len(d) % 3 - 1 for d in docs]
+        self.y = y
         return self
 
     def fit_transform(self, docs, embeddings=None):
@@ -91,7 +92,9 @@ def test_fit_topics_transform_with_stand_in(fake, small_jsonl, tmp_path, capsys)
     assert fake.instances[0].params == {
         "embedding_model": None, "top_n_words": 7, "min_topic_size": 5, "nr_topics": "auto", "device": "cpu",
         "batch_size": 16, "random_state": 3, "verbose": False,
-        "embedding_cache_dir": str(tmp_path / "cache")}
+        "embedding_cache_dir": str(tmp_path / "cache"), "representation_model": None, "seed_topic_list": None,
+        "zeroshot_topic_list": None, "zeroshot_min_similarity": 0.7}
+    assert fake.instances[0].y is None
     assert len(fake.instances[0].topics_) == 50
     assert captured.out.split()[:3] == ["Topic", "Count", "Name"]
     assert "model saved to" in captured.err
@@ -109,6 +112,30 @@ def test_fit_topics_transform_with_stand_in(fake, small_jsonl, tmp_path, capsys)
     assert len(frame) == 60
     assert frame["document"].tolist() == list(range(60))
     assert set(frame["topic"]) <= {-1, 0, 1}
+
+
+def test_fit_steering_options(fake, tmp_path, capsys):
+    from gputopic import KeyBERTInspired
+
+    path = tmp_path / "labelled.csv"
+    pd.DataFrame({"text": [f"document number {i} about things" for i in range(12)],
+                  "group": ["b", "a", None, "b", "", "a", "c", "b", None, "a", "c", "b"]}).to_csv(path, index=False)
+    assert cli.main(["fit", str(path), "--out", str(tmp_path / "m"), "--min-topic-size", "2",
+                     "--label-column", "group", "--seed-topics", "space, nasa;hockey",
+                     "--zeroshot-topics", "space travel; ice hockey", "--zeroshot-min-similarity", "0.5",
+                     "--representation", "keybert"]) == 0, capsys.readouterr().err
+    model = fake.instances[0]
+    # labels in order of first appearance; missing ones unknown (-1)
+    assert model.y.tolist() == [0, 1, -1, 0, -1, 1, 2, 0, -1, 1, 2, 0]
+    assert model.params["seed_topic_list"] == [["space", "nasa"], ["hockey"]]
+    assert model.params["zeroshot_topic_list"] == ["space travel", "ice hockey"]
+    assert model.params["zeroshot_min_similarity"] == 0.5
+    assert isinstance(model.params["representation_model"], KeyBERTInspired)
+    assert cli.main(["fit", str(path), "--out", str(tmp_path / "x"), "--seed-topics", "a,;b"]) == 2
+    assert "expected words separated by ','" in capsys.readouterr().err
+    assert cli.main(["fit", str(path), "--out", str(tmp_path / "x"), "--label-column", "group",
+                     "--cluster", "local"]) == 2
+    assert "--label-column need an in-process fit" in capsys.readouterr().err
 
 
 def test_demo_with_stand_in(fake, capsys):
