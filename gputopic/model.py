@@ -402,6 +402,7 @@ class GPUTopic(_Params):
         self._zeroshot_topics = {int(t): int(k) for t, k in (zeroshot_topics or {}).items()}
         self.topic_labels_.update({t: self.zeroshot_topic_list[k] for t, k in self._zeroshot_topics.items()})
         self.custom_labels_ = None  # set_topic_labels; topic ids change with every (re)fit
+        self._online = None  # partial_fit's running sums, set again after this by partial_fit
         self.representative_docs_ = representative
         self.topic_embeddings_ = to_output(topic_embeddings, gpu_out)
         self.c_tf_idf_ = to_output_sparse(c_tf_idf, gpu_out)
@@ -425,6 +426,18 @@ class GPUTopic(_Params):
         return type(self)(**{k: v if k == "client" else clone(v, safe=False) for k, v in params.items()})
 
     # ------------------------------------------------------------ transform
+
+    def partial_fit(self, documents, embeddings=None):
+        """Learn from one more batch of documents (online topic modelling, BERTopic's
+        ``partial_fit``). Needs a ``umap_model`` and ``hdbscan_model`` that learn
+        incrementally, e.g. ``IncrementalPCA(n_components=5)`` and
+        ``MiniBatchKMeans(n_clusters=50)``. Topic words, sizes and embeddings describe all
+        batches so far; ``topics_`` are the last batch's; topic ids are the clustering
+        model's cluster ids. See :mod:`gputopic.online`. Returns ``self``."""
+        from .online import partial_fit
+
+        partial_fit(self, documents, embeddings)
+        return self
 
     def transform(self, documents, embeddings=None):
         """Topics (and probabilities) of new documents.
@@ -640,6 +653,10 @@ class GPUTopic(_Params):
 
     def _training_docs(self, documents, method: str) -> list[str]:
         self._check_fitted()
+        if getattr(self, "_online", None) is not None:
+            raise InputError(f"{method} needs all training documents, which partial_fit does not keep: fit the "
+                             "corpus with fit() for topic operations (reduce_outliers, transform, "
+                             "approximate_distribution and the figures of topics work on this model).")
         docs = validate_documents(documents)
         n = int(np.shape(self.topics_)[0])
         if len(docs) != n:

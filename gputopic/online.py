@@ -1,0 +1,167 @@
+"""Online topic modelling: ``GPUTopic.partial_fit`` (BERTopic's), one batch of documents at a
+time, for corpora that arrive as a stream.
+
+Each batch is embedded, reduced and clustered by models that learn incrementally (their
+own ``partial_fit``: e.g. scikit-learn's ``IncrementalPCA`` and ``MiniBatchKMeans``), and
+counted by an unfitted copy of the vectorizer whose terms join a growing vocabulary. Per
+topic, the term counts, embedding sums and sizes of all batches so far are kept and added
+to, so the c-TF-IDF, topic words and topic embeddings always describe every document
+seen, while no document is kept. Topic ids are the clustering model's cluster ids (stable
+from batch to batch, not ordered by size). ``topics_`` holds the last batch's topics,
+``topic_sizes_`` the counts over all batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import cluster as _cluster
+from . import reduce as _reduce
+from .ctfidf import ClassTfidfTransformer
+from .device import Backend, get_backend, is_on_gpu, resolve_device, to_numpy
+from .embed import cached_encode, check_embeddings, load_embedder
+from .exceptions import InputError
+from .represent import apply_representation, docs_budget, representative_docs, topic_words, word_budget
+from .vectorize import class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, one_hot, vocabulary
+
+
+@dataclass
+class OnlineState:
+    """What partial_fit keeps between batches (host arrays; the counts on the model's device)."""
+
+    ids: np.ndarray  # topic ids seen so far, sorted (-1 first when there were outliers)
+    counts: Any  # (len(ids) x len(vocab)) term counts per topic
+    emb_sums: np.ndarray  # (len(ids) x dim) sums of document embeddings per topic
+    sizes: np.ndarray  # documents per topic
+    vocab: list[str]
+    column: dict[str, int] = field(default_factory=dict)
+    representative: dict[int, list[str]] = field(default_factory=dict)
+
+
+def _check(model: Any) -> None:
+    for slot, example in (("umap_model", "IncrementalPCA(n_components=5)"),
+                          ("hdbscan_model", "MiniBatchKMeans(n_clusters=50)")):
+        value = getattr(model, slot)
+        if isinstance(value, str) or value is None or not callable(getattr(value, "partial_fit", None)):
+            raise InputError(f"partial_fit needs a {slot} that learns incrementally (with partial_fit), e.g. "
+                             f"scikit-learn's {example}; got {value!r}. Use fit() for UMAP and HDBSCAN.")
+    for name in ("nr_topics", "seed_topic_list", "zeroshot_topic_list"):
+        if getattr(model, name) is not None:
+            raise InputError(f"partial_fit does not take {name}: fit the whole corpus with fit() to use it.")
+    if model.calculate_probabilities:
+        raise InputError("partial_fit gives no per-topic probabilities: set calculate_probabilities=False.")
+
+
+def _widen(M, n_cols: int, backend: Backend):
+    """``M`` with extra empty columns up to ``n_cols``."""
+    M = M.tocsr()
+    return backend.sp.csr_matrix((M.data, M.indices, M.indptr), shape=(M.shape[0], n_cols))
+
+
+def _rows_into(M, at: np.ndarray, n_rows: int, backend: Backend):
+    """(n_rows x cols) with row i of ``M`` at row ``at[i]``."""
+    xp, sp = backend.xp, backend.sp
+    P = sp.csr_matrix((xp.ones(len(at), dtype=xp.float32), (xp.asarray(at), xp.arange(len(at)))),
+                      shape=(n_rows, len(at)))
+    return (P @ M).tocsr()
+
+
+def partial_fit(model: Any, documents: Any, embeddings: Any = None) -> None:
+    """One batch of :meth:`GPUTopic.partial_fit` (see the module docstring)."""
+    from .model import _embed_fn, _fresh, validate_documents
+
+    if hasattr(model, "topic_representations_") and getattr(model, "_online", None) is None:
+        raise InputError("partial_fit continues a model started with partial_fit; this one was fitted with fit() "
+                         "or loaded. Start from an unfitted GPUTopic (e.g. sklearn.base.clone(model)).")
+    _check(model)
+    model._validate_params()
+    docs = validate_documents(documents)
+    state: OnlineState | None = getattr(model, "_online", None)
+    backend = get_backend(resolve_device(model.device))
+    first = state is None
+    umap_model = _fresh(model.umap_model) if first else model.umap_model_
+    hdbscan_model = _fresh(model.hdbscan_model) if first else model.hdbscan_model_
+    embedder = None
+    if embeddings is None:
+        embedder = model._embedder if not first and model._embedder is not None else \
+            load_embedder(model.embedding_model, backend.name, model.embedding_backend)
+        emb = cached_encode(embedder, docs, backend, model.embedding_cache_dir, model.batch_size, model.verbose)
+    else:
+        emb = check_embeddings(embeddings, len(docs), backend)
+    if not first and emb.shape[1] != model.n_features_in_:
+        raise InputError(f"embeddings have {emb.shape[1]} dimensions but earlier batches had {model.n_features_in_}: "
+                         "use the same embedding model for every batch.")
+
+    umap_model.partial_fit(_reduce._feed(umap_model, emb, backend))
+    reduced = _reduce.transform_reduce(umap_model, emb, backend)
+    hdbscan_model.partial_fit(_reduce._feed(hdbscan_model, reduced, backend))
+    predicted = _cluster.predict(hdbscan_model, reduced, backend)
+    if predicted is None:
+        raise InputError(f"hdbscan_model {type(hdbscan_model).__name__} cannot predict the clusters of a batch: "
+                         "pass one with predict(X), e.g. MiniBatchKMeans.")
+    topics = predicted[0]
+
+    vectorizer = _fresh(model.vectorizer_model) if model.vectorizer_model is not None else default_vectorizer()
+    X = doc_term_matrix(vectorizer, docs, backend)
+    if first:
+        state = OnlineState(ids=np.zeros(0, dtype=np.int64), counts=None, emb_sums=np.zeros((0, emb.shape[1])),
+                            sizes=np.zeros(0), vocab=[])
+    cols = np.empty(X.shape[1], dtype=np.int64)
+    for j, term in enumerate(vocabulary(vectorizer)):
+        cols[j] = state.column.setdefault(term, len(state.vocab))
+        if cols[j] == len(state.vocab):
+            state.vocab.append(term)
+    X = X.tocsr()
+    X = backend.sp.csr_matrix((X.data, backend.xp.asarray(cols)[X.indices], X.indptr), shape=(X.shape[0],
+                                                                                               len(state.vocab)))
+    X.sum_duplicates()
+
+    batch_ids, batch_index = labels_to_index(topics)
+    ids = np.union1d(state.ids, batch_ids)
+    at_old, at_new = np.searchsorted(ids, state.ids), np.searchsorted(ids, batch_ids)
+    batch_counts = class_term_matrix(X, batch_index, len(batch_ids), backend)
+    counts = _rows_into(batch_counts, at_new, len(ids), backend)
+    if state.counts is not None:
+        counts = counts + _rows_into(_widen(state.counts, len(state.vocab), backend), at_old, len(ids), backend)
+    emb_sums = np.zeros((len(ids), emb.shape[1]))
+    sizes = np.zeros(len(ids))
+    emb_sums[at_old], sizes[at_old] = state.emb_sums, state.sizes
+    emb_sums[at_new] += to_numpy(one_hot(batch_index, len(batch_ids), backend).T.tocsr() @ emb)
+    sizes[at_new] += np.bincount(batch_index, minlength=len(batch_ids))
+
+    ctfidf = _fresh(model.ctfidf_model) if model.ctfidf_model is not None else ClassTfidfTransformer()
+    c_tf_idf = ctfidf.fit_transform(counts.tocsr())
+    reps = model.representation_model
+    words = topic_words(c_tf_idf, ids.tolist(), state.vocab, word_budget(reps, model.top_n_words))
+    index = np.searchsorted(ids, topics)
+    best = representative_docs(X, c_tf_idf, index, n=docs_budget(reps))
+    representative = dict(state.representative)
+    representative.update({int(ids[r]): [docs[i] for i in best[r]] for r in np.unique(index)})
+    aspects = {}
+    if reps is not None:
+        embedder = embedder or load_embedder(model.embedding_model, backend.name, model.embedding_backend)
+        words, aspects = apply_representation(reps, words, _embed_fn(embedder, backend), representative,
+                                              model.top_n_words)
+    new_text = _fresh(vectorizer)
+    try:  # counts new text in the topics' terms (approximate_distribution, outlier strategies)
+        new_text.set_params(vocabulary=list(state.vocab)).fit(docs[:1])
+    except (AttributeError, TypeError, ValueError):
+        new_text = None
+    gpu_out = is_on_gpu(documents) or is_on_gpu(embeddings)
+    model._store_fitted(
+        topics=topics, probs=None, words=words, representative={t: d[:3] for t, d in representative.items()},
+        topic_embeddings=backend.asarray((emb_sums / np.maximum(sizes, 1)[:, None]).astype(np.float32)),
+        c_tf_idf=c_tf_idf, vocabulary=list(state.vocab), umap_model=umap_model, hdbscan_model=hdbscan_model,
+        vectorizer=new_text, ctfidf=ctfidf, model_id=embedder.model_id if embedder is not None else
+        getattr(model, "embedding_model_id_", None), n_features=int(emb.shape[1]), timings={},
+        embedder=embedder, cluster_to_topic={int(c): int(c) for c in ids if c >= 0}, gpu_out=gpu_out,
+        aspects=aspects,
+    )
+    model.topic_sizes_ = {int(t): int(s) for t, s in zip(ids, sizes)}
+    model._saved_idf = to_numpy(ctfidf.idf_)
+    state.ids, state.counts, state.emb_sums, state.sizes = ids, counts, emb_sums, sizes
+    state.representative = representative
+    model._online = state
