@@ -126,6 +126,33 @@ def test_topic_operations_on_cuda(gpu, ng2000):
     assert len(model.topic_sizes_) == 8
 
 
+def test_labels_zeroshot_and_online_on_cuda(gpu, ng2000):
+    """Class labels through the native UMAP's supervised graph, zero-shot topics and
+    partial_fit on a CUDA model (device arrays in, the same checks as on the CPU)."""
+    import pandas as pd
+    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.decomposition import IncrementalPCA
+    from sklearn.metrics import normalized_mutual_info_score as nmi
+
+    from gputopic import GPUTopic
+
+    docs, labels, emb = ng2000
+    emb_gpu = gpu.xp.asarray(emb)
+    codes = pd.factorize(np.asarray(labels))[0]
+    topics = GPUTopic(device="cuda", random_state=0).fit_transform(docs, embeddings=emb_gpu, y=codes)[0]
+    assert isinstance(topics, gpu.xp.ndarray) and nmi(labels, topics.get()) > 0.8
+    names = ["space exploration, NASA and rockets", "ice hockey"]
+    model = GPUTopic(device="cuda", random_state=0, zeroshot_topic_list=names, zeroshot_min_similarity=0.3)
+    topics = model.fit_transform(docs, embeddings=emb_gpu)[0].get()
+    assert [model.topic_labels_[t] for t in (0, 1)] == names
+    assert (np.asarray(labels)[topics == 1] == "rec.sport.hockey").mean() > 0.85
+    online = GPUTopic(device="cuda", umap_model=IncrementalPCA(n_components=5),
+                      hdbscan_model=MiniBatchKMeans(n_clusters=20, n_init=3, random_state=0))
+    for start in range(0, 2000, 500):
+        online.partial_fit(docs[start:start + 500], embeddings=emb_gpu[start:start + 500])
+    assert sum(online.topic_sizes_.values()) == 2000 and isinstance(online.c_tf_idf_, gpu.sp.csr_matrix)
+
+
 def test_figures_of_a_cuda_model(gpu, ng2000):
     """The figures read a CUDA model's device arrays once; the documents' 2-D UMAP runs on the GPU."""
     pytest.importorskip("plotly")
