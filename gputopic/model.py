@@ -757,23 +757,25 @@ class GPUTopic(_Params):
         return to_output(new, is_on_gpu(documents) or is_on_gpu(topics))
 
     def approximate_distribution(self, documents, window: int = 4, stride: int = 1, min_similarity: float = 0.1,
-                                 batch_size: int | None = 1000, padding: bool = False):
-        """Topic distributions of ``documents``: ``(distributions, None)``, distributions of
-        shape (documents x topics, outliers left out), each row summing to 1 (all 0 for a
-        document similar to no topic). As BERTopic's c-TF-IDF approximation: windows of
-        ``window`` tokens every ``stride`` tokens are weighted like the topics, their cosine
-        similarities to the topics below ``min_similarity`` dropped and the rest summed per
-        document. The second element stands for BERTopic's per-token distributions, which
-        are not computed.
+                                 batch_size: int | None = 1000, padding: bool = False, calculate_tokens: bool = False):
+        """Topic distributions of ``documents``: ``(distributions, token distributions)``,
+        distributions of shape (documents x topics, outliers left out), each row summing to
+        1 (all 0 for a document similar to no topic). As BERTopic's c-TF-IDF approximation:
+        windows of ``window`` tokens every ``stride`` tokens are weighted like the topics,
+        their cosine similarities to the topics below ``min_similarity`` dropped and the rest
+        summed per document. With ``calculate_tokens``, the second element lists each
+        document's (tokens x topics) array, every token holding the summed similarities of
+        the windows that contain it (see :meth:`visualize_approximate_distribution`); else None.
         """
         self._check_fitted()
         if isinstance(documents, str):
             documents = [documents]
         docs = validate_documents(documents)
-        dist = _topics.approximate_distribution(self, docs, window=window, stride=stride,
-                                                min_similarity=min_similarity, batch_size=batch_size,
-                                                padding=padding)
-        return to_output(dist, is_on_gpu(documents)), None
+        _check_bool("calculate_tokens", calculate_tokens)
+        dist, tokens = _topics.approximate_distribution(self, docs, window=window, stride=stride,
+                                                        min_similarity=min_similarity, batch_size=batch_size,
+                                                        padding=padding, calculate_tokens=calculate_tokens)
+        return to_output(dist, is_on_gpu(documents)), tokens
 
     def update_topics(self, docs, topics=None, top_n_words: int | None = None, vectorizer_model=None,
                       ctfidf_model=None, representation_model=None, embeddings=None):
@@ -872,6 +874,7 @@ class GPUTopic(_Params):
     visualize_topics_over_time = _plotting.visualize_topics_over_time
     visualize_topics_per_class = _plotting.visualize_topics_per_class
     visualize_distribution = _plotting.visualize_distribution
+    visualize_approximate_distribution = _plotting.visualize_approximate_distribution
 
     # ----------------------------------------------------------- save / load
 

@@ -425,6 +425,50 @@ def visualize_distribution(model: Any, probabilities: Any, min_probability: floa
     return fig
 
 
+def visualize_approximate_distribution(model: Any, document: str, topic_token_distribution: Any,
+                                       normalize: bool = False):
+    """One document's token-level topic distribution as a table: a row per topic with any
+    weight, a column per token (position, token), from the document's array of
+    ``approximate_distribution(docs, calculate_tokens=True)[1]``; ``normalize`` divides by
+    the total. A pandas ``Styler`` shaded by value where jinja2 is installed (as with torch),
+    else the DataFrame."""
+    import pandas as pd
+
+    model._check_fitted()
+    from .model import _check_bool
+    from .topics import _spec
+
+    _check_bool("normalize", normalize)
+    if not isinstance(document, str):
+        raise InputError(f"document must be one string, got {type(document).__name__}.")
+    vectorizer = _spec(model, "vectorizer_model", None, copy=False)
+    if vectorizer is None:
+        from .vectorize import default_vectorizer
+
+        vectorizer = default_vectorizer()
+    tokens = vectorizer.build_tokenizer()(document)
+    real = [t for t in sorted(model.topic_sizes_) if t >= 0]
+    M = np.asarray(topic_token_distribution, dtype=np.float64)
+    if M.shape != (max(len(tokens), 1), len(real)):
+        raise InputError(f"topic_token_distribution must be this document's ({max(len(tokens), 1)} tokens x "
+                         f"{len(real)} topics) array from approximate_distribution(..., calculate_tokens=True)"
+                         f"[1]; got shape {M.shape}.")
+    if normalize and M.sum() > 0:
+        M = M / M.sum()
+    labels = _labels(model, False)
+    columns = pd.MultiIndex.from_arrays([np.arange(len(tokens)), tokens], names=["position", "token"]) \
+        if tokens else pd.Index(["(no tokens)"])
+    frame = pd.DataFrame(M.T, index=[labels[t] for t in real], columns=columns)
+    frame = frame.loc[frame.sum(axis=1) != 0]
+    import importlib.util
+
+    if importlib.util.find_spec("jinja2") is None:  # pandas' Styler needs it
+        return frame
+    top = float(frame.to_numpy().max()) if frame.size else 0.0
+    return frame.style.format("{:.3f}").map(
+        lambda v: f"background-color: rgba(33, 113, 181, {0.85 * v / top if top else 0:.2f})")
+
+
 # --------------------------------------------------------------- documents
 
 
@@ -570,4 +614,4 @@ embedding model {html.escape(str(model.embedding_model_id_))}.</p>
 
 __all__ = ["visualize_topics", "visualize_heatmap", "visualize_hierarchy", "visualize_barchart",
            "visualize_term_rank", "visualize_topics_over_time", "visualize_topics_per_class",
-           "visualize_distribution", "visualize_documents", "report", "pcoa"]
+           "visualize_distribution", "visualize_approximate_distribution", "visualize_documents", "report", "pcoa"]

@@ -345,7 +345,7 @@ def outlier_topics(model: Any, docs: list[str], topics: np.ndarray, strategy: st
         centers = to_numpy(model.topic_embeddings_)[np.searchsorted(sorted(model.topic_sizes_), real)]
         sims = cosine(to_numpy(emb), centers)
     elif strategy == "distributions":
-        sims = approximate_distribution(model, [docs[i] for i in rows.tolist()], **(distributions_params or {}))
+        sims = approximate_distribution(model, [docs[i] for i in rows.tolist()], **(distributions_params or {}))[0]
     else:
         vectorizer, ctfidf = _fitted_counting(model, "strategy='c-tf-idf'")
         X = vectorizer.transform([docs[i] for i in rows.tolist()])  # the text as given, as BERTopic
@@ -410,28 +410,40 @@ def _topic_rows(model: Any):
     return topic_rows(model, [t for t in sorted(model.topic_sizes_) if t >= 0])
 
 
-def token_sets(tokens: list[str], window: int, stride: int, padding: bool) -> list[list[str]]:
-    """The windows of ``window`` consecutive tokens, one every ``stride`` tokens (BERTopic's
-    token sets): a text shorter than the window is one set; without ``padding`` shorter
-    windows at the end are dropped, with it the end's and the start's partial windows are kept."""
-    if len(tokens) < window:
-        return [tokens]
-    sets = [tokens[i:i + window] for i in range(0, len(tokens), stride)]
+def window_ranges(n: int, window: int, stride: int, padding: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, lengths)`` of the token sets of a text of ``n`` tokens (BERTopic's): windows
+    of ``window`` consecutive tokens, one every ``stride`` tokens; a text shorter than the
+    window is one set; without ``padding`` shorter windows at the end are dropped, with it
+    the end's and the start's partial windows are kept."""
+    if n < window:
+        return np.zeros(1, dtype=np.int64), np.asarray([n], dtype=np.int64)
+    starts = np.arange(0, n, stride, dtype=np.int64)
+    lengths = np.minimum(window, n - starts)
     if not padding:
-        return [s for s in sets if len(s) == window]
+        return starts[lengths == window], lengths[lengths == window]
     lead = -(-window // stride) - 1  # ceil(window / stride) - 1 partial windows before the first
-    return [tokens[: window - (lead - i) * stride] for i in range(lead)] + sets
+    return (np.concatenate([np.zeros(lead, dtype=np.int64), starts]),
+            np.concatenate([window - (lead - np.arange(lead, dtype=np.int64)) * stride, lengths]))
+
+
+def token_sets(tokens: list[str], window: int, stride: int, padding: bool) -> list[list[str]]:
+    """The token sets of :func:`window_ranges` as lists of tokens."""
+    return [tokens[s:s + ln] for s, ln in zip(*window_ranges(len(tokens), window, stride, padding))]
 
 
 def approximate_distribution(model: Any, docs: list[str], window: int = 4, stride: int = 1,
                              min_similarity: float = 0.1, batch_size: int | None = 1000,
-                             padding: bool = False) -> np.ndarray:
+                             padding: bool = False, calculate_tokens: bool = False):
     """Topic distributions of ``docs`` (documents x real topics, rows summing to 1, or 0 for
     a document similar to no topic), BERTopic's approximation: each document's token sets
     (:func:`token_sets` of the fitted vectorizer's tokenizer on the text as given, as
     BERTopic) are counted and weighted like the topics (fitted vectorizer and c-TF-IDF model); the
     cosine similarities of a set's row with the topics' c-TF-IDF rows below
     ``min_similarity`` are zeroed, the rest summed over the document's sets and L1-normalised.
+    Returns ``(distributions, token distributions or None)``. With ``calculate_tokens``,
+    each token gets the summed similarities of the sets that hold it (a tokens x topics
+    array per document; one zero row for a document without tokens), and, as in BERTopic,
+    a document's distribution is then the L1-normalised sum of its tokens' rows.
     """
     from .model import _check_int
 
@@ -447,15 +459,31 @@ def approximate_distribution(model: Any, docs: list[str], window: int = 4, strid
     host = get_backend("cpu")
     topics_n = unit_rows(topics).T.tocsr()
     out = np.zeros((len(docs), topics.shape[0]), dtype=np.float64)
+    per_token: list[np.ndarray] | None = [] if calculate_tokens else None
     step = batch_size or max(len(docs), 1)
     for start in range(0, len(docs), step):
-        X, owner = window_counts(vectorizer, docs[start:start + step], int(window), int(stride), bool(padding))
+        X, owner, ranges = window_counts(vectorizer, docs[start:start + step], int(window), int(stride),
+                                         bool(padding))
         # cosine similarities, windows x topics, kept sparse
         sims = (unit_rows(ctfidf.transform(X.tocsr())) @ topics_n).tocsr()
         sims.data[sims.data < min_similarity] = 0.0
         sims.eliminate_zeros()
-        out[start:start + step] = (one_hot(owner, min(step, len(docs) - start), host).T.tocsr() @ sims).toarray()
-    return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300)
+        if per_token is None:
+            out[start:start + step] = (one_hot(owner, min(step, len(docs) - start), host).T.tocsr() @ sims).toarray()
+            continue
+        first = 0
+        for i, (starts, lengths) in enumerate(ranges):
+            rows = sims[first:first + starts.size].toarray()
+            first += starts.size
+            n = int((starts + lengths).max()) if starts.size else 0
+            # each set adds its similarities to the tokens it holds: a difference array, summed up
+            diff = np.zeros((n + 1, rows.shape[1]))
+            np.add.at(diff, starts, rows)
+            np.add.at(diff, starts + lengths, -rows)
+            tokens = np.cumsum(diff, axis=0)[:n] if n else np.zeros((1, rows.shape[1]))
+            per_token.append(tokens)
+            out[start + i] = tokens.sum(axis=0)
+    return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300), per_token
 
 
 _DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
@@ -476,8 +504,9 @@ def _plain_unigram_counter(vectorizer: Any) -> bool:
 
 
 def window_counts(vectorizer: Any, docs: Sequence[str], window: int, stride: int, padding: bool):
-    """The term counts of every token set of ``docs`` (:func:`token_sets` of the vectorizer's
-    tokenizer) and the document of each: ``(X, owner)``.
+    """The term counts of every token set of ``docs`` (:func:`window_ranges` of the
+    vectorizer's tokenizer), the document of each and each document's ranges: ``(X, owner,
+    [(starts, lengths), ...])``.
 
     In general each set is joined with spaces and counted by ``vectorizer.transform`` (as
     BERTopic does); for a plain unigram ``CountVectorizer`` each token is looked up once and
@@ -487,46 +516,30 @@ def window_counts(vectorizer: Any, docs: Sequence[str], window: int, stride: int
 
     tokenize = vectorizer.build_tokenizer()
     tokens = [tokenize(d) for d in docs]
+    ranges = [window_ranges(len(toks), window, stride, padding) for toks in tokens]
     plain = _plain_unigram_counter(vectorizer)
     if plain and vectorizer.lowercase:
         # a lower-cased non-ASCII token may stop being one token ("İ" lower-cases to two code
         # points): then count the joined windows as the vectorizer does
         pattern = re.compile(_DEFAULT_TOKEN_PATTERN)
         plain = all(pattern.fullmatch(t.lower()) for toks in tokens for t in toks if not t.isascii())
+    owner = np.repeat(np.arange(len(docs), dtype=np.int64), [s.size for s, _ in ranges])
     if not plain:
-        sentences, owner = [], []
-        for i, toks in enumerate(tokens):
-            sets = token_sets(toks, window, stride, padding)
-            sentences += [" ".join(t) for t in sets]
-            owner += [i] * len(sets)
-        return vectorizer.transform(sentences), np.asarray(owner, dtype=np.int64)
+        sentences = [" ".join(toks[s:s + ln]) for toks, (starts, lengths) in zip(tokens, ranges)
+                     for s, ln in zip(starts, lengths)]
+        return vectorizer.transform(sentences), owner, ranges
     import scipy.sparse as sp
 
     vocab, stop = vectorizer.vocabulary_, vectorizer.get_stop_words() or ()
     lower = vectorizer.lowercase
-    ids, starts, lengths, owner = [], [], [], []
-    offset = 0
-    for i, toks in enumerate(tokens):
+    ids = []
+    for toks in tokens:
         words = [t.lower() for t in toks] if lower else toks
         ids.append([-1 if w in stop else vocab.get(w, -1) for w in words])
-        n = len(toks)
-        if n < window:
-            s, ln = np.zeros(1, dtype=np.int64), np.asarray([n])
-        else:
-            s = np.arange(0, n, stride)
-            ln = np.minimum(window, n - s)
-            if padding:
-                lead = -(-window // stride) - 1
-                s = np.concatenate([np.zeros(lead, dtype=np.int64), s])
-                ln = np.concatenate([window - (lead - np.arange(lead)) * stride, ln])
-            else:
-                s, ln = s[ln == window], ln[ln == window]
-        starts.append(s + offset)
-        lengths.append(ln)
-        owner.append(np.full(s.size, i, dtype=np.int64))
-        offset += n
+    offsets = np.cumsum([0] + [len(toks) for toks in tokens])[:-1]
     flat = np.asarray([t for doc in ids for t in doc], dtype=np.int64)
-    starts, lengths, owner = np.concatenate(starts), np.concatenate(lengths), np.concatenate(owner)
+    starts = np.concatenate([s + off for (s, _), off in zip(ranges, offsets)])
+    lengths = np.concatenate([ln for _, ln in ranges])
     row = np.repeat(np.arange(lengths.size), lengths)
     pos = np.arange(row.size) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(starts, lengths)
     col = flat[pos] if pos.size else np.zeros(0, dtype=np.int64)
@@ -534,7 +547,7 @@ def window_counts(vectorizer: Any, docs: Sequence[str], window: int, stride: int
     X = sp.csr_matrix((np.ones(int(keep.sum()), dtype=np.int64), (row[keep], col[keep])),
                       shape=(lengths.size, len(vocab)))
     X.sum_duplicates()
-    return X, owner
+    return X, owner, ranges
 
 
 def _host_sparse(M):

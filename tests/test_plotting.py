@@ -334,3 +334,21 @@ def test_missing_plotly_names_the_extra(toy, monkeypatch):
     monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
     with pytest.raises(MissingDependencyError, match=r"pip install 'gputopic\[plot\]'"):
         toy.visualize_topics()
+
+
+def test_token_distribution_table(toy):
+    doc = "the cat sat on the mat while stocks fell"
+    _, per_token = toy.approximate_distribution([doc], window=2, calculate_tokens=True)
+    styled = toy.visualize_approximate_distribution(doc, per_token[0])
+    frame = getattr(styled, "data", styled)  # a Styler where jinja2 is installed
+    tokens = toy.vectorizer_model_.build_tokenizer()(doc)
+    assert list(frame.columns.get_level_values("token")) == tokens
+    kept = [t for t in range(3) if per_token[0][:, t].any()]
+    assert list(frame.index) == [toy.topic_labels_[t] for t in kept] and len(kept) >= 2
+    np.testing.assert_allclose(frame.to_numpy(), per_token[0].T[kept])
+    norm = toy.visualize_approximate_distribution(doc, per_token[0], normalize=True)
+    assert getattr(norm, "data", norm).to_numpy().sum() == pytest.approx(1.0)
+    if hasattr(styled, "to_html"):
+        assert "background-color: rgba(33, 113, 181" in styled.to_html()
+    with pytest.raises(InputError, match=r"must be this document's \(9 tokens x 3 topics\) array"):
+        toy.visualize_approximate_distribution(doc, per_token[0][:3])

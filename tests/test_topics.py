@@ -444,6 +444,28 @@ def test_approximate_distribution_equals_the_windowed_c_tf_idf(six):
         six.approximate_distribution(docs, min_similarity=None)
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"window": 3, "stride": 2, "padding": True, "batch_size": 2}])
+def test_token_distributions_sum_the_windows_holding_each_token(six, kwargs):
+    docs = ["the cat sat on the mat and the kitten purred while stocks and shares fell on the market",
+            "a !", "cat", "a goal won the football match"]  # "a !" has no token
+    dist, per_token = six.approximate_distribution(docs, calculate_tokens=True, **kwargs)
+    vec, ctfidf = six.vectorizer_model_, six.ctfidf_model_
+    window, stride, padding = kwargs.get("window", 4), kwargs.get("stride", 1), kwargs.get("padding", False)
+    for d, doc, tokens in zip(dist, docs, per_token):
+        toks = vec.build_tokenizer()(doc)
+        starts, lengths = gt.window_ranges(len(toks), window, stride, padding)
+        rows = ctfidf.transform(vec.transform([" ".join(toks[s:s + n]) for s, n in zip(starts, lengths)]))
+        sims = cosine_similarity(rows, six.c_tf_idf_)
+        sims[sims < 0.1] = 0
+        expected = np.zeros((max(len(toks), 1), sims.shape[1]))  # BERTopic: one zero row without tokens
+        for s, n, row in zip(starts, lengths, sims):
+            expected[s:s + n] += row  # every token of a window gets the window's similarities
+        np.testing.assert_allclose(tokens, expected, atol=1e-12)
+        total = expected.sum(axis=0)
+        np.testing.assert_allclose(d, total / total.sum() if total.sum() else total, atol=1e-12)
+    assert per_token[1].shape == (1, dist.shape[1]) and not per_token[1].any()
+
+
 def test_hierarchical_topics_joins_each_theme_first(six):
     frame = six.hierarchical_topics(TOY_DOCS)
     assert list(frame.columns) == ["Parent_ID", "Parent_Name", "Topics", "Child_Left_ID", "Child_Left_Name",
@@ -496,7 +518,7 @@ def test_window_counts_fast_path_equals_counting_the_joined_windows(ng2000, wind
     docs = ng2000[0][:300] + ["", "İstanbul İzmir cafés", "The THE the", "a"]
     vec = CountVectorizer(stop_words="english").fit(docs)
     assert gt._plain_unigram_counter(vec)
-    fast, owner = gt.window_counts(vec, docs, window, stride, padding)
+    fast, owner, _ = gt.window_counts(vec, docs, window, stride, padding)
     sets = [(i, s) for i, d in enumerate(docs) for s in gt.token_sets(vec.build_tokenizer()(d), window, stride, padding)]
     slow = vec.transform([" ".join(s) for _, s in sets])
     np.testing.assert_array_equal(owner, [i for i, _ in sets])
@@ -504,7 +526,7 @@ def test_window_counts_fast_path_equals_counting_the_joined_windows(ng2000, wind
     # bigrams: not the fast path, the joined windows are counted
     bigrams = CountVectorizer(ngram_range=(1, 2)).fit(docs)
     assert not gt._plain_unigram_counter(bigrams)
-    X, _ = gt.window_counts(bigrams, docs[:20], window, stride, padding)
+    X, _, _ = gt.window_counts(bigrams, docs[:20], window, stride, padding)
     assert X.shape[1] == len(bigrams.vocabulary_)
 
 
