@@ -472,11 +472,11 @@ def approximate_distribution(model: Any, docs: list[str], window: int = 4, strid
             out[start:start + step] = (one_hot(owner, min(step, len(docs) - start), host).T.tocsr() @ sims).toarray()
             continue
         first = 0
-        for i, (starts, lengths) in enumerate(ranges):
+        for i, (starts, lengths, n) in enumerate(ranges):
             rows = sims[first:first + starts.size].toarray()
             first += starts.size
-            n = int((starts + lengths).max()) if starts.size else 0
-            # each set adds its similarities to the tokens it holds: a difference array, summed up
+            # each set adds its similarities to the tokens it holds (a token in no set keeps a
+            # zero row): a difference array, summed up
             diff = np.zeros((n + 1, rows.shape[1]))
             np.add.at(diff, starts, rows)
             np.add.at(diff, starts + lengths, -rows)
@@ -505,8 +505,8 @@ def _plain_unigram_counter(vectorizer: Any) -> bool:
 
 def window_counts(vectorizer: Any, docs: Sequence[str], window: int, stride: int, padding: bool):
     """The term counts of every token set of ``docs`` (:func:`window_ranges` of the
-    vectorizer's tokenizer), the document of each and each document's ranges: ``(X, owner,
-    [(starts, lengths), ...])``.
+    vectorizer's tokenizer), the document of each, and each document's sets and number of
+    tokens: ``(X, owner, [(starts, lengths, n_tokens), ...])``.
 
     In general each set is joined with spaces and counted by ``vectorizer.transform`` (as
     BERTopic does); for a plain unigram ``CountVectorizer`` each token is looked up once and
@@ -516,16 +516,16 @@ def window_counts(vectorizer: Any, docs: Sequence[str], window: int, stride: int
 
     tokenize = vectorizer.build_tokenizer()
     tokens = [tokenize(d) for d in docs]
-    ranges = [window_ranges(len(toks), window, stride, padding) for toks in tokens]
+    ranges = [window_ranges(len(toks), window, stride, padding) + (len(toks),) for toks in tokens]
     plain = _plain_unigram_counter(vectorizer)
     if plain and vectorizer.lowercase:
         # a lower-cased non-ASCII token may stop being one token ("İ" lower-cases to two code
         # points): then count the joined windows as the vectorizer does
         pattern = re.compile(_DEFAULT_TOKEN_PATTERN)
         plain = all(pattern.fullmatch(t.lower()) for toks in tokens for t in toks if not t.isascii())
-    owner = np.repeat(np.arange(len(docs), dtype=np.int64), [s.size for s, _ in ranges])
+    owner = np.repeat(np.arange(len(docs), dtype=np.int64), [r[0].size for r in ranges])
     if not plain:
-        sentences = [" ".join(toks[s:s + ln]) for toks, (starts, lengths) in zip(tokens, ranges)
+        sentences = [" ".join(toks[s:s + ln]) for toks, (starts, lengths, _) in zip(tokens, ranges)
                      for s, ln in zip(starts, lengths)]
         return vectorizer.transform(sentences), owner, ranges
     import scipy.sparse as sp
@@ -538,8 +538,8 @@ def window_counts(vectorizer: Any, docs: Sequence[str], window: int, stride: int
         ids.append([-1 if w in stop else vocab.get(w, -1) for w in words])
     offsets = np.cumsum([0] + [len(toks) for toks in tokens])[:-1]
     flat = np.asarray([t for doc in ids for t in doc], dtype=np.int64)
-    starts = np.concatenate([s + off for (s, _), off in zip(ranges, offsets)])
-    lengths = np.concatenate([ln for _, ln in ranges])
+    starts = np.concatenate([s + off for (s, _, _), off in zip(ranges, offsets)])
+    lengths = np.concatenate([ln for _, ln, _ in ranges])
     row = np.repeat(np.arange(lengths.size), lengths)
     pos = np.arange(row.size) - np.repeat(np.cumsum(lengths) - lengths, lengths) + np.repeat(starts, lengths)
     col = flat[pos] if pos.size else np.zeros(0, dtype=np.int64)

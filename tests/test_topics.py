@@ -444,7 +444,8 @@ def test_approximate_distribution_equals_the_windowed_c_tf_idf(six):
         six.approximate_distribution(docs, min_similarity=None)
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"window": 3, "stride": 2, "padding": True, "batch_size": 2}])
+@pytest.mark.parametrize("kwargs", [{}, {"window": 3, "stride": 2, "padding": True, "batch_size": 2},
+                                    {"window": 3, "stride": 2}])  # no set holds the first document's last token
 def test_token_distributions_sum_the_windows_holding_each_token(six, kwargs):
     docs = ["the cat sat on the mat and the kitten purred while stocks and shares fell on the market",
             "a !", "cat", "a goal won the football match"]  # "a !" has no token
