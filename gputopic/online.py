@@ -6,7 +6,9 @@ own ``partial_fit``: e.g. scikit-learn's ``IncrementalPCA`` and ``MiniBatchKMean
 counted by an unfitted copy of the vectorizer whose terms join a growing vocabulary. Per
 topic, the term counts, embedding sums and sizes of all batches so far are kept and added
 to, so the c-TF-IDF, topic words and topic embeddings always describe every document
-seen, while no document is kept. Topic ids are the clustering model's cluster ids (stable
+seen, while no document is kept. A vectorizer with a ``decay`` attribute (BERTopic's
+``OnlineCountVectorizer(decay=...)``) makes earlier term counts fade: they are multiplied
+by ``1 - decay`` before each batch's are added. Topic ids are the clustering model's cluster ids (stable
 from batch to batch, not ordered by size). ``topics_`` holds the last batch's topics,
 ``topic_sizes_`` the counts over all batches.
 """
@@ -78,6 +80,9 @@ def partial_fit(model: Any, documents: Any, embeddings: Any = None) -> None:
                          "or loaded. Start from an unfitted GPUTopic (e.g. sklearn.base.clone(model)).")
     _check(model)
     model._validate_params()
+    decay = getattr(model.vectorizer_model, "decay", None)  # e.g. BERTopic's OnlineCountVectorizer(decay=...)
+    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
+        raise InputError(f"The vectorizer's decay must be a number in [0, 1), got {decay!r}.")
     docs = validate_documents(documents)
     state: OnlineState | None = getattr(model, "_online", None)
     backend = get_backend(resolve_device(model.device))
@@ -125,7 +130,8 @@ def partial_fit(model: Any, documents: Any, embeddings: Any = None) -> None:
     batch_counts = class_term_matrix(X, batch_index, len(batch_ids), backend)
     counts = _rows_into(batch_counts, at_new, len(ids), backend)
     if state.counts is not None:
-        counts = counts + _rows_into(_widen(state.counts, len(state.vocab), backend), at_old, len(ids), backend)
+        old = _rows_into(_widen(state.counts, len(state.vocab), backend), at_old, len(ids), backend)
+        counts = counts + (old * (1.0 - decay) if decay else old)
     emb_sums = np.zeros((len(ids), emb.shape[1]))
     sizes = np.zeros(len(ids))
     emb_sums[at_old], sizes[at_old] = state.emb_sums, state.sizes

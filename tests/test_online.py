@@ -96,3 +96,23 @@ def test_online_topics_on_real_posts_are_close_to_a_full_fit(ng5000):
     full = make().fit(docs[:4000], embeddings=emb[:4000])
     held_out = [nmi(labels[4000:], m.transform(docs[4000:], embeddings=emb[4000:])[0]) for m in (online, full)]
     assert held_out[0] > 0.38 and held_out[0] > held_out[1] - 0.04
+
+
+def test_a_vectorizer_with_decay_fades_earlier_counts():
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    class Decaying(CountVectorizer):  # declares decay as BERTopic's OnlineCountVectorizer does
+        def __init__(self, stop_words="english", decay=0.5):
+            super().__init__(stop_words=stop_words)
+            self.decay = decay
+
+    plain, fading = online_model(), online_model(vectorizer_model=Decaying())
+    for model in (plain, fading):
+        model.partial_fit(TOY_DOCS[:20])  # cats only
+        model.partial_fit(TOY_DOCS[:20])
+    cat = plain.vocabulary_.index("cat")
+    t = int(plain.topics_[0])
+    once = plain._online.counts[t, cat] / 2  # the same batch twice: plain counts add up
+    assert once > 0 and fading._online.counts[t, cat] == pytest.approx(once * 0.5 + once)
+    with pytest.raises(InputError, match=r"decay must be a number in \[0, 1\)"):
+        online_model(vectorizer_model=Decaying(decay=1.5)).partial_fit(TOY_DOCS)
