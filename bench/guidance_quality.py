@@ -45,6 +45,12 @@ def best_f1(topics: np.ndarray, labels: np.ndarray, group: str) -> float:
     return best
 
 
+def named_topics(model) -> dict:
+    """{newsgroup: the topic labelled with its zero-shot name, or None} (both libraries)."""
+    by_name = {name: t for t, name in model.topic_labels_.items()}
+    return {g: by_name.get(n) for g, n in NAMES.items()}
+
+
 def score(topics, labels, names_of=None) -> dict:
     from sklearn.metrics import normalized_mutual_info_score as nmi
 
@@ -102,11 +108,7 @@ def main(argv=None) -> int:
             y = kw.pop("y", None)
             model = GPUTopic(device="cpu", random_state=seed, **kw)
             topics = model.fit_transform(docs, embeddings=emb, y=y)[0]
-            names_of = None
-            if mode == "zeroshot":
-                by_name = {name: t for t, name in model.topic_labels_.items()}
-                names_of = {g: by_name.get(n) for g, n in NAMES.items()}
-            record("gputopic", seed, mode, score(topics, labels, names_of))
+            record("gputopic", seed, mode, score(topics, labels, named_topics(model) if mode == "zeroshot" else None))
         if args.bertopic:
             from bertopic import BERTopic
             from sentence_transformers import SentenceTransformer
@@ -121,11 +123,8 @@ def main(argv=None) -> int:
                 umap = UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=seed)
                 model = BERTopic(embedding_model=st, umap_model=umap, **kw)
                 topics = model.fit_transform(docs, embeddings=emb.copy(), y=y)[0]
-                names_of = None
-                if mode == "zeroshot":
-                    by_name = {name: t for t, name in model.topic_labels_.items()}
-                    names_of = {g: by_name.get(n) for g, n in NAMES.items()}
-                record("bertopic", seed, mode, score(topics, labels, names_of))
+                record("bertopic", seed, mode,
+                       score(topics, labels, named_topics(model) if mode == "zeroshot" else None))
     return emit(result, args.out)
 
 

@@ -30,8 +30,7 @@ from .device import (frame_library, get_backend, is_on_gpu, resolve_device, text
                      to_output_sparse)
 from .embed import EMBEDDING_BACKENDS, Embedder, cached_encode, check_embeddings, load_embedder
 from .exceptions import InputError, NotFittedError
-from .represent import (apply_representation, check_representation, cosine, docs_budget, representative_docs,
-                        topic_words, word_budget)
+from .represent import check_representation, cosine, describe
 from .vectorize import class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, vocabulary
 
 logger = logging.getLogger("gputopic")
@@ -352,16 +351,15 @@ class GPUTopic(_Params):
                                             to_numpy(class_means(emb, index, len(ids), backend)), ids,
                                             float(self.zeroshot_min_similarity))
         vocab = vocabulary(vectorizer)
-        reps = self.representation_model
-        words = topic_words(c_tf_idf, ids.tolist(), vocab, word_budget(reps, self.top_n_words))
         lap("ctfidf")
-        rep_docs = representative_docs(X, c_tf_idf, index, n=docs_budget(reps))
-        representative = {int(t): [docs[i] for i in r] for t, r in zip(ids, rep_docs)}
-        aspects = {}
-        if reps is not None:
+
+        def embed_fn():
+            nonlocal embedder
             embedder = embedder or load_embedder(self.embedding_model, device, self.embedding_backend)
-            words, aspects = apply_representation(reps, words, _embed_fn(embedder, backend), representative,
-                                                  self.top_n_words)
+            return _embed_fn(embedder, backend)
+
+        words, aspects, representative = describe(c_tf_idf, ids, vocab, X, index, docs, self.representation_model,
+                                                  self.top_n_words, embed_fn)
         topic_emb = class_means(emb, index, len(ids), backend)
         if zeroshot is not None:  # as BERTopic: similarities to the topics, nearest topic in transform
             real = np.flatnonzero(ids >= 0)

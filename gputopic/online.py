@@ -26,7 +26,7 @@ from .ctfidf import ClassTfidfTransformer
 from .device import Backend, get_backend, is_on_gpu, resolve_device, to_numpy
 from .embed import cached_encode, check_embeddings, load_embedder
 from .exceptions import InputError
-from .represent import apply_representation, docs_budget, representative_docs, topic_words, word_budget
+from .represent import describe
 from .vectorize import class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, one_hot, vocabulary
 
 
@@ -140,17 +140,15 @@ def partial_fit(model: Any, documents: Any, embeddings: Any = None) -> None:
 
     ctfidf = _fresh(model.ctfidf_model) if model.ctfidf_model is not None else ClassTfidfTransformer()
     c_tf_idf = ctfidf.fit_transform(counts.tocsr())
-    reps = model.representation_model
-    words = topic_words(c_tf_idf, ids.tolist(), state.vocab, word_budget(reps, model.top_n_words))
-    index = np.searchsorted(ids, topics)
-    best = representative_docs(X, c_tf_idf, index, n=docs_budget(reps))
-    representative = dict(state.representative)
-    representative.update({int(ids[r]): [docs[i] for i in best[r]] for r in np.unique(index)})
-    aspects = {}
-    if reps is not None:
+
+    def embed_fn():
+        nonlocal embedder
         embedder = embedder or load_embedder(model.embedding_model, backend.name, model.embedding_backend)
-        words, aspects = apply_representation(reps, words, _embed_fn(embedder, backend), representative,
-                                              model.top_n_words)
+        return _embed_fn(embedder, backend)
+
+    words, aspects, representative = describe(c_tf_idf, ids, state.vocab, X, np.searchsorted(ids, topics), docs,
+                                              model.representation_model, model.top_n_words, embed_fn,
+                                              previous=state.representative)
     new_text = _fresh(vectorizer)
     try:  # counts new text in the topics' terms (approximate_distribution, outlier strategies)
         new_text.set_params(vocabulary=list(state.vocab)).fit(docs[:1])

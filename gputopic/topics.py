@@ -31,8 +31,7 @@ from .device import Backend, get_backend, resolve_device, to_numpy
 from .embed import cached_encode, check_embeddings
 from .exceptions import InputError
 from .guided import carry_names, check_seed_topics, fit_ctfidf, seed_multiplier
-from .represent import (apply_representation, cosine, docs_budget, representative_docs, topic_words, unit_rows,
-                        word_budget)
+from .represent import cosine, describe, unit_rows
 from .vectorize import (class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index,
                         one_hot, vocabulary)
 
@@ -200,13 +199,8 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
                                                              ctfidf_model)
     c_tf_idf = ctfidf.transform(counts)
     vocab = vocabulary(vectorizer)
-    words = topic_words(c_tf_idf, ids.tolist(), vocab, word_budget(rep_model, n_words))
-    rep_docs = representative_docs(X, c_tf_idf, index, n=docs_budget(rep_model))
-    representative = {int(t): [docs[i] for i in r] for t, r in zip(ids, rep_docs)}
-    aspects = {}
-    if rep_model is not None:
-        words, aspects = apply_representation(rep_model, words, _embed_fn(model._get_embedder(backend.name), backend),
-                                              representative, n_words)
+    words, aspects, representative = describe(c_tf_idf, ids, vocab, X, index, docs, rep_model,
+                                              n_words, lambda: _embed_fn(model._get_embedder(backend.name), backend))
 
     if merge is not None:
         old_ids = sorted(model.topic_sizes_)
