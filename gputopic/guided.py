@@ -87,10 +87,18 @@ def steer(seeds: list[list[str]] | None, names: list[str] | None, min_similarity
     import logging
 
     zeroshot = name_emb = None
+
+    def encode(texts: list[str], what: str):
+        out = embedder.encode(texts, backend)
+        if out.shape[1] != emb.shape[1]:
+            raise InputError(f"The {what} are embedded by the embedding model ({out.shape[1]} dimensions) but the "
+                             f"documents' embeddings have {emb.shape[1]}: pass the embedding_model that made them.")
+        return out
+
     if seeds is not None:  # the estimator refuses y together with seed topics
-        labels, emb = guide(emb, embedder.encode([" ".join(t) for t in seeds], backend), backend)
+        labels, emb = guide(emb, encode([" ".join(t) for t in seeds], "seed topics"), backend)
     if names is not None:
-        name_emb = embedder.encode(names, backend)
+        name_emb = encode(names, "zero-shot topic names")
         zeroshot = zeroshot_assign(emb, name_emb, min_similarity, backend)
         if not (zeroshot >= 0).any():
             logging.getLogger("gputopic").info("No document reaches zeroshot_min_similarity=%s with a zero-shot "

@@ -131,6 +131,13 @@ def test_seed_topics_label_documents_and_weigh_seed_words():
         fast_model(seed_topic_list=seeds, ctfidf_model=PlainCtfidf()).fit(TOY_DOCS)
 
 
+def test_guidance_needs_the_embedding_model_of_the_embeddings():
+    emb = HashingEncoder(dim=32).encode(TOY_DOCS)  # the model embeds in 64 dimensions
+    with pytest.raises(InputError, match=r"zero-shot topic names are embedded by the embedding model \(64 "
+                                         r"dimensions\) but the documents' embeddings have 32"):
+        fast_model(zeroshot_topic_list=["cats"]).fit(TOY_DOCS, embeddings=emb)
+
+
 def test_guidance_is_refused_in_a_sharded_fit():
     with pytest.raises(InputError, match="zeroshot_topic_list is not supported in a sharded fit"):
         fast_model(zeroshot_topic_list=["cats"], client=object()).fit(TOY_DOCS)
