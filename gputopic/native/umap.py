@@ -48,7 +48,8 @@ Where it differs from umap-learn:
   initialisation (logged), where umap-learn lays out components separately;
 * supervised and semi-supervised fits take categorical labels only (umap-learn's
   default ``target_metric``; ``target_weight`` as there); no densMAP, no
-  ``inverse_transform``, no ``update``; ``n_neighbors >= n_samples`` is an error rather than a warning.
+  ``inverse_transform``, no ``update``; ``n_neighbors >= n_samples`` is an error rather
+  than a warning.
 
 Inputs may be NumPy arrays, torch tensors (CPU or CUDA) or CuPy arrays; the embedding is
 returned in the input's kind (and, for torch, on the input's device).
