@@ -580,8 +580,8 @@ def merge_models(cls: type, models: Sequence[Any], min_similarity: float, embedd
         raise InputError(f"min_similarity must be a cosine similarity in [-1, 1], got {min_similarity}.")
     base = models[0]
     for i, m in enumerate(models[1:], start=1):
-        ids = (m.embedding_model_id_, base.embedding_model_id_)
-        if m.n_features_in_ != base.n_features_in_ or (all(ids) and ids[0] != ids[1]):
+        names = (m.embedding_model_id_, base.embedding_model_id_)
+        if m.n_features_in_ != base.n_features_in_ or (all(names) and names[0] != names[1]):
             raise InputError(f"Model {i} embeds with {m.embedding_model_id_} ({m.n_features_in_} dims), model 0 with "
                              f"{base.embedding_model_id_} ({base.n_features_in_} dims): merged models must share "
                              "their embedding model.")
