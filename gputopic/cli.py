@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-n-topics", type=_positive_int, default=50, metavar="N",
                    help="figures of many topics show the N largest (default 50)")
     p.add_argument("--cdn", action="store_true",
-                   help="link plotly.js from its CDN instead of putting it in the page (about 4.7 MB; "
+                   help="link plotly.js from its CDN instead of putting it in the page (about 4.9 MB; "
                         "the page then needs internet access to draw)")
     p.set_defaults(func=_cmd_report)
 

@@ -562,7 +562,7 @@ def report(model: Any, path: Any = None, *, title: str = "gputopic report", top_
     label, words, a representative document) and the figures that need no documents: the
     intertopic map, the word bar charts, the hierarchy and the similarity matrix (figures of
     many topics show the ``top_n_topics`` largest). Written to ``path`` when given; returns
-    the HTML. ``include_plotlyjs``: True puts plotly.js in the page (about 4.7 MB, works
+    the HTML. ``include_plotlyjs``: True puts plotly.js in the page (about 4.9 MB, works
     offline), ``"cdn"`` links it instead."""
     _check(model, False, 1, 1, title)
     from .model import _check_int
