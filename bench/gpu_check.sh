@@ -12,8 +12,8 @@
 # Parts run in the order given; BENCH_BUDGET, BENCH_SKIP (empty: skip nothing), PLAIN_N and TESTS_TIMEOUT size a
 # shorter call (the third call of 2026-11-27's fourth session: TESTS_TIMEOUT=75 BENCH_BUDGET=195
 # PLAIN_N=2000 BENCH_SKIP=knn_strategies,hdbscan_triton_vs_torch_100k,cpu_peer_100000 ... tests bench;
-# 75 s was too little for the tests on a fresh machine: give them 150 s or more; default 210 s since the
-# topic-operations test joined them).
+# 75 s was too little for the tests on a fresh machine: give them 150 s or more; default 240 s since the
+# topic-operations test and the labels / zero-shot / partial_fit test joined them).
 # 15 minutes of device time per session in all, starting the machine included.
 # Helpers must not call the device on their own: their runs spend the same budget.
 set -uo pipefail
@@ -34,7 +34,7 @@ tests)
   # CUDA embedding loop and its OOM back-off, native UMAP/HDBSCAN on CUDA); the GPU-vs-CPU
   # pipeline NMI test is left out (its CPU half compiles numba for a minute): gpu_bench's
   # pipeline_real_20ng step gives that NMI instead
-  timeout "${TESTS_TIMEOUT:-210}" python3 -m pytest -q -m gpu tests/test_gpu.py tests/test_native_umap.py \
+  timeout "${TESTS_TIMEOUT:-240}" python3 -m pytest -q -m gpu tests/test_gpu.py tests/test_native_umap.py \
     tests/test_native_hdbscan.py --deselect tests/test_gpu.py::test_native_gpu_pipeline_quality_matches_cpu \
     -p no:cacheprovider 2>&1 | tail -25 | tee "$OUT/pytest_gpu.txt" ;;
 dask)
