@@ -571,8 +571,10 @@ class GPUTopic(_Params):
         self.get_topic(topic)
         return list(self.representative_docs_.get(int(topic), []))
 
-    def get_document_info(self, docs: Sequence[str]):
-        """One row per training document: its topic, the topic's name and words, probability."""
+    def get_document_info(self, docs: Sequence[str], df=None, metadata: dict | None = None):
+        """One row per training document: its topic, the topic's name and words, probability.
+        ``df``: a frame of the same documents whose columns come first (as BERTopic);
+        ``metadata``: ``{column: values}`` added at the end, one value per document."""
         self._check_fitted()
         docs = text_list(docs)
         topics = to_numpy(self.topics_)
@@ -596,7 +598,19 @@ class GPUTopic(_Params):
             "Probability": (probs.tolist() if probs is not None else [None] * len(docs)),
             "Representative_document": [d in rep.get(t, ()) for d, t in zip(docs, topics.tolist())],
         }
-        return _frame(rows, self._gpu_output)
+        extra = {}
+        if df is not None:
+            if getattr(df, "shape", (None,))[0] != len(docs) or not hasattr(df, "columns"):
+                raise InputError(f"df must be a data frame with one row per document ({len(docs)}), got "
+                                 f"{type(df).__name__} of shape {getattr(df, 'shape', None)}.")
+            frame = df.to_pandas() if hasattr(df, "to_pandas") else df
+            extra.update({str(c): frame[c].tolist() for c in frame.columns if c != "Document"})
+        for name, values in (metadata or {}).items():
+            values = text_list(values)
+            if len(values) != len(docs):
+                raise InputError(f"metadata[{name!r}] has {len(values)} values; give one per document ({len(docs)}).")
+            rows[str(name)] = list(values)
+        return _frame({**extra, **rows}, self._gpu_output)
 
     def generate_topic_labels(self, nr_words: int = 3, topic_prefix: bool = True, word_length: int | None = None,
                               separator: str = "_") -> list[str]:

@@ -160,3 +160,19 @@ def test_one_topic_holding_most_documents_is_warned_about(caplog):
     with caplog.at_level("WARNING", logger="gputopic"):
         fast_model(hdbscan_model=KMeans(n_clusters=2, n_init=3, random_state=0)).fit(TOY_DOCS)
     assert "Topic 0 holds 67% of the documents (2 topics in all)" in caplog.text
+
+
+def test_document_info_takes_a_frame_and_metadata(fitted):
+    import pandas as pd
+
+    model, _, _ = fitted
+
+    df = pd.DataFrame({"Document": TOY_DOCS, "source": ["a", "b"] * 30, "year": list(range(60))})
+    info = model.get_document_info(TOY_DOCS, df=df, metadata={"length": [len(d) for d in TOY_DOCS]})
+    assert list(info.columns[:3]) == ["source", "year", "Document"] and info.columns[-1] == "length"
+    assert info.year.tolist() == list(range(60)) and info.length[0] == len(TOY_DOCS[0])
+    assert info.Topic.tolist() == np.asarray(model.topics_).tolist()
+    with pytest.raises(InputError, match="df must be a data frame with one row per document"):
+        model.get_document_info(TOY_DOCS, df=df.head(3))
+    with pytest.raises(InputError, match=r"metadata\['length'\] has 2 values"):
+        model.get_document_info(TOY_DOCS, metadata={"length": [1, 2]})
