@@ -163,8 +163,6 @@ def test_one_topic_holding_most_documents_is_warned_about(caplog):
 
 
 def test_document_info_takes_a_frame_and_metadata(fitted):
-    import pandas as pd
-
     model, _, _ = fitted
 
     df = pd.DataFrame({"Document": TOY_DOCS, "source": ["a", "b"] * 30, "year": list(range(60))})
