@@ -216,7 +216,8 @@ def visualize_hierarchy(model: Any, orientation: str = "left", topics: Any = Non
                         hierarchical_topics: Any = None, linkage_function: Any = None, distance_function: Any = None,
                         color_threshold: float = 1.0):
     """The dendrogram of the topics, from the same linkage as :meth:`hierarchical_topics`
-    (Ward of ``1 - cosine`` of the c-TF-IDF rows by default). Links below
+    (Ward of ``1 - cosine`` of the c-TF-IDF rows by default); ``orientation`` is the side of
+    the topic labels, as in BERTopic (plotly's dendrogram). Links below
     ``color_threshold`` are coloured by the group they fall in; with the frame of
     ``hierarchical_topics`` (for the same topics) each merge shows its name on hover."""
     go = _go()
@@ -270,12 +271,11 @@ def visualize_hierarchy(model: Any, orientation: str = "left", topics: Any = Non
     labels = _labels(model, custom_labels)
     ticks = {"tickvals": (5.0 + 10.0 * np.arange(n)).tolist(), "ticktext": [labels[ids[i]] for i in leaves],
              "showgrid": False, "zeroline": False}
-    # SciPy's orientations: the root on that side, the topics on the opposite one
+    # plotly's (and BERTopic's) orientations: the topics on that side, the root opposite
     dist_axis = {"title": "distance", "showgrid": False, "zeroline": False}
-    if orientation in ("left", "bottom"):
+    if orientation in ("right", "top"):
         dist_axis["autorange"] = "reversed"
-    if orientation == "left":
-        ticks["side"] = "right"
+        ticks["side"] = orientation
     axes = {"xaxis": ticks, "yaxis": dist_axis} if vertical else {"xaxis": dist_axis, "yaxis": ticks}
     return _layout(fig, title, width, height, **axes)
 

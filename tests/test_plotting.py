@@ -145,8 +145,11 @@ def test_dendrogram_links_are_scipys(real, orientation):
     ref = sch.dendrogram(Z, no_plot=True, color_threshold=0.8)
     theirs = {tuple(np.round(np.r_[i, d], 9)) for i, d in zip(ref["icoord"], ref["dcoord"])}
     assert ours == theirs
-    axis = fig.layout.xaxis if vertical else fig.layout.yaxis
+    axis, dist = (fig.layout.xaxis, fig.layout.yaxis) if vertical else (fig.layout.yaxis, fig.layout.xaxis)
     assert list(axis.ticktext) == [model.topic_labels_[ids[i]] for i in ref["leaves"]]
+    # the labels on the named side (BERTopic's / plotly's meaning), the root opposite
+    far_side = orientation in ("right", "top")
+    assert (dist.autorange == "reversed") == far_side and (axis.side == orientation) == far_side
     # links below the threshold take their group's colour, as in SciPy (one colour per group)
     assert len(fig.data) - 1 == len(set(ref["color_list"]))
 
