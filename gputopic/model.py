@@ -919,8 +919,8 @@ class GPUTopic(_Params):
     def merge_models(cls, models, min_similarity: float = 0.7, embedding_model=None) -> "GPUTopic":
         """One model from several fitted ones (BERTopic's ``merge_models``), e.g. fitted on
         different parts of a corpus: the first model's topics, then every topic of a later
-        model whose embedding is less than ``min_similarity`` cosine-similar to all topics so
-        far, as a new topic (the others join their most similar topic). ``topics_`` are the
+        model whose embedding is less than ``min_similarity`` cosine-similar to all topics of
+        the models before it, as a new topic (the others join their most similar topic). ``topics_`` are the
         models' training topics in model order, so topic operations take the models'
         documents concatenated in that order. New documents are assigned by topic
         embeddings (``transform``); ``embedding_model`` replaces the first model's."""

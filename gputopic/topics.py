@@ -563,8 +563,8 @@ def _idf_of(model: Any):
 
 def merge_models(cls: type, models: Sequence[Any], min_similarity: float, embedding_model: Any = None):
     """BERTopic's ``merge_models``: the first model's topics, then each later model's topics
-    whose embedding is less than ``min_similarity`` cosine-similar to every topic so far,
-    as new topics; the others join their most similar topic. Training topics are
+    whose embedding is less than ``min_similarity`` cosine-similar to every topic merged
+    before that model, as new topics; the others join their most similar topic. Training topics are
     concatenated in model order, sizes added up. Topic vectors, words and representative
     documents come from the model that brought the topic; the c-TF-IDF spans the union of
     the vocabularies (a term's idf from the first model that has it)."""
@@ -591,10 +591,10 @@ def merge_models(cls: type, models: Sequence[Any], min_similarity: float, embedd
     idf = list(idfs[0]) if all(x is not None for x in idfs) else None
     emb, rows, words, rep = {}, {}, {}, {}
 
-    def take(m, t: int, new: int) -> None:
-        k = sorted(m.topic_sizes_).index(t)
-        emb[new] = to_numpy(m.topic_embeddings_)[k].astype(np.float32)
-        row = _host_sparse(m.c_tf_idf_)[k]
+    def take(m, m_idf, m_emb, m_ctfidf, k: int, t: int, new: int) -> None:
+        """Topic ``t`` (row ``k``) of model ``m`` becomes merged topic ``new``."""
+        emb[new] = m_emb[k]
+        row = m_ctfidf[k]
         cols = []
         for c in row.indices:
             term = m.vocabulary_[c]
@@ -602,29 +602,35 @@ def merge_models(cls: type, models: Sequence[Any], min_similarity: float, embedd
                 column[term] = len(vocab)
                 vocab.append(term)
                 if idf is not None:
-                    idf.append(float(idfs[models.index(m)][c]))
+                    idf.append(float(m_idf[c]))
             cols.append(column[term])
         rows[new] = (np.asarray(cols, dtype=np.int64), row.data.astype(np.float64))
         words[new] = list(m.topic_representations_[t])
         rep[new] = list(m.representative_docs_.get(t, []))
 
-    for t in sorted(base.topic_sizes_):
-        take(base, t, t)
-    parts = [np.asarray(to_numpy(base.topics_), dtype=np.int64)]
-    for m in models[1:]:
-        real_m = [t for t in sorted(m.topic_sizes_) if t >= 0]
-        mapping = {-1: -1}
-        if -1 in m.topic_sizes_ and -1 not in emb:
-            take(m, -1, -1)
-        for t in real_m:
-            have = sorted(k for k in emb if k >= 0)
-            sims = cosine(to_numpy(m.topic_embeddings_)[[sorted(m.topic_sizes_).index(t)]],
-                          np.stack([emb[k] for k in have])).ravel()
-            if sims.max() >= min_similarity:
-                mapping[t] = have[int(np.argmax(sims))]
-            else:
-                mapping[t] = max(have) + 1
-                take(m, t, mapping[t])
+    parts = []
+    for m, m_idf in zip(models, idfs):  # each model's arrays come to the host once
+        m_ids = sorted(m.topic_sizes_)
+        m_emb = to_numpy(m.topic_embeddings_).astype(np.float32)
+        m_ctfidf = _host_sparse(m.c_tf_idf_)
+        if m is base:
+            mapping = {t: t for t in m_ids}
+            for k, t in enumerate(m_ids):
+                take(m, m_idf, m_emb, m_ctfidf, k, t, t)
+        else:  # as BERTopic: each topic against the topics merged so far, all at once
+            have = sorted(t for t in emb if t >= 0)
+            real = [k for k, t in enumerate(m_ids) if t >= 0]
+            sims = cosine(m_emb[real], np.stack([emb[t] for t in have]))
+            mapping, nxt = {-1: -1}, max(have) + 1
+            for k, row in zip(real, sims):
+                if row.max() >= min_similarity:
+                    mapping[m_ids[k]] = have[int(np.argmax(row))]
+                else:
+                    mapping[m_ids[k]] = nxt
+                    take(m, m_idf, m_emb, m_ctfidf, k, m_ids[k], nxt)
+                    nxt += 1
+            if -1 in m.topic_sizes_ and -1 not in emb:
+                take(m, m_idf, m_emb, m_ctfidf, 0, -1, -1)
         parts.append(relabel(np.asarray(to_numpy(m.topics_), dtype=np.int64), mapping))
     ids = sorted(emb)
     indptr = np.cumsum([0] + [rows[t][0].size for t in ids])
