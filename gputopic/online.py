@@ -15,6 +15,7 @@ from batch to batch, not ordered by size). ``topics_`` holds the last batch's to
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,12 +88,16 @@ def partial_fit(model: Any, documents: Any, embeddings: Any = None) -> None:
     state: OnlineState | None = getattr(model, "_online", None)
     backend = get_backend(resolve_device(model.device))
     first = state is None
-    umap_model = _fresh(model.umap_model) if first else model.umap_model_
-    hdbscan_model = _fresh(model.hdbscan_model) if first else model.hdbscan_model_
-    embedder = None
+    if first:
+        state = OnlineState(ids=np.zeros(0, dtype=np.int64), counts=None, emb_sums=np.zeros((0, 0)),
+                            sizes=np.zeros(0), vocab=[])
+    # a batch that fails leaves the model as it was: it learns on copies, stored at the end
+    umap_model = _fresh(model.umap_model) if first else copy.deepcopy(model.umap_model_)
+    hdbscan_model = _fresh(model.hdbscan_model) if first else copy.deepcopy(model.hdbscan_model_)
+    vocab, column = list(state.vocab), dict(state.column)
+    embedder = getattr(model, "_embedder", None)
     if embeddings is None:
-        embedder = model._embedder if not first and model._embedder is not None else \
-            load_embedder(model.embedding_model, backend.name, model.embedding_backend)
+        embedder = embedder or load_embedder(model.embedding_model, backend.name, model.embedding_backend)
         emb = cached_encode(embedder, docs, backend, model.embedding_cache_dir, model.batch_size, model.verbose)
     else:
         emb = check_embeddings(embeddings, len(docs), backend)
@@ -111,17 +116,13 @@ def partial_fit(model: Any, documents: Any, embeddings: Any = None) -> None:
 
     vectorizer = _fresh(model.vectorizer_model) if model.vectorizer_model is not None else default_vectorizer()
     X = doc_term_matrix(vectorizer, docs, backend)
-    if first:
-        state = OnlineState(ids=np.zeros(0, dtype=np.int64), counts=None, emb_sums=np.zeros((0, emb.shape[1])),
-                            sizes=np.zeros(0), vocab=[])
     cols = np.empty(X.shape[1], dtype=np.int64)
     for j, term in enumerate(vocabulary(vectorizer)):
-        cols[j] = state.column.setdefault(term, len(state.vocab))
-        if cols[j] == len(state.vocab):
-            state.vocab.append(term)
+        cols[j] = column.setdefault(term, len(vocab))
+        if cols[j] == len(vocab):
+            vocab.append(term)
     X = X.tocsr()
-    X = backend.sp.csr_matrix((X.data, backend.xp.asarray(cols)[X.indices], X.indptr), shape=(X.shape[0],
-                                                                                               len(state.vocab)))
+    X = backend.sp.csr_matrix((X.data, backend.xp.asarray(cols)[X.indices], X.indptr), shape=(X.shape[0], len(vocab)))
     X.sum_duplicates()
 
     batch_ids, batch_index = labels_to_index(topics)
@@ -130,11 +131,12 @@ def partial_fit(model: Any, documents: Any, embeddings: Any = None) -> None:
     batch_counts = class_term_matrix(X, batch_index, len(batch_ids), backend)
     counts = _rows_into(batch_counts, at_new, len(ids), backend)
     if state.counts is not None:
-        old = _rows_into(_widen(state.counts, len(state.vocab), backend), at_old, len(ids), backend)
+        old = _rows_into(_widen(state.counts, len(vocab), backend), at_old, len(ids), backend)
         counts = counts + (old * (1.0 - decay) if decay else old)
     emb_sums = np.zeros((len(ids), emb.shape[1]))
     sizes = np.zeros(len(ids))
-    emb_sums[at_old], sizes[at_old] = state.emb_sums, state.sizes
+    if state.counts is not None:
+        emb_sums[at_old], sizes[at_old] = state.emb_sums, state.sizes
     emb_sums[at_new] += to_numpy(one_hot(batch_index, len(batch_ids), backend).T.tocsr() @ emb)
     sizes[at_new] += np.bincount(batch_index, minlength=len(batch_ids))
 
@@ -146,19 +148,19 @@ def partial_fit(model: Any, documents: Any, embeddings: Any = None) -> None:
         embedder = embedder or load_embedder(model.embedding_model, backend.name, model.embedding_backend)
         return _embed_fn(embedder, backend)
 
-    words, aspects, representative = describe(c_tf_idf, ids, state.vocab, X, np.searchsorted(ids, topics), docs,
+    words, aspects, representative = describe(c_tf_idf, ids, vocab, X, np.searchsorted(ids, topics), docs,
                                               model.representation_model, model.top_n_words, embed_fn,
                                               previous=state.representative)
     new_text = _fresh(vectorizer)
     try:  # counts new text in the topics' terms (approximate_distribution, outlier strategies)
-        new_text.set_params(vocabulary=list(state.vocab)).fit(docs[:1])
+        new_text.set_params(vocabulary=list(vocab)).fit(docs[:1])
     except (AttributeError, TypeError, ValueError):
         new_text = None
     gpu_out = is_on_gpu(documents) or is_on_gpu(embeddings)
     model._store_fitted(
         topics=topics, probs=None, words=words, representative={t: d[:3] for t, d in representative.items()},
         topic_embeddings=backend.asarray((emb_sums / np.maximum(sizes, 1)[:, None]).astype(np.float32)),
-        c_tf_idf=c_tf_idf, vocabulary=list(state.vocab), umap_model=umap_model, hdbscan_model=hdbscan_model,
+        c_tf_idf=c_tf_idf, vocabulary=list(vocab), umap_model=umap_model, hdbscan_model=hdbscan_model,
         vectorizer=new_text, ctfidf=ctfidf, model_id=embedder.model_id if embedder is not None else
         getattr(model, "embedding_model_id_", None), n_features=int(emb.shape[1]), timings={},
         embedder=embedder, cluster_to_topic={int(c): int(c) for c in ids if c >= 0}, gpu_out=gpu_out,
@@ -166,6 +168,5 @@ def partial_fit(model: Any, documents: Any, embeddings: Any = None) -> None:
     )
     model.topic_sizes_ = {int(t): int(s) for t, s in zip(ids, sizes)}
     model._saved_idf = to_numpy(ctfidf.idf_)
-    state.ids, state.counts, state.emb_sums, state.sizes = ids, counts, emb_sums, sizes
-    state.representative = representative
-    model._online = state
+    model._online = OnlineState(ids=ids, counts=counts, emb_sums=emb_sums, sizes=sizes, vocab=vocab, column=column,
+                                representative=representative)

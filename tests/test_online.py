@@ -116,3 +116,24 @@ def test_a_vectorizer_with_decay_fades_earlier_counts():
     assert once > 0 and fading._online.counts[t, cat] == pytest.approx(once * 0.5 + once)
     with pytest.raises(InputError, match=r"decay must be a number in \[0, 1\)"):
         online_model(vectorizer_model=Decaying(decay=1.5)).partial_fit(TOY_DOCS)
+
+
+def test_a_failed_batch_leaves_the_model_as_it_was():
+    class FailsOnDemand:
+        fail = False
+
+        def represent(self, topic_words, *, embed):
+            if self.fail:
+                raise RuntimeError("representation failed")
+            return topic_words
+
+    rep = FailsOnDemand()
+    model = online_model(representation_model=rep).partial_fit(TOY_DOCS[:20])
+    before = (list(model._online.vocab), model.umap_model_.n_samples_seen_, model.topic_sizes_)
+    rep.fail = True
+    with pytest.raises(RuntimeError, match="representation failed"):
+        model.partial_fit(TOY_DOCS[20:])  # new terms (markets), 40 more samples, then the failure
+    assert (list(model._online.vocab), model.umap_model_.n_samples_seen_, model.topic_sizes_) == before
+    rep.fail = False
+    model.partial_fit(TOY_DOCS[20:])
+    assert model.umap_model_.n_samples_seen_ == 60 and "market" in model._online.vocab
