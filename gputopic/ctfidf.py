@@ -15,6 +15,8 @@ These are the weights of BERTopic's ``ClassTfidfTransformer``, so topic words ag
 
 from __future__ import annotations
 
+from typing import Any
+
 from .device import backend_of
 from .exceptions import InputError, NotFittedError
 
@@ -82,3 +84,15 @@ class ClassTfidfTransformer:
 
     def fit_transform(self, X, multiplier=None):
         return self.fit(X, multiplier).transform(X)
+
+
+def fit_ctfidf(ctfidf: Any, counts, multiplier=None):
+    """``ctfidf.fit_transform(counts)``, with per-term idf multipliers (seed words) when given."""
+    from .reduce import takes
+
+    if multiplier is None:
+        return ctfidf.fit_transform(counts)
+    if not takes(ctfidf.fit, "multiplier"):
+        raise InputError(f"seed_topic_list weights the seed words through ctfidf_model.fit(X, multiplier=...), "
+                         f"which {type(ctfidf).__name__} does not take: use gputopic.ClassTfidfTransformer.")
+    return ctfidf.fit(counts, multiplier=multiplier).transform(counts)

@@ -116,18 +116,6 @@ def seed_multiplier(seed_topic_list: Sequence[Sequence[str]] | None, vocab: Sequ
     return np.asarray([SEED_MULTIPLIER if term in seeds else 1.0 for term in vocab], dtype=np.float64)
 
 
-def fit_ctfidf(ctfidf: Any, counts, multiplier=None):
-    """``ctfidf.fit_transform(counts)``, with per-term idf multipliers (seed words) when given."""
-    from .reduce import takes
-
-    if multiplier is None:
-        return ctfidf.fit_transform(counts)
-    if not takes(ctfidf.fit, "multiplier"):
-        raise InputError(f"seed_topic_list weights the seed words through ctfidf_model.fit(X, multiplier=...), "
-                         f"which {type(ctfidf).__name__} does not take: use gputopic.ClassTfidfTransformer.")
-    return ctfidf.fit(counts, multiplier=multiplier).transform(counts)
-
-
 def zeroshot_assign(emb, name_emb, min_similarity: float, backend: Backend) -> np.ndarray:
     """For each document the index of the most similar zero-shot name when that cosine
     similarity reaches ``min_similarity``, else -1 (host int64)."""

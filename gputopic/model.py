@@ -25,7 +25,7 @@ from . import plotting as _plotting
 from . import reduce as _reduce
 from . import topic_views as _views
 from . import topics as _topics
-from .ctfidf import ClassTfidfTransformer
+from .ctfidf import ClassTfidfTransformer, fit_ctfidf
 from .device import (frame_library, get_backend, is_on_gpu, resolve_device, text_list, to_numpy, to_output,
                      to_output_sparse)
 from .embed import EMBEDDING_BACKENDS, Embedder, cached_encode, check_embeddings, load_embedder
@@ -338,14 +338,14 @@ class GPUTopic(_Params):
         lap("count")
         counts = class_term_matrix(X, index, len(ids), backend)
         multiplier = _guided.seed_multiplier(seeds, vocabulary(vectorizer))
-        c_tf_idf = _guided.fit_ctfidf(ctfidf, counts, multiplier)
+        c_tf_idf = fit_ctfidf(ctfidf, counts, multiplier)
         if self.nr_topics is not None:  # merged topics: their rows of counts add up
             before = topics
             merge, topics, cluster_to_topic = _topics.reduce_in_fit(
                 self.nr_topics, topics, c_tf_idf, class_means(emb, index, len(ids), backend), cluster_to_topic)
             counts = _topics.merge_rows(counts, ids, merge, backend)
             ids, index = labels_to_index(topics)
-            c_tf_idf = _guided.fit_ctfidf(ctfidf, counts, multiplier)
+            c_tf_idf = fit_ctfidf(ctfidf, counts, multiplier)
             if named:
                 named = _guided.carry_names(before, topics, named, to_numpy(name_emb),
                                             to_numpy(class_means(emb, index, len(ids), backend)), ids,

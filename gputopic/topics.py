@@ -26,11 +26,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .ctfidf import ClassTfidfTransformer
+from .ctfidf import ClassTfidfTransformer, fit_ctfidf
 from .device import Backend, get_backend, resolve_device, to_numpy
 from .embed import cached_encode, check_embeddings
 from .exceptions import InputError
-from .guided import carry_names, check_seed_topics, fit_ctfidf, seed_multiplier
+from .guided import carry_names, check_seed_topics, seed_multiplier
 from .represent import cosine, describe, unit_rows
 from .vectorize import (class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index,
                         one_hot, vocabulary)
