@@ -49,8 +49,10 @@ def _describe(value: Any) -> Any:
     """A JSON value for a parameter: kept as is when plain, described when an object."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, (list, tuple)) and all(_describe(v) == v or isinstance(v, (list, tuple)) for v in value):
-        return [_describe(v) for v in value]  # seed words, zero-shot names
+    if isinstance(value, (list, tuple)):  # seed words, zero-shot names: plain values all the way down
+        items = [_describe(v) for v in value]
+        if not any(isinstance(i, dict) for i in items):
+            return items
     return {"object": f"{type(value).__module__}.{type(value).__qualname__}"}
 
 
