@@ -67,6 +67,8 @@ def step(name: str, out: Path, budget: float, need: float = 0.0):
         t = time.perf_counter()
         try:
             value = fn()
+            if isinstance(value, dict):
+                value["step_wall_s"] = round(time.perf_counter() - t, 1)
             RESULTS["steps"][name] = value
             print(f"[{elapsed():6.1f}s] {name}: {json.dumps(value, default=str)[:600]}", flush=True)
         except Exception as exc:  # noqa: BLE001 - record and go on
