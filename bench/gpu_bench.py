@@ -16,7 +16,6 @@ rest go on), and the 20 Newsgroups embeddings come back as fp16 for CPU comparis
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
@@ -107,20 +106,6 @@ def nmi(labels, topics) -> float:
     from sklearn.metrics import normalized_mutual_info_score
 
     return round(float(normalized_mutual_info_score(labels, topics)), 4)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """torch's intra-op CPU threads set to ``n`` inside the block (None: unchanged)."""
-    import torch
-
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def model_only_rate(ours, texts: list, batch_size: int) -> float:
@@ -301,24 +286,25 @@ def main() -> None:
         state["embedder"] = ours
         # (tokenizing in 14 forked processes instead of the threads was tried on 2026-11-27:
         # 4,235 docs/s at batch 2048 against 11,626 in threads, results/gpu_bench_h100_nov27b_run2.json)
-        # not yet measured on a GPU: "omp1", torch's CPU thread pool at 1 during the loop (the
-        # tokenizer thread's tensor copies into pinned memory would otherwise wake every core);
-        # "c1024", chunks of 1,024 documents instead of 4,096 (less wait before the first
-        # batch; on 2 CPU cores with a sleeping stand-in model, bench/RESULTS.md, it helped)
-        default_chunk = embed_mod.FAST_CHUNK_DOCS
-        for bs, threads, omp1, chunk in ((1024, 2, False, default_chunk), (2048, 2, False, default_chunk),
-                                         (4096, 2, False, default_chunk), (2048, 2, True, default_chunk),
-                                         (2048, 2, False, 1024)):
+        # "ompall": torch's CPU thread pool left at all cores during the loop (the default,
+        # embed.CUDA_LOOP_TORCH_THREADS, is 1 since results/gpu_bench_h100_nov27c.json: 26,593
+        # vs 22,666 docs/s); "c1024", chunks of 1,024 documents instead of 4,096 (less wait
+        # before the first batch; it helped on 2 CPU cores with a sleeping stand-in model,
+        # bench/RESULTS.md, not on the H100: 22,399 vs 22,666 docs/s with all threads)
+        default_chunk, default_threads = embed_mod.FAST_CHUNK_DOCS, embed_mod.CUDA_LOOP_TORCH_THREADS
+        for bs, threads, ompall, chunk in ((1024, 2, False, default_chunk), (2048, 2, False, default_chunk),
+                                           (4096, 2, False, default_chunk), (2048, 2, True, default_chunk),
+                                           (2048, 2, False, 1024)):
             embed_mod.FAST_TOKENIZER_THREADS, embed_mod.FAST_CHUNK_DOCS = threads, chunk
-            with torch_threads(1 if omp1 else None):
-                ours.encode(docs[:2048], gpu, batch_size=bs)  # warm-up at this size
-                sync()
-                t = time.perf_counter()
-                e_ours = ours.encode(docs, gpu, batch_size=bs)
-                sync()
-            tag = ("_omp1" if omp1 else "") + (f"_c{chunk}" if chunk != default_chunk else "")
+            embed_mod.CUDA_LOOP_TORCH_THREADS = None if ompall else default_threads
+            ours.encode(docs[:2048], gpu, batch_size=bs)  # warm-up at this size
+            sync()
+            t = time.perf_counter()
+            e_ours = ours.encode(docs, gpu, batch_size=bs)
+            sync()
+            tag = ("_ompall" if ompall else "") + (f"_c{chunk}" if chunk != default_chunk else "")
             res[f"ours_fp16_bs{bs}_t{threads}{tag}_docs_s"] = round(len(docs) / (time.perf_counter() - t))
-        embed_mod.FAST_CHUNK_DOCS = default_chunk
+        embed_mod.FAST_CHUNK_DOCS, embed_mod.CUDA_LOOP_TORCH_THREADS = default_chunk, default_threads
         res["ours_used_fast_tokenizer"] = bool(ours._fast)
         if ours._fast:  # the GPU alone: the transformer on batches tokenised beforehand
             for bs in (1024, 2048):
@@ -334,7 +320,9 @@ def main() -> None:
         res["speedup_best_vs_plain"] = round(res[best] / res["plain_encode_fp32_bs32_docs_s"], 2)
         res["best"] = best
         state["best_bs"] = int(best.split("_bs")[1].split("_")[0])
-        state["best_omp1"] = "_omp1" in best
+        if "_ompall" in best:  # the large run as the best variant ran
+            embed_mod.CUDA_LOOP_TORCH_THREADS = None
+        res["best_torch_threads_in_loop"] = embed_mod.CUDA_LOOP_TORCH_THREADS or "all"
         if "_c" in best:  # the chunk size of the best variant for the large run
             embed_mod.FAST_CHUNK_DOCS = int(best.split("_c")[1].split("_")[0])
         res["best_chunk_docs"] = embed_mod.FAST_CHUNK_DOCS
@@ -353,15 +341,13 @@ def main() -> None:
         reset_peak()
         sync()
         t = time.perf_counter()
-        with torch_threads(1 if state.get("best_omp1") else None):
-            emb = ours.encode(docs, gpu, batch_size=state.get("best_bs", 2048))
+        emb = ours.encode(docs, gpu, batch_size=state.get("best_bs", 2048))
         sync()
         dt = time.perf_counter() - t
         state["emb"] = emb
         real_docs, real_labels = state["real"]
         t2 = time.perf_counter()
-        with torch_threads(1 if state.get("best_omp1") else None):
-            real = ours.encode(real_docs, gpu, batch_size=state.get("best_bs", 2048))
+        real = ours.encode(real_docs, gpu, batch_size=state.get("best_bs", 2048))
         sync()
         state["real_emb"] = real
         np.save(out / "20ng_embeddings_fp16.npy", to_numpy(real).astype(np.float16))

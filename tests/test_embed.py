@@ -381,3 +381,23 @@ def test_unknown_embedding_backend_is_rejected():
         load_embedder(None, "cpu", "int4")
     with pytest.raises(InputError, match="embedding_backend must be one of"):
         GPUTopic(embedding_backend="int4").fit_transform(["a b c"] * 30)
+
+
+def test_torch_threads_are_set_inside_the_cuda_loop_scope_and_restored():
+    """The CUDA loop runs with torch's CPU pool at CUDA_LOOP_TORCH_THREADS and gives the
+    process its setting back, also when a batch fails."""
+    import torch
+
+    from gputopic.embed import _torch_threads
+
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    with _torch_threads(torch, target):
+        assert torch.get_num_threads() == target
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError):
+        with _torch_threads(torch, target):
+            raise RuntimeError("a failed batch")
+    assert torch.get_num_threads() == before
+    with _torch_threads(torch, None):
+        assert torch.get_num_threads() == before
