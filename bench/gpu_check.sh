@@ -6,14 +6,13 @@
 #   .gpu/model/  an fp16 copy of all-MiniLM-L6-v2 (the PyPI package is over the carry limit)
 #   .gpu/data/   20newsgroups.jsonl.xz: ../shared/data's file, text and label only, xz -9 (the
 #                gzip file would put the carry over its 64 MiB); unpacked to .gz on the device
-# Then, e.g., two calls back to back (the second while the machine is still warm, within 30 s):
-#   run(command="bash bench/gpu_check.sh bench", carry=[".gpu"], timeout_s=450)        ~6 min
-#   run(command="bash bench/gpu_check.sh tests dask", carry=[".gpu"], timeout_s=400)   ~5 min
-# Parts run in the order given; BENCH_BUDGET, BENCH_SKIP (empty: skip nothing), PLAIN_N and TESTS_TIMEOUT size a
-# shorter call (the third call of 2026-11-27's fourth session: TESTS_TIMEOUT=75 BENCH_BUDGET=195
-# PLAIN_N=2000 BENCH_SKIP=knn_strategies,hdbscan_triton_vs_torch_100k,cpu_peer_100000 ... tests bench;
-# 75 s was too little for the tests on a fresh machine: give them 150 s or more; default 240 s since the
-# topic-operations test and the labels / zero-shot / partial_fit test joined them).
+# Then two calls back to back (the second while the machine is still warm, within 30 s), as on
+# 2026-11-27 (eighth session, H100): the first 291 s on a fresh machine (start ~40 s more), the second 127 s:
+#   run(command="BENCH_BUDGET=430 PLAIN_N=5000 BENCH_SKIP=knn_strategies,hdbscan_triton_vs_torch_100k,\
+#       pipeline_gpu_100000_torch_sgd bash bench/gpu_check.sh bench", carry=[".gpu"], timeout_s=480)
+#   run(command="bash bench/gpu_check.sh tests dask", carry=[".gpu"], timeout_s=400)
+# Parts run in the order given; BENCH_BUDGET, BENCH_SKIP (empty: skip nothing), PLAIN_N and TESTS_TIMEOUT
+# size a call. The tests need ~75 s on a fresh machine (compiles): give them 150 s or more.
 # 15 minutes of device time per session in all, starting the machine included.
 # Helpers must not call the device on their own: their runs spend the same budget.
 set -uo pipefail
@@ -36,7 +35,7 @@ tests)
   # pipeline_real_20ng step gives that NMI instead
   timeout "${TESTS_TIMEOUT:-240}" python3 -m pytest -q -m gpu tests/test_gpu.py tests/test_native_umap.py \
     tests/test_native_hdbscan.py --deselect tests/test_gpu.py::test_native_gpu_pipeline_quality_matches_cpu \
-    -p no:cacheprovider 2>&1 | tail -25 | tee "$OUT/pytest_gpu.txt" ;;
+    -p no:cacheprovider 2>&1 | tee "$OUT/pytest_gpu_full.txt" | tail -25 | tee "$OUT/pytest_gpu.txt" ;;
 dask)
   # Dask-CUDA (issue 5): LocalCUDACluster fit vs single-process fit (dask wheels in .gpu/whl)
   timeout 160 python3 bench/dask_gpu_check.py --cluster local-cuda --model .gpu/model \
