@@ -112,7 +112,7 @@ def test_topic_operations_on_cuda(gpu, ng2000):
     model.reduce_topics(docs, nr_topics=10)
     assert isinstance(model.topics_, gpu.xp.ndarray), type(model.topics_)
     assert len(model.topic_sizes_) == 10, (fitted, model.topic_sizes_)
-    assert -1 in model.topic_sizes_, model.topic_sizes_  # HDBSCAN left outliers (CPU: ~25%), 9 topics besides
+    assert -1 in model.topic_sizes_, model.topic_sizes_  # leaf selection leaves outliers (CPU: ~45%), 9 topics besides
     cpu = get_backend("cpu")
     ids, index = labels_to_index(model.topics_.get())
     X = doc_term_matrix(default_vectorizer(), docs, cpu)
