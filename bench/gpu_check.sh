@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # The one prepared script for a lent GPU machine (see README "GPU check").
-# Prepare here first (ignored folder .gpu/, carried with the call):
+# Prepare here first (ignored folder .gpu/; a call carries the subfolders it needs, never all of .gpu):
 #   .gpu/whl/    umap-learn, pynndescent, hdbscan, dask, distributed, dask-cuda (+ their missing
 #                dependencies) wheels for cp312 (not in the device image)
 #   .gpu/model/  an fp16 copy of all-MiniLM-L6-v2 (the PyPI package is over the carry limit)
 #   .gpu/data/   20newsgroups.jsonl.xz: ../shared/data's file, text and label only, xz -9 (the
 #                gzip file would put the carry over its 64 MiB); unpacked to .gz on the device
+#   .gpu/plot/   plotly's wheel, for the `figures` part only (below)
 # Then two calls back to back (the second while the machine is still warm, within 30 s), as on
 # 2026-11-27 (eighth session, H100): the first 291 s on a fresh machine (start ~40 s more), the second 127 s:
 #   run(command="BENCH_BUDGET=430 PLAIN_N=5000 BENCH_SKIP=knn_strategies,hdbscan_triton_vs_torch_100k,\
-#       pipeline_gpu_100000_torch_sgd bash bench/gpu_check.sh bench", carry=[".gpu"], timeout_s=480)
-#   run(command="bash bench/gpu_check.sh tests dask", carry=[".gpu"], timeout_s=400)
+#       pipeline_gpu_100000_torch_sgd bash bench/gpu_check.sh bench", carry=GPU, timeout_s=480)
+#   run(command="bash bench/gpu_check.sh tests dask", carry=GPU, timeout_s=400)
+# with GPU = [".gpu/whl", ".gpu/model", ".gpu/data"] (~62 MB with the repository).
+# A third part, `figures` (plotly's tests), carries less: .gpu/plot holds plotly's wheel (9.7 MB; the
+# device has narwhals), and model + data + plot + the repository come to ~66.7 of the 64 MiB (67.1 MB):
+#   run(command="bash bench/gpu_check.sh figures", carry=[".gpu/model", ".gpu/data", ".gpu/plot"], timeout_s=300)
 # Parts run in the order given; BENCH_BUDGET, BENCH_SKIP (empty: skip nothing), PLAIN_N and TESTS_TIMEOUT
 # size a call. The tests need ~75 s on a fresh machine (compiles): give them 150 s or more.
 # 15 minutes of device time per session in all, starting the machine included.
@@ -21,7 +26,9 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=true
 export GPUTOPIC_DATA="$PWD/.gpu/data" GPUTOPIC_TEST_MODEL="$PWD/.gpu/model"
 PIP="python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site"
-$PIP .gpu/whl/*.whl || for w in .gpu/whl/*.whl; do $PIP "$w" || echo "wheel install failed: $w"; done
+for w in .gpu/whl/*.whl .gpu/plot/*.whl; do  # the folders carried this call (see the header)
+  [ -f "$w" ] && { $PIP "$w" || echo "wheel install failed: $w"; }
+done
 export PYTHONPATH="/tmp/site:$PWD"
 [ -f .gpu/data/20newsgroups.jsonl.gz ] || python3 -c "import gzip, lzma, shutil; \
   shutil.copyfileobj(lzma.open('.gpu/data/20newsgroups.jsonl.xz'), gzip.open('.gpu/data/20newsgroups.jsonl.gz', 'wb', 1))"
@@ -36,6 +43,12 @@ tests)
   timeout "${TESTS_TIMEOUT:-240}" python3 -m pytest -q -m gpu tests/test_gpu.py tests/test_native_umap.py \
     tests/test_native_hdbscan.py --deselect tests/test_gpu.py::test_native_gpu_pipeline_quality_matches_cpu \
     -p no:cacheprovider 2>&1 | tee "$OUT/pytest_gpu_full.txt" | tail -25 | tee "$OUT/pytest_gpu.txt" ;;
+figures)
+  # the tests that need plotly (the figures of a CUDA model) and the topic operations on
+  # CUDA, in a call carrying .gpu/model, .gpu/data and .gpu/plot (plotly's wheel) but not
+  # .gpu/whl: all of .gpu with plotly would pass the 64 MiB carry
+  timeout "${TESTS_TIMEOUT:-240}" python3 -m pytest -q -m gpu tests/test_gpu.py -k "figures or topic_operations" \
+    -p no:cacheprovider 2>&1 | tee "$OUT/pytest_gpu_figures.txt" | tail -25 ;;
 dask)
   # Dask-CUDA (issue 5): LocalCUDACluster fit vs single-process fit (dask wheels in .gpu/whl)
   timeout 160 python3 bench/dask_gpu_check.py --cluster local-cuda --model .gpu/model \
@@ -48,7 +61,7 @@ bench)
   timeout $((budget + 20)) python3 bench/gpu_bench.py --model .gpu/model --out "$OUT" --budget-s "$budget" \
     --skip "${BENCH_SKIP-knn_strategies,hdbscan_triton_vs_torch_100k}" --plain-n "${PLAIN_N:-10000}" \
     --cpu-peer-timeout 150 --embed-budget-s 90 2>&1 | tee "$OUT/bench_log.txt" | grep -v Warning ;;
-*) echo "unknown part $PART (tests, dask, bench)" ;;
+*) echo "unknown part $PART (tests, figures, dask, bench)" ;;
 esac
 echo "gpu_check $PART done"
 done
