@@ -8,7 +8,8 @@
 #                gzip file would put the carry over its 64 MiB); unpacked to .gz on the device
 #   .gpu/plot/   plotly's wheel, for the `figures` part only (below)
 # Then two calls back to back (the second while the machine is still warm, within 30 s), as on
-# 2026-11-27 (eighth session, H100): the first 291 s on a fresh machine (start ~40 s more), the second 127 s:
+# 2026-11-27 (eighth session, H100): the first 291 s on a fresh machine (start ~40 s more; the bench's
+# real_20ng_seeds step, added since, needs ~30 s more), the second 127 s:
 #   run(command="BENCH_BUDGET=430 PLAIN_N=5000 BENCH_SKIP=knn_strategies,hdbscan_triton_vs_torch_100k,\
 #       pipeline_gpu_100000_torch_sgd bash bench/gpu_check.sh bench", carry=GPU, timeout_s=480)
 #   run(command="bash bench/gpu_check.sh tests dask", carry=GPU, timeout_s=400)
