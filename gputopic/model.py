@@ -337,7 +337,8 @@ class GPUTopic(_Params):
         X = doc_term_matrix(vectorizer, docs, backend)
         lap("count")
         counts = class_term_matrix(X, index, len(ids), backend)
-        multiplier = _guided.seed_multiplier(seeds, vocabulary(vectorizer))
+        vocab = vocabulary(vectorizer)
+        multiplier = _guided.seed_multiplier(seeds, vocab)
         c_tf_idf = fit_ctfidf(ctfidf, counts, multiplier)
         if self.nr_topics is not None:  # merged topics: their rows of counts add up
             before = topics
@@ -350,7 +351,6 @@ class GPUTopic(_Params):
                 named = _guided.carry_names(before, topics, named, to_numpy(name_emb),
                                             to_numpy(class_means(emb, index, len(ids), backend)), ids,
                                             float(self.zeroshot_min_similarity))
-        vocab = vocabulary(vectorizer)
         lap("ctfidf")
 
         def embed_fn():

@@ -19,7 +19,7 @@ from .device import Backend, get_backend, is_cudf, resolve_device, to_numpy
 from .exceptions import InputError
 from .represent import topic_words
 from .topics import count_topics, row_cosine, topic_rows
-from .vectorize import class_term_matrix, labels_to_index, vocabulary
+from .vectorize import class_term_matrix, labels_to_index
 
 
 def _l1_rows(M, backend: Backend):
@@ -31,8 +31,8 @@ def _recount(model: Any, docs: list[str], backend: Backend):
     """The training documents counted again per current topic: ``(topics, X, vocab, counts,
     ctfidf)`` with fit's vocabulary and idf."""
     topics = np.asarray(to_numpy(model.topics_), dtype=np.int64)
-    _, _, X, vectorizer, counts, ctfidf = count_topics(model, docs, topics, backend)
-    return topics, X, vocabulary(vectorizer), counts, ctfidf
+    _, _, X, _, vocab, counts, ctfidf = count_topics(model, docs, topics, backend)
+    return topics, X, vocab, counts, ctfidf
 
 
 def topic_linkage(model: Any, ids, *, use_ctfidf: bool = True, linkage_function: Any = None,

@@ -160,15 +160,16 @@ def _spec(model: Any, name: str, explicit: Any, copy: bool = True):
 def count_topics(model: Any, docs: list[str], topics: np.ndarray, backend: Backend, vectorizer_model: Any = None,
                  ctfidf_model: Any = None):
     """The documents counted as ``fit`` counts them, summed per topic: ``(ids, index, X,
-    vectorizer, counts, ctfidf)``, both models fitted here (unfitted copies of the given or
-    fitted sub-models, so the training documents give fit's vocabulary and idf)."""
+    vectorizer, vocab, counts, ctfidf)``, both models fitted here (unfitted copies of the
+    given or fitted sub-models, so the training documents give fit's vocabulary and idf)."""
     vectorizer = _spec(model, "vectorizer_model", vectorizer_model) or default_vectorizer()
     ctfidf = _spec(model, "ctfidf_model", ctfidf_model) or ClassTfidfTransformer()
     ids, index = labels_to_index(topics)
     X = doc_term_matrix(vectorizer, docs, backend)
     counts = class_term_matrix(X, index, len(ids), backend)
-    fit_ctfidf(ctfidf, counts, seed_multiplier(check_seed_topics(model.seed_topic_list), vocabulary(vectorizer)))
-    return ids, index, X, vectorizer, counts, ctfidf
+    vocab = vocabulary(vectorizer)
+    fit_ctfidf(ctfidf, counts, seed_multiplier(check_seed_topics(model.seed_topic_list), vocab))
+    return ids, index, X, vectorizer, vocab, counts, ctfidf
 
 
 def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict[int, int] | None = None,
@@ -195,10 +196,9 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
                              model.batch_size, False))
         _check_width(emb, model)
 
-    ids, index, X, vectorizer, counts, ctfidf = count_topics(model, docs, topics, backend, vectorizer_model,
-                                                             ctfidf_model)
+    ids, index, X, vectorizer, vocab, counts, ctfidf = count_topics(model, docs, topics, backend,
+                                                                    vectorizer_model, ctfidf_model)
     c_tf_idf = ctfidf.transform(counts)
-    vocab = vocabulary(vectorizer)
     words, aspects, representative = describe(c_tf_idf, ids, vocab, X, index, docs, rep_model,
                                               n_words, lambda: _embed_fn(model._get_embedder(backend.name), backend))
 
