@@ -383,6 +383,8 @@ class GPUTopic(_Params):
             timings=timings, embedder=embedder, cluster_to_topic=cluster_to_topic, gpu_out=gpu_out,
             zeroshot_topics=named, aspects=aspects,
         )
+        # the names' embeddings, for topic operations that carry the names (no re-embedding)
+        self._zeroshot_name_emb = None if name_emb is None else to_numpy(name_emb)
         return self.topics_, self.probabilities_
 
     def _store_fitted(self, *, topics, probs, words, representative, topic_embeddings, c_tf_idf,

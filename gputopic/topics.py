@@ -220,7 +220,10 @@ def refit_topics(model: Any, docs: list[str], topics: np.ndarray, *, merge: dict
         cluster_to_topic = {}
     named = model._zeroshot_topics
     if named:  # zero-shot names follow their documents (BERTopic's rule), when still similar enough
-        name_emb = to_numpy(model._get_embedder(backend.name).encode(model.zeroshot_topic_list, backend))
+        name_emb = getattr(model, "_zeroshot_name_emb", None)
+        if name_emb is None:  # a loaded or merged model: embedded once, then kept
+            name_emb = to_numpy(model._get_embedder(backend.name).encode(model.zeroshot_topic_list, backend))
+            model._zeroshot_name_emb = name_emb
         named = carry_names(to_numpy(model.topics_), topics, named, name_emb, to_numpy(topic_emb), ids,
                             float(model.zeroshot_min_similarity))
     model._store_fitted(
@@ -548,8 +551,6 @@ def _host_sparse(M):
     """A SciPy CSR copy of a SciPy or CuPy sparse matrix."""
     M = M.tocsr()
     return M.get() if hasattr(M, "get") else M
-
-
 
 
 # ----------------------------------------------------------------- merge models

@@ -180,7 +180,12 @@ def test_zeroshot_names_survive_merges_that_stay_similar():
     model = _zeroshot_model()
     model.fit(TOY_DOCS)
     assert model.topic_labels_[0] == CAT and model.topic_labels_[1] == "stocks market shares"
+    embedder = model._get_embedder("cpu")
+    calls = []
+    real_encode = embedder.encode
+    embedder.encode = lambda texts, *a, **k: calls.append(list(texts)) or real_encode(texts, *a, **k)
     model.merge_topics(TOY_DOCS, [1, 2])  # market + football: less like "stocks market shares"
+    assert calls == []  # the names' embeddings of the fit are reused, nothing is embedded again
     names = set(model.topic_labels_.values())
     assert CAT in names
     merged = model.topics_[25]
