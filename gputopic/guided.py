@@ -17,12 +17,15 @@ same kind; the estimator embeds the seed texts and names with its own embedding 
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Sequence
 
 import numpy as np
 
 from .device import Backend, to_numpy
 from .exceptions import InputError
+
+logger = logging.getLogger("gputopic")
 
 SEED_MULTIPLIER = 1.2  # BERTopic's weight for the idf of seed words
 SEED_PULL = 0.25  # share of the way a labelled document's embedding moves to its seed topic's
@@ -84,8 +87,6 @@ def steer(seeds: list[list[str]] | None, names: list[str] | None, min_similarity
     None, name embeddings or None)``. Seed topics make the labels (replacing ``labels``)
     and pull the embeddings; zero-shot names then take the documents that
     reach ``min_similarity`` (None when no document does: an ordinary fit)."""
-    import logging
-
     zeroshot = name_emb = None
 
     def encode(texts: list[str], what: str):
@@ -101,8 +102,8 @@ def steer(seeds: list[list[str]] | None, names: list[str] | None, min_similarity
         name_emb = encode(names, "zero-shot topic names")
         zeroshot = zeroshot_assign(emb, name_emb, min_similarity, backend)
         if not (zeroshot >= 0).any():
-            logging.getLogger("gputopic").info("No document reaches zeroshot_min_similarity=%s with a zero-shot "
-                                               "topic: all are clustered.", min_similarity)
+            logger.info("No document reaches zeroshot_min_similarity=%s with a zero-shot topic: all are "
+                        "clustered.", min_similarity)
             zeroshot = None
     return labels, emb, zeroshot, name_emb
 

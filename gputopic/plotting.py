@@ -534,7 +534,7 @@ def visualize_documents(model: Any, docs: Any, topics: Any = None, embeddings: A
         return None if hide_document_hover else [html.escape(doc_list[i][:300]) for i in rows[idx]]
 
     # traces and annotations go into the figure at once: plotly's add_annotation copies all
-    # earlier ones each time (950 topics took 104 s that way)
+    # earlier ones each time, quadratic in the topics (minutes for ~950 topics)
     traces, notes = [], []
     other = np.flatnonzero(~np.isin(t_rows, list(shown)))
     if other.size:
