@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="folder to save the fitted model to")
     _add_input_options(p)
     _add_model_options(p)
-    g = p.add_argument_group("steering the topics (in-process fits)")
+    g = p.add_argument_group("steering the topics (in-process fits; --representation also sharded)")
     g.add_argument("--label-column", metavar="C",
                    help="column of class labels (.jsonl/.csv/.parquet): UMAP fits semi-supervised; rows "
                         "without a label (empty or null) are unknown")
