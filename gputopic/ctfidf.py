@@ -88,7 +88,7 @@ class ClassTfidfTransformer:
 
 def fit_ctfidf(ctfidf: Any, counts, multiplier=None):
     """``ctfidf.fit_transform(counts)``, with per-term idf multipliers (seed words) when given."""
-    from .reduce import takes
+    from .registry import takes
 
     if multiplier is None:
         return ctfidf.fit_transform(counts)

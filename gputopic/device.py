@@ -206,19 +206,64 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def to_output(x: Any, gpu: bool):
-    """Convert a result array to the caller's kind: CuPy when ``gpu`` else NumPy."""
-    if x is None:
-        return None
-    if gpu:
-        cupy = optional_import("cupy", "GPU outputs")
-        return cupy.asarray(x)
-    return to_numpy(x)
+@dataclass(frozen=True)
+class Output:
+    """Where results go: the one rule "outputs follow the input" (cuML's output-type
+    mirroring, scikit-learn's "y follows X").
+
+    ``kind`` is ``"numpy"`` (NumPy arrays, SciPy sparse, pandas frames), ``"cupy"`` (CuPy
+    arrays and sparse matrices, cuDF frames when cuDF is installed) or ``"torch"`` (torch
+    tensors on ``torch_device``; used by the native estimators, whose inputs may be torch).
+    Stages compute on their backend; the estimator converts once, here, at the boundary.
+    """
+
+    kind: str = "numpy"
+    torch_device: Any = None
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.kind == "cupy" or (self.kind == "torch" and getattr(self.torch_device, "type", "") == "cuda")
+
+    def array(self, x: Any):
+        """A result array (NumPy, CuPy or torch data) as this output's kind; None stays None."""
+        if x is None:
+            return None
+        if self.kind == "cupy":
+            cupy = optional_import("cupy", "GPU outputs")
+            return cupy.from_dlpack(x.detach().contiguous()) if is_torch(x) else cupy.asarray(x)
+        if self.kind == "torch":
+            torch = optional_import("torch", "torch outputs")
+            t = x if is_torch(x) else (torch.from_dlpack(x) if is_cupy(x) else torch.from_numpy(np.asarray(x)))
+            return t.to(self.torch_device) if self.torch_device is not None else t
+        return to_numpy(x)
+
+    def sparse(self, m: Any):
+        """A sparse result as CuPy CSR (GPU outputs) or SciPy CSR."""
+        return get_backend("cuda" if self.on_gpu else "cpu").assparse(m)
+
+    def frame(self, rows: dict):
+        """A data frame of ``rows``: cuDF for GPU outputs when cuDF is installed, else pandas."""
+        return frame_library(self.on_gpu).DataFrame(rows)
 
 
-def to_output_sparse(m: Any, gpu: bool):
-    """A sparse matrix as the caller's kind: CuPy CSR when ``gpu`` else SciPy CSR."""
-    return get_backend("cuda" if gpu else "cpu").assparse(m)
+def output_like(*inputs: Any, keep_torch: bool = False) -> Output:
+    """The :class:`Output` that follows ``inputs``: GPU data among them (CuPy, cuDF, CUDA
+    torch) gives CuPy/cuDF outputs, anything else NumPy/pandas. With ``keep_torch`` a torch
+    input gives torch outputs on its device instead (the native estimators' rule: torch in,
+    torch out)."""
+    if keep_torch:
+        for x in inputs:
+            if is_torch(x):
+                return Output("torch", x.device)
+    return Output("cupy" if any(is_on_gpu(x) for x in inputs) else "numpy")
+
+
+HOST = Output("numpy")
+
+
+def host_sparse(m: Any):
+    """A SciPy CSR copy (or the matrix itself) of a SciPy or CuPy sparse matrix."""
+    return get_backend("cpu").assparse(m)
 
 
 def frame_library(gpu: bool) -> ModuleType:
@@ -237,6 +282,18 @@ def text_list(docs: Any) -> list:
             "documents must be a sequence of strings, got a single str. Wrap it in a list: [doc]."
         )
     mod = _module_of(docs)
+    if hasattr(docs, "columns") and hasattr(docs, "shape"):  # a pandas / cuDF / pyarrow table
+        columns = [str(c) for c in docs.columns] if mod != "pyarrow" else list(docs.column_names)
+        if "text" in columns or len(columns) == 1:
+            name = "text" if "text" in columns else columns[0]
+            column = docs[name] if mod != "pyarrow" else docs.column(name)
+            return text_list(column)
+        raise InputError(
+            f"documents is a data frame with columns {columns[:8]}: pass its text column, e.g. "
+            "df['text'] (a frame with one column, or a column named 'text', is read directly)."
+        )
+    if mod == "pyarrow" and hasattr(docs, "to_pylist"):  # pyarrow Array / ChunkedArray
+        return docs.to_pylist()
     if mod == "pandas":
         return docs.tolist()
     if isinstance(docs, np.ndarray):

@@ -23,7 +23,7 @@ column). The stages run where the data is:
   applied to the summed frequencies, as scikit-learn's ``CountVectorizer`` applies them); each
   partition's matrix re-indexed to it where it lies; per-partition
   ``onehot(topics).T @ X`` summed by a tree reduction to one (topics x vocabulary) matrix;
-  then the in-process :class:`ClassTfidfTransformer` and :func:`topic_words`.
+  then the tail every fit shares (:mod:`gputopic.pipeline`): c-TF-IDF, ``nr_topics``, words.
 * **transform** of a Dask collection runs the fitted model's in-process ``transform`` on each
   partition, on its worker.
 
@@ -33,7 +33,6 @@ Outputs of a Dask input are dask arrays chunked like the partitions; the fitted 
 
 from __future__ import annotations
 
-import copy
 import logging
 import numbers
 import time
@@ -46,14 +45,16 @@ import numpy as np
 
 from . import cluster as _cluster
 from . import reduce as _reduce
-from . import topics as _topics
-from .ctfidf import ClassTfidfTransformer
-from .device import get_backend, is_on_gpu, optional_import, resolve_device, text_list, to_numpy
+from ._validation import check_fitted, validate_documents
+from .device import (Output, get_backend, host_sparse, is_on_gpu, optional_import, output_like, resolve_device,
+                     text_list, to_numpy)
 from .embed import check_embeddings, cached_encode, load_embedder, model_identity
 from .exceptions import DeviceError, InputError
-from .represent import apply_representation, docs_budget, representative_docs, topic_words, word_budget
-from .vectorize import class_term_matrix, default_vectorizer, doc_term_matrix, fit_count, labels_to_index, \
-    one_hot, vocabulary
+from .pipeline import (Clock, TopicTotals, build_stages, check_params, embed_fn, fit_probabilities, order_by_size,
+                       transform as transform_in_process, weigh_topics)
+from .represent import describe, representative_docs
+from .state import FittedState
+from .vectorize import doc_term_matrix, fit_count, labels_to_index, vocabulary
 
 distributed = optional_import("distributed", "Dask sharding (GPUTopic(client=...))")
 
@@ -146,8 +147,6 @@ def _shard(client, documents) -> _Shards:
         documents = read_documents(documents)
     elif not hasattr(documents, "__dask_graph__"):
         # a client with in-memory documents: validated here, then split across the workers
-        from .model import validate_documents
-
         pd = optional_import("pandas")
         dd = optional_import("dask.dataframe", "Dask sharding")
         docs = validate_documents(documents)
@@ -168,8 +167,6 @@ def _shard(client, documents) -> _Shards:
 
 def _check_partition(part) -> tuple[int, list | None]:
     """(length, None) for a good partition; (length, [(local position, bad item)]) otherwise."""
-    from .model import validate_documents
-
     docs = text_list(part)
     if not docs:
         return 0, None
@@ -184,8 +181,6 @@ def _check_partition(part) -> tuple[int, list | None]:
 
 def _raise_like_in_process(n: int, bad: list[tuple[int, Any]]) -> None:
     """Raise exactly the InputError that validate_documents gives for the whole corpus."""
-    from .model import validate_documents
-
     docs: list = ["x"] * n  # n references to one str: 8 bytes a document, error path only
     for pos, obj in bad:
         docs[pos] = obj
@@ -325,10 +320,8 @@ def _doc_terms(part, vectorizer, device: str):
 def _class_sums(X, block, index: np.ndarray, n_classes: int, device: str):
     """Per-topic term counts, embedding sums and document counts of one partition."""
     backend = get_backend(resolve_device(device))
-    counts = to_numpy_sparse(class_term_matrix(X, index, n_classes, backend))
-    H = one_hot(index, n_classes, backend).T.tocsr()
-    sums = to_numpy(H @ backend.asarray(block)).astype(np.float64)
-    return counts, sums, np.bincount(index, minlength=n_classes)
+    t = TopicTotals.of_index(np.arange(n_classes), index, X, backend.asarray(block), backend)
+    return host_sparse(t.counts), to_numpy(t.emb_sums).astype(np.float64), t.sizes
 
 
 def _add(a, b):
@@ -339,15 +332,10 @@ def _add(a, b):
 
 def _candidates(X, c_tf_idf, index: np.ndarray, offset: int, n: int):
     """This partition's best ``n`` documents per topic: (global ids, their rows of X, topics)."""
-    X = to_numpy_sparse(X).tocsr()
+    X = host_sparse(X).tocsr()
     best = representative_docs(X, c_tf_idf, index, n=n)
     local = np.sort(np.fromiter((d for docs in best for d in docs), dtype=np.int64))
-    return offset + local, to_numpy_sparse(X[local]), index[local]
-
-
-def to_numpy_sparse(M):
-    get = getattr(M, "get", None)
-    return get() if callable(get) else M
+    return offset + local, host_sparse(X[local]), index[local]
 
 
 def _pick(part, rows: np.ndarray) -> list:
@@ -368,45 +356,27 @@ def _tree_reduce(client, futures: list, op: Callable):
 # ------------------------------------------------------------------- fit
 
 
-def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_size: int = DEFAULT_SAMPLE_SIZE):
-    """The sharded counterpart of :meth:`GPUTopic.fit_transform` (see the module docstring)."""
-    from .model import _embed_fn, _fresh, _order_by_size
-
-    model._validate_params()
+def fit(model: Any, documents: Any, embeddings: Any = None, *, sample_size: int = DEFAULT_SAMPLE_SIZE):
+    """The sharded counterpart of the in-process fit (see the module docstring):
+    ``(state, topics, probabilities)``, the last two dask arrays chunked like the partitions."""
+    check_params(model)
     client = _get_client(model)
     shards = _shard(client, documents)
-    gpu_out = shards.gpu or is_on_gpu(embeddings)
     device = resolve_device(model.device)
     backend = get_backend(device)
-    timings: dict[str, float] = {}
-    clock = [time.perf_counter()]
-
-    def lap(stage: str) -> None:
-        now = time.perf_counter()
-        timings[stage] = now - clock[0]
-        clock[0] = now
-        logger.info("%s (dask, %d partitions): %.2f s", stage, len(shards.parts), timings[stage])
-
-    umap_model = _fresh(_reduce.make_reducer(model.umap_model, device=device, random_state=model.random_state))
-    hdbscan_model = _fresh(_cluster.make_clusterer(model.hdbscan_model, device=device,
-                                                   min_cluster_size=model.min_topic_size))
-    vectorizer = _fresh(model.vectorizer_model) if model.vectorizer_model is not None else default_vectorizer()
-    ctfidf = _fresh(model.ctfidf_model) if model.ctfidf_model is not None else ClassTfidfTransformer()
+    clock = Clock(f" (dask, {len(shards.parts)} partitions)")
+    stages = build_stages(model, device)
     n = shards.n
-    needed = (_reduce.n_neighbors_of(umap_model) or 1) + 1
-    if n < needed:
-        raise InputError(
-            f"Only {n} documents: UMAP with n_neighbors={needed - 1} needs at least {needed}. "
-            "Pass more documents, or a umap_model with a smaller n_neighbors."
-        )
-    _check_vectorizer(vectorizer)
+    stages.check_size(n)
+    _check_vectorizer(stages.vectorizer)
 
     # ---- embed, on the workers
     blocks, model_id = _embed_blocks(client, shards, model, embeddings, device)
     dim = client.submit(_ncols, blocks[0]).result()
-    lap("embed")
+    clock.lap("embed")
 
     # ---- reduce: fit on a sample in this process, transform the rest on the workers
+    umap_model, hdbscan_model = stages.umap_model, stages.hdbscan_model
     sample = _sample_indices(n, sample_size, model.random_state)
     if sample is None:
         emb_sample = client.gather(client.map(_host, blocks))
@@ -428,62 +398,44 @@ def fit_transform(model: Any, documents: Any, embeddings: Any = None, *, sample_
             client.map(_reduce_partition, blocks, reducer=reducer, device=model.device, pure=False)))
         reduced = backend.asarray(reduced, dtype=backend.xp.float32)
     del emb_sample
-    lap("reduce")
+    clock.lap("reduce")
     clusters, strengths = _cluster.fit_cluster(hdbscan_model, reduced, backend)
-    lap("cluster")
+    clock.lap("cluster")
 
-    # ---- count and weight, sharded
-    topics, cluster_to_topic = _order_by_size(clusters)
+    # ---- count, sharded; then the tail every fit shares
+    topics, cluster_to_topic = order_by_size(clusters)
     ids, index = labels_to_index(topics)
-    k = len(ids)
-    vocab, X_parts = _count_sharded(client, shards, vectorizer, model.device)
-    index_parts = shards.split(index)
-    sums = [client.submit(_class_sums, X, b, idx, k, model.device, pure=False)
-            for X, b, idx in zip(X_parts, blocks, index_parts)]
+    vocab, X_parts = _count_sharded(client, shards, stages.vectorizer, model.device)
+    sums = [client.submit(_class_sums, X, b, idx, len(ids), model.device, pure=False)
+            for X, b, idx in zip(X_parts, blocks, shards.split(index))]
     counts, emb_sums, sizes = _tree_reduce(client, sums, _add).result()
-    counts = backend.assparse(counts)
-    lap("count")
-    c_tf_idf = ctfidf.fit_transform(counts)
-    if model.nr_topics is not None:
-        # merged topics: their rows of counts, embedding sums and sizes add up
-        merge, topics, cluster_to_topic = _topics.reduce_in_fit(
-            model.nr_topics, topics, c_tf_idf, emb_sums / np.maximum(sizes, 1)[:, None], cluster_to_topic)
-        host = get_backend("cpu")
-        counts = _topics.merge_rows(counts, ids, merge, backend)
-        emb_sums, sizes = (_topics.merge_rows(a, ids, merge, host) for a in (emb_sums, sizes))
-        ids, index = labels_to_index(topics)
-        k = len(ids)
-        index_parts = shards.split(index)
-        c_tf_idf = ctfidf.fit_transform(counts)
-    reps = model.representation_model
-    words = topic_words(c_tf_idf, ids.tolist(), vocab, word_budget(reps, model.top_n_words))
-    lap("ctfidf")
-    rep_ids = _representative(client, shards, X_parts, c_tf_idf, index_parts, k, n=docs_budget(reps))
-    rep_docs = _fetch_docs(client, shards, rep_ids)
-    representative = {int(t): [rep_docs[i] for i in r] for t, r in zip(ids, rep_ids)}
-    aspects = {}
-    if reps is not None:
-        embedder = load_embedder(model.embedding_model, device, model.embedding_backend)
-        words, aspects = apply_representation(reps, words, _embed_fn(embedder, backend), representative,
-                                              model.top_n_words)
-    topic_emb = backend.asarray((emb_sums / np.maximum(sizes, 1)[:, None]).astype(np.float32))
-    if model.calculate_probabilities:
-        probs = _topics.merge_columns(_cluster.soft_memberships(hdbscan_model), cluster_to_topic)
-    else:
-        probs = strengths
-    lap("represent")
+    clock.lap("count")
+    w = weigh_topics(model, topics, cluster_to_topic, TopicTotals(ids, backend.assparse(counts), emb_sums, sizes),
+                     stages.ctfidf, backend)
+    clock.lap("ctfidf")
+    index_parts = shards.split(np.searchsorted(w.totals.ids, w.topics))
 
-    # ---- store the fitted state in one go, as GPUTopic.fit_transform does
-    model._store_fitted(
-        topics=topics, probs=probs, words=words,
-        representative={t: d[:3] for t, d in representative.items()},
-        topic_embeddings=topic_emb, c_tf_idf=c_tf_idf, vocabulary=vocab, umap_model=umap_model,
-        hdbscan_model=hdbscan_model, vectorizer=vectorizer, ctfidf=ctfidf, model_id=model_id,
-        n_features=int(dim), timings=timings, embedder=None, cluster_to_topic=cluster_to_topic,
-        gpu_out=gpu_out, aspects=aspects,
+    def representatives(c_tf_idf, k: int) -> list[list[str]]:
+        rep_ids = _representative(client, shards, X_parts, c_tf_idf, index_parts, len(w.totals.ids), n=k)
+        rep_docs = _fetch_docs(client, shards, rep_ids)
+        return [[rep_docs[i] for i in r] for r in rep_ids]
+
+    words, aspects, representative = describe(
+        w.c_tf_idf, w.totals.ids, vocab, model.representation_model, model.top_n_words,
+        lambda: embed_fn(load_embedder(model.embedding_model, device, model.embedding_backend), backend),
+        representatives)
+    probs = fit_probabilities(model, hdbscan_model, w.cluster_to_topic, strengths)
+    clock.lap("represent")
+    state = FittedState.build(
+        topics=w.topics, probabilities=probs, words=words, aspects=aspects, representative=representative,
+        topic_embeddings=backend.asarray(w.totals.means()), c_tf_idf=w.c_tf_idf, vocabulary=vocab,
+        umap_model=umap_model, hdbscan_model=hdbscan_model, vectorizer_model=stages.vectorizer,
+        ctfidf_model=stages.ctfidf, embedding_model_id=model_id, n_features_in=int(dim), timings=clock.timings,
+        cluster_to_topic=w.cluster_to_topic, output=Output("cupy") if shards.gpu else output_like(embeddings),
+        embeddings_sample_size=n if sample is None else int(sample.size),
     )
-    model.embeddings_sample_size_ = n if sample is None else int(sample.size)
-    return _chunked(topics, shards.lengths), None if probs is None else _chunked(np.asarray(probs), shards.lengths)
+    return (state, _chunked(w.topics, shards.lengths),
+            None if probs is None else _chunked(np.asarray(probs), shards.lengths))
 
 
 def _embed_blocks(client, shards: _Shards, model: Any, embeddings: Any, device: str):
@@ -605,7 +557,7 @@ def _representative(client, shards: _Shards, X_parts: list, c_tf_idf, index_part
     """Global best ``n`` documents per topic: partition candidates, re-ranked together."""
     from scipy.sparse import vstack
 
-    c_host = to_numpy_sparse(c_tf_idf)
+    c_host = host_sparse(c_tf_idf)
     [c_fut] = client.scatter([c_host], broadcast=True, hash=False)
     found = client.gather([client.submit(_candidates, X, c_fut, idx, int(off), n, pure=False)
                            for X, idx, off in zip(X_parts, index_parts, shards.offsets[:-1])])
@@ -634,27 +586,25 @@ def _fetch_docs(client, shards: _Shards, rep_ids: list[list[int]]) -> dict[int, 
 # ------------------------------------------------------------- transform
 
 
-def _transform_partition(part, fitted, embedder_key: str | None):
-    m = copy.copy(fitted)
+def _transform_partition(part, params, state: FittedState, embedder_key: str | None):
     if embedder_key is not None:
-        m._embedder = _worker_embedder(embedder_key)
-    topics, probs = m.transform(text_list(part))
+        state = state.with_(embedder=_worker_embedder(embedder_key))
+    topics, probs = transform_in_process(params, state, text_list(part))
     return to_numpy(topics), (None if probs is None else to_numpy(probs))
 
 
-def transform(model: Any, documents: Any, embeddings: Any = None):
+def transform(model: Any, state: FittedState, documents: Any, embeddings: Any = None):
     """The sharded counterpart of :meth:`GPUTopic.transform`: each partition on its worker."""
-    model._check_fitted()
+    check_fitted(model)
     client = _get_client(model)
     shards = _shard(client, documents)
     if embeddings is not None:
         raise InputError("transform of Dask documents embeds them on the workers: leave embeddings=None.")
-    fitted = copy.copy(model)
-    fitted.client = None
-    fitted._embedder = None
-    [shipped] = client.scatter([fitted], broadcast=True, hash=False)
+    params = type(model)(**{**model.get_params(deep=False), "client": None})  # parameters only, no client
+    [shipped] = client.scatter([(params, state.with_(embedder=None))], broadcast=True, hash=False)
     with _embedder_on_workers(client, model) as key:
-        results = client.map(_transform_partition, shards.parts, fitted=shipped, embedder_key=key, pure=False)
+        results = client.map(_transform_partition_shipped, shards.parts, shipped=shipped, embedder_key=key,
+                             pure=False)
         distributed.wait(results)
     da = optional_import("dask.array", "Dask sharding")
     dask = optional_import("dask")
@@ -667,6 +617,11 @@ def transform(model: Any, documents: Any, embeddings: Any = None):
     probs = da.concatenate([da.from_delayed(dask.delayed(r)[1], shape=(m,) + tail, dtype=dtype)
                             for r, m in zip(results, shards.lengths)])
     return topics, probs
+
+
+def _transform_partition_shipped(part, shipped, embedder_key: str | None):
+    params, state = shipped
+    return _transform_partition(part, params, state, embedder_key)
 
 
 # ------------------------------------------------------------------ CLI

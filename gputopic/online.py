@@ -23,12 +23,16 @@ import numpy as np
 
 from . import cluster as _cluster
 from . import reduce as _reduce
+from ._params import fresh
+from ._validation import validate_documents
 from .ctfidf import ClassTfidfTransformer
-from .device import Backend, get_backend, is_on_gpu, resolve_device, to_numpy
+from .device import Backend, get_backend, output_like, resolve_device, to_numpy
 from .embed import cached_encode, check_embeddings, load_embedder
 from .exceptions import InputError
-from .represent import describe
-from .vectorize import class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, one_hot, vocabulary
+from .pipeline import TopicTotals, check_params, embed_fn, weigh_topics
+from .represent import describe, representatives_in
+from .state import FittedState
+from .vectorize import default_vectorizer, doc_term_matrix, vocabulary
 
 
 @dataclass
@@ -72,49 +76,46 @@ def _rows_into(M, at: np.ndarray, n_rows: int, backend: Backend):
     return (P @ M).tocsr()
 
 
-def partial_fit(model: Any, documents: Any, embeddings: Any = None) -> None:
-    """One batch of :meth:`GPUTopic.partial_fit` (see the module docstring)."""
-    from .model import _embed_fn, _fresh, validate_documents
-
-    if hasattr(model, "topic_representations_") and getattr(model, "_online", None) is None:
+def partial_fit(model: Any, state: FittedState | None, documents: Any, embeddings: Any = None) -> FittedState:
+    """One batch of :meth:`GPUTopic.partial_fit` (see the module docstring): the model's
+    state after the batch (``state`` is None before the first)."""
+    if state is not None and state.online is None:
         raise InputError("partial_fit continues a model started with partial_fit; this one was fitted with fit() "
                          "or loaded. Start from an unfitted GPUTopic (e.g. sklearn.base.clone(model)).")
     _check(model)
-    model._validate_params()
+    check_params(model)
     decay = getattr(model.vectorizer_model, "decay", None)  # e.g. BERTopic's OnlineCountVectorizer(decay=...)
     if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
         raise InputError(f"The vectorizer's decay must be a number in [0, 1), got {decay!r}.")
     docs = validate_documents(documents)
-    state: OnlineState | None = getattr(model, "_online", None)
     backend = get_backend(resolve_device(model.device))
     first = state is None
-    if first:
-        state = OnlineState(ids=np.zeros(0, dtype=np.int64), counts=None, emb_sums=np.zeros((0, 0)),
-                            sizes=np.zeros(0), vocab=[])
+    run = OnlineState(ids=np.zeros(0, dtype=np.int64), counts=None, emb_sums=np.zeros((0, 0)),
+                      sizes=np.zeros(0), vocab=[]) if first else state.online
     # a batch that fails leaves the model as it was: it learns on copies, stored at the end
-    umap_model = _fresh(model.umap_model) if first else copy.deepcopy(model.umap_model_)
-    hdbscan_model = _fresh(model.hdbscan_model) if first else copy.deepcopy(model.hdbscan_model_)
-    vocab, column = list(state.vocab), dict(state.column)
-    embedder = getattr(model, "_embedder", None)
+    umap_model = fresh(model.umap_model) if first else copy.deepcopy(state.umap_model)
+    hdbscan_model = fresh(model.hdbscan_model) if first else copy.deepcopy(state.hdbscan_model)
+    vocab, column = list(run.vocab), dict(run.column)
+    embedder = None if first else state.embedder
     if embeddings is None:
         embedder = embedder or load_embedder(model.embedding_model, backend.name, model.embedding_backend)
         emb = cached_encode(embedder, docs, backend, model.embedding_cache_dir, model.batch_size, model.verbose)
     else:
         emb = check_embeddings(embeddings, len(docs), backend)
-    if not first and emb.shape[1] != model.n_features_in_:
-        raise InputError(f"embeddings have {emb.shape[1]} dimensions but earlier batches had {model.n_features_in_}: "
+    if not first and emb.shape[1] != state.n_features_in:
+        raise InputError(f"embeddings have {emb.shape[1]} dimensions but earlier batches had {state.n_features_in}: "
                          "use the same embedding model for every batch.")
 
     umap_model.partial_fit(_reduce._feed(umap_model, emb, backend))
     reduced = _reduce.transform_reduce(umap_model, emb, backend)
-    hdbscan_model.partial_fit(_reduce._feed(hdbscan_model, reduced, backend))
+    hdbscan_model.partial_fit(_cluster._feed(hdbscan_model, reduced, backend))
     predicted = _cluster.predict(hdbscan_model, reduced, backend)
     if predicted is None:
         raise InputError(f"hdbscan_model {type(hdbscan_model).__name__} cannot predict the clusters of a batch: "
                          "pass one with predict(X), e.g. MiniBatchKMeans.")
     topics = predicted[0]
 
-    vectorizer = _fresh(model.vectorizer_model) if model.vectorizer_model is not None else default_vectorizer()
+    vectorizer = fresh(model.vectorizer_model) if model.vectorizer_model is not None else default_vectorizer()
     X = doc_term_matrix(vectorizer, docs, backend)
     cols = np.empty(X.shape[1], dtype=np.int64)
     for j, term in enumerate(vocabulary(vectorizer)):
@@ -125,48 +126,44 @@ def partial_fit(model: Any, documents: Any, embeddings: Any = None) -> None:
     X = backend.sp.csr_matrix((X.data, backend.xp.asarray(cols)[X.indices], X.indptr), shape=(X.shape[0], len(vocab)))
     X.sum_duplicates()
 
-    batch_ids, batch_index = labels_to_index(topics)
-    ids = np.union1d(state.ids, batch_ids)
-    at_old, at_new = np.searchsorted(ids, state.ids), np.searchsorted(ids, batch_ids)
-    batch_counts = class_term_matrix(X, batch_index, len(batch_ids), backend)
-    counts = _rows_into(batch_counts, at_new, len(ids), backend)
-    if state.counts is not None:
-        old = _rows_into(_widen(state.counts, len(vocab), backend), at_old, len(ids), backend)
+    batch = TopicTotals.of(topics, X, emb, backend)
+    ids = np.union1d(run.ids, batch.ids)
+    at_old, at_new = np.searchsorted(ids, run.ids), np.searchsorted(ids, batch.ids)
+    counts = _rows_into(batch.counts, at_new, len(ids), backend)
+    if run.counts is not None:
+        old = _rows_into(_widen(run.counts, len(vocab), backend), at_old, len(ids), backend)
         counts = counts + (old * (1.0 - decay) if decay else old)
     emb_sums = np.zeros((len(ids), emb.shape[1]))
     sizes = np.zeros(len(ids))
-    if state.counts is not None:
-        emb_sums[at_old], sizes[at_old] = state.emb_sums, state.sizes
-    emb_sums[at_new] += to_numpy(one_hot(batch_index, len(batch_ids), backend).T.tocsr() @ emb)
-    sizes[at_new] += np.bincount(batch_index, minlength=len(batch_ids))
+    if run.counts is not None:
+        emb_sums[at_old], sizes[at_old] = run.emb_sums, run.sizes
+    emb_sums[at_new] += to_numpy(batch.emb_sums)
+    sizes[at_new] += batch.sizes
+    totals = TopicTotals(ids, counts.tocsr(), emb_sums, sizes)
+    ctfidf = fresh(model.ctfidf_model) if model.ctfidf_model is not None else ClassTfidfTransformer()
+    c_tf_idf = weigh_topics(model, topics, {}, totals, ctfidf, backend).c_tf_idf
 
-    ctfidf = _fresh(model.ctfidf_model) if model.ctfidf_model is not None else ClassTfidfTransformer()
-    c_tf_idf = ctfidf.fit_transform(counts.tocsr())
-
-    def embed_fn():
+    def lazy_embed():
         nonlocal embedder
         embedder = embedder or load_embedder(model.embedding_model, backend.name, model.embedding_backend)
-        return _embed_fn(embedder, backend)
+        return embed_fn(embedder, backend)
 
-    words, aspects, representative = describe(c_tf_idf, ids, vocab, X, np.searchsorted(ids, topics), docs,
-                                              model.representation_model, model.top_n_words, embed_fn,
-                                              previous=state.representative)
-    new_text = _fresh(vectorizer)
+    words, aspects, representative = describe(c_tf_idf, ids, vocab, model.representation_model, model.top_n_words,
+                                              lazy_embed, representatives_in(X, np.searchsorted(ids, topics), docs),
+                                              previous=run.representative)
+    new_text = fresh(vectorizer)
     try:  # counts new text in the topics' terms (approximate_distribution, outlier strategies)
         new_text.set_params(vocabulary=list(vocab)).fit(docs[:1])
     except (AttributeError, TypeError, ValueError):
         new_text = None
-    gpu_out = is_on_gpu(documents) or is_on_gpu(embeddings)
-    model._store_fitted(
-        topics=topics, probs=None, words=words, representative={t: d[:3] for t, d in representative.items()},
-        topic_embeddings=backend.asarray((emb_sums / np.maximum(sizes, 1)[:, None]).astype(np.float32)),
-        c_tf_idf=c_tf_idf, vocabulary=list(vocab), umap_model=umap_model, hdbscan_model=hdbscan_model,
-        vectorizer=new_text, ctfidf=ctfidf, model_id=embedder.model_id if embedder is not None else
-        getattr(model, "embedding_model_id_", None), n_features=int(emb.shape[1]), timings={},
-        embedder=embedder, cluster_to_topic={int(c): int(c) for c in ids if c >= 0}, gpu_out=gpu_out,
-        aspects=aspects,
+    return FittedState.build(
+        topics=topics, probabilities=None, words=words, aspects=aspects, representative=representative,
+        topic_sizes={int(t): int(s) for t, s in zip(ids, sizes)},
+        topic_embeddings=backend.asarray(totals.means()), c_tf_idf=c_tf_idf, vocabulary=list(vocab),
+        umap_model=umap_model, hdbscan_model=hdbscan_model, vectorizer_model=new_text, ctfidf_model=ctfidf,
+        embedding_model_id=embedder.model_id if embedder is not None else (None if first else state.embedding_model_id),
+        n_features_in=int(emb.shape[1]), embedder=embedder, cluster_to_topic={int(c): int(c) for c in ids if c >= 0},
+        output=output_like(documents, embeddings), saved_idf=to_numpy(ctfidf.idf_),
+        online=OnlineState(ids=ids, counts=counts, emb_sums=emb_sums, sizes=sizes, vocab=vocab, column=column,
+                           representative=representative),
     )
-    model.topic_sizes_ = {int(t): int(s) for t, s in zip(ids, sizes)}
-    model._saved_idf = to_numpy(ctfidf.idf_)
-    model._online = OnlineState(ids=ids, counts=counts, emb_sums=emb_sums, sizes=sizes, vocab=vocab, column=column,
-                                representative=representative)

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from .device import optional_import, to_numpy, versions
+from .device import host_sparse, optional_import, to_numpy, versions
 from .exceptions import ModelFileError
+from .state import FittedState
 
 FORMAT = "gputopic-model"
 FORMAT_VERSION = 1
@@ -56,7 +57,8 @@ def _describe(value: Any) -> Any:
     return {"object": f"{type(value).__module__}.{type(value).__qualname__}"}
 
 
-def save_model(model: Any, path: Any, embedding_name: str | None = None, record_embedding_model: bool = True) -> None:
+def save_model(model: Any, state: FittedState, path: Any, embedding_name: str | None = None,
+               record_embedding_model: bool = True) -> None:
     """Write ``path``/gputopic.json and gputopic.safetensors. ``embedding_name``: the model
     name or folder that :func:`load_model` should load (instead of the fitted one's);
     ``record_embedding_model=False`` stores none, so loading needs ``embedding_model=``."""
@@ -66,8 +68,7 @@ def save_model(model: Any, path: Any, embedding_name: str | None = None, record_
         raise ModelFileError(f"{folder} exists and is not a folder: choose another path for save().")
     folder.mkdir(parents=True, exist_ok=True)
 
-    c = model.c_tf_idf_.tocsr()
-    c_host = c.get() if hasattr(c, "get") else c
+    c_host = host_sparse(state.c_tf_idf)
     tensors = {
         "topic_embeddings": np.ascontiguousarray(to_numpy(model.topic_embeddings_), dtype=np.float32),
         "c_tf_idf.data": np.ascontiguousarray(c_host.data, dtype=np.float64),
@@ -111,7 +112,7 @@ def save_model(model: Any, path: Any, embedding_name: str | None = None, record_
                 "size": model.topic_sizes_[t],
                 "label": model.topic_labels_[t],
                 **({"custom_label": custom[t]} if custom else {}),
-                **({"zeroshot": model._zeroshot_topics[t]} if t in model._zeroshot_topics else {}),
+                **({"zeroshot": state.zeroshot_topics[t]} if t in state.zeroshot_topics else {}),
                 "words": [[w, s] for w, s in model.topic_representations_[t]],
                 **({"aspects": {a: [[w, s] for w, s in words[t]] for a, words in model.topic_aspects_.items()}}
                    if model.topic_aspects_ else {}),
@@ -148,7 +149,8 @@ def _read_config(folder: Path) -> dict:
     return config
 
 
-def load_model(cls: type, path: Any, embedding_model: Any = None):
+def load_model(path: Any, embedding_model: Any = None) -> tuple[dict, FittedState]:
+    """The estimator parameters and the fitted state saved in ``path``."""
     safetensors_numpy = optional_import("safetensors.numpy", "loading models")
     folder = Path(path)
     config = _read_config(folder)
@@ -185,7 +187,7 @@ def load_model(cls: type, path: Any, embedding_model: Any = None):
             f"{folder}: the tensors (topic embeddings {topic_embeddings.shape}, c-TF-IDF {shape}) do not "
             f"match the {len(topics_cfg)} topics and {len(vocab)} terms in {CONFIG}: the files are inconsistent."
         )
-    idf = tensors.get("ctfidf.idf")  # absent in files written before 2026-11-27
+    idf = tensors.get("ctfidf.idf")  # optional: older files lack it
     if idf is not None and idf.shape != (len(vocab),):
         raise ModelFileError(f"{folder}: the idf has shape {idf.shape} for {len(vocab)} terms in {CONFIG}: the "
                              "files are inconsistent.")
@@ -195,31 +197,23 @@ def load_model(cls: type, path: Any, embedding_model: Any = None):
         kwargs["embedding_model"] = embedding_model
     elif emb_info.get("kind") == "name":
         kwargs["embedding_model"] = emb_info["id"]
-    model = cls(**kwargs)
-    model.topics_ = topics
-    model.probabilities_ = tensors.get("probabilities")
-    model.topic_sizes_ = {int(t["topic"]): int(t["size"]) for t in topics_cfg}
-    model.topic_representations_ = {int(t["topic"]): [(str(w), float(s)) for w, s in t["words"]] for t in topics_cfg}
-    model.topic_labels_ = {int(t["topic"]): str(t["label"]) for t in topics_cfg}
     names = sorted({a for t in topics_cfg for a in t.get("aspects", {})})
-    model.topic_aspects_ = {a: {int(t["topic"]): [(str(w), float(s)) for w, s in t["aspects"][a]] for t in topics_cfg}
-                            for a in names}
-    model._zeroshot_topics = {int(t["topic"]): int(t["zeroshot"]) for t in topics_cfg if "zeroshot" in t}
     custom = [t.get("custom_label") for t in sorted(topics_cfg, key=lambda t: int(t["topic"]))]
-    model.custom_labels_ = [str(c) for c in custom] if custom and None not in custom else None
-    model.representative_docs_ = {int(t["topic"]): list(t["representative_docs"]) for t in topics_cfg}
-    model.topic_embeddings_ = topic_embeddings
-    model.c_tf_idf_ = c_tf_idf
-    model.vocabulary_ = list(vocab)
-    model.n_features_in_ = n_features
-    model.embedding_model_id_ = emb_info.get("id")
-    model.umap_model_ = model.hdbscan_model_ = model.vectorizer_model_ = model.ctfidf_model_ = None
-    model.timings_ = {}
-    model._embedder = None
-    model._cluster_to_topic = {}
-    model._gpu_output = False
-    model._needs_embedding_model = emb_info.get("kind") in ("object", "none") and embedding_model is None
-    # custom sub-models are described in the file, not stored: topic operations ask for them
-    model._unsaved_slots = tuple(k for k in _SLOTS if isinstance(params.get(k), dict))
-    model._saved_idf = idf
-    return model
+    state = FittedState(
+        topics=topics, probabilities=tensors.get("probabilities"),
+        topic_sizes={int(t["topic"]): int(t["size"]) for t in topics_cfg},
+        representations={int(t["topic"]): [(str(w), float(s)) for w, s in t["words"]] for t in topics_cfg},
+        labels={int(t["topic"]): str(t["label"]) for t in topics_cfg},
+        aspects={a: {int(t["topic"]): [(str(w), float(s)) for w, s in t["aspects"][a]] for t in topics_cfg}
+                 for a in names},
+        zeroshot_topics={int(t["topic"]): int(t["zeroshot"]) for t in topics_cfg if "zeroshot" in t},
+        custom_labels=[str(c) for c in custom] if custom and None not in custom else None,
+        representative_docs={int(t["topic"]): list(t["representative_docs"]) for t in topics_cfg},
+        topic_embeddings=topic_embeddings, c_tf_idf=c_tf_idf, vocabulary=list(vocab), n_features_in=n_features,
+        embedding_model_id=emb_info.get("id"),
+        needs_embedding_model=emb_info.get("kind") in ("object", "none") and embedding_model is None,
+        # custom sub-models are described in the file, not stored: topic operations ask for them
+        unsaved_slots=tuple(k for k in _SLOTS if isinstance(params.get(k), dict)),
+        saved_idf=idf,
+    )
+    return kwargs, state

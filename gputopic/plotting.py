@@ -23,7 +23,9 @@ import numpy as np
 from .device import get_backend, is_cudf, optional_import, resolve_device, to_numpy
 from .exceptions import InputError
 from .represent import cosine, unit_rows
-from .topics import topic_rows
+from ._validation import check_bool, check_fitted, check_int, validate_documents
+from .distributions import topic_rows
+from .topic_views import topic_linkage
 
 _GREY = "#CFD8DC"
 
@@ -46,12 +48,11 @@ def _color(i: int) -> str:
 
 
 def _check(model: Any, custom_labels: Any = False, width: Any = 1, height: Any = 1, title: Any = "") -> None:
-    from .model import _check_bool, _check_int
 
-    model._check_fitted()
-    _check_bool("custom_labels", custom_labels)
-    _check_int("width", width, 1)
-    _check_int("height", height, 1)
+    check_fitted(model)
+    check_bool("custom_labels", custom_labels)
+    check_int("width", width, 1)
+    check_int("height", height, 1)
     if not isinstance(title, str):
         raise InputError(f"title must be a string, got {type(title).__name__}.")
     if custom_labels and model.custom_labels_ is None:
@@ -69,9 +70,8 @@ def _labels(model: Any, custom_labels: bool) -> dict[int, str]:
 def _chosen(model: Any, topics: Any, top_n_topics: Any, *, outliers: bool = False, at_least: int = 1) -> list[int]:
     """The topics a figure shows, in id order: ``topics`` as given, else the ``top_n_topics``
     largest, else all; the outlier topic -1 only where a figure can show it and it is asked for."""
-    from .model import _check_int
 
-    _check_int("top_n_topics", top_n_topics, 1, none_ok=True)
+    check_int("top_n_topics", top_n_topics, 1, none_ok=True)
     real = [t for t in sorted(model.topic_sizes_) if t >= 0]
     if topics is not None:
         given = list(to_numpy(topics).ravel()) if hasattr(topics, "shape") else list(topics)
@@ -151,13 +151,12 @@ def visualize_topics(model: Any, topics: Any = None, top_n_topics: int | None = 
     vectors (cosine, ``n_neighbors`` up to 15, seed 42), as BERTopic draws it."""
     go = _go()
     _check(model, custom_labels, width, height, title)
-    from .model import _check_bool
 
-    _check_bool("use_ctfidf", use_ctfidf)
+    check_bool("use_ctfidf", use_ctfidf)
     if layout not in ("pcoa", "umap"):
         raise InputError(f"layout must be 'pcoa' or 'umap', got {layout!r}.")
     ids = _chosen(model, topics, top_n_topics, at_least=1 if layout == "pcoa" else 3)
-    M = topic_rows(model, ids, use_ctfidf)
+    M = topic_rows(model.topic_sizes_, model.c_tf_idf_ if use_ctfidf else model.topic_embeddings_, ids)
     if layout == "umap":
         xy = _umap_2d(unit_rows(M).toarray() if use_ctfidf else M, "cpu", min(15, len(ids) - 1), 0.1)
     else:
@@ -184,12 +183,11 @@ def visualize_heatmap(model: Any, topics: Any = None, top_n_topics: int | None =
     into that many groups, as BERTopic does."""
     go = _go()
     _check(model, custom_labels, width, height, title)
-    from .model import _check_bool, _check_int
 
-    _check_bool("use_ctfidf", use_ctfidf)
-    _check_int("n_clusters", n_clusters, 2, none_ok=True)
+    check_bool("use_ctfidf", use_ctfidf)
+    check_int("n_clusters", n_clusters, 2, none_ok=True)
     ids = _chosen(model, topics, top_n_topics, at_least=1)
-    M = topic_rows(model, ids, use_ctfidf)
+    M = topic_rows(model.topic_sizes_, model.c_tf_idf_ if use_ctfidf else model.topic_embeddings_, ids)
     if n_clusters is not None:
         if n_clusters >= len(ids):
             raise InputError(f"n_clusters must be smaller than the number of topics shown ({len(ids)}), "
@@ -222,17 +220,16 @@ def visualize_hierarchy(model: Any, orientation: str = "left", topics: Any = Non
     ``hierarchical_topics`` (for the same topics) each merge shows its name on hover."""
     go = _go()
     _check(model, custom_labels, width, height, title)
-    from .model import _check_bool
-    from .topic_views import topic_linkage
     from scipy.cluster import hierarchy as sch
 
     if orientation not in ("left", "right", "top", "bottom"):
         raise InputError(f"orientation must be 'left', 'right', 'top' or 'bottom', got {orientation!r}.")
-    _check_bool("use_ctfidf", use_ctfidf)
+    check_bool("use_ctfidf", use_ctfidf)
     if isinstance(color_threshold, bool) or not isinstance(color_threshold, (int, float, np.number)):
         raise InputError(f"color_threshold must be a number, got {color_threshold!r}.")
     ids = _chosen(model, topics, top_n_topics, at_least=2)
-    Z = topic_linkage(model, ids, use_ctfidf=use_ctfidf, linkage_function=linkage_function,
+    Z = topic_linkage(topic_rows(model.topic_sizes_, model.c_tf_idf_ if use_ctfidf else model.topic_embeddings_, ids),
+                      linkage_function=linkage_function,
                       distance_function=distance_function)
     names = {}
     if hierarchical_topics is not None:
@@ -293,10 +290,9 @@ def visualize_barchart(model: Any, topics: Any = None, top_n_topics: int = 8, n_
     go = _go()
     subplots = optional_import("plotly.subplots", "figures (visualize_*)")
     _check(model, custom_labels, width, height, title)
-    from .model import _check_bool, _check_int
 
-    _check_int("n_words", n_words, 1)
-    _check_bool("autoscale", autoscale)
+    check_int("n_words", n_words, 1)
+    check_bool("autoscale", autoscale)
     ids = _chosen(model, topics, top_n_topics, outliers=True)
     labels = _labels(model, custom_labels)
     columns = min(4, len(ids))
@@ -322,11 +318,10 @@ def visualize_term_rank(model: Any, topics: Any = None, log_scale: bool = False,
     rank: how quickly a topic's words lose weight (an elbow suggests how many words describe it)."""
     go = _go()
     _check(model, custom_labels, width, height, title)
-    from .model import _check_bool
 
-    _check_bool("log_scale", log_scale)
+    check_bool("log_scale", log_scale)
     ids = _chosen(model, topics, None, outliers=True)
-    rows = topic_rows(model, ids, True)
+    rows = topic_rows(model.topic_sizes_, model.c_tf_idf_, ids)
     labels = _labels(model, custom_labels)
     fig = go.Figure()
     for i, t in enumerate(ids):
@@ -366,9 +361,8 @@ def _frequency_lines(model, frame, key: str, method: str, top_n_topics, topics, 
                      width, height):
     go = _go()
     _check(model, custom_labels, width, height, title)
-    from .model import _check_bool
 
-    _check_bool("normalize_frequency", normalize)
+    check_bool("normalize_frequency", normalize)
     frame = _frame_rows(frame, ("Topic", "Words", "Frequency", key), method)
     ids = _chosen(model, topics, top_n_topics, outliers=True)
     labels = _labels(model, custom_labels)
@@ -434,14 +428,12 @@ def visualize_approximate_distribution(model: Any, document: str, topic_token_di
     else the DataFrame."""
     import pandas as pd
 
-    model._check_fitted()
-    from .model import _check_bool
-    from .topics import _spec
+    check_fitted(model)
 
-    _check_bool("normalize", normalize)
+    check_bool("normalize", normalize)
     if not isinstance(document, str):
         raise InputError(f"document must be one string, got {type(document).__name__}.")
-    vectorizer = _spec(model, "vectorizer_model", None, copy=False)
+    vectorizer = model.vectorizer_model_ if model.vectorizer_model_ is not None else model.vectorizer_model
     if vectorizer is None:
         from .vectorize import default_vectorizer
 
@@ -486,10 +478,9 @@ def visualize_documents(model: Any, docs: Any, topics: Any = None, embeddings: A
     """
     go = _go()
     _check(model, custom_labels, width, height, title)
-    from .model import _check_bool, validate_documents
 
-    _check_bool("hide_annotations", hide_annotations)
-    _check_bool("hide_document_hover", hide_document_hover)
+    check_bool("hide_annotations", hide_annotations)
+    check_bool("hide_document_hover", hide_document_hover)
     doc_list = validate_documents(docs)
     assigned = np.asarray(to_numpy(model.topics_), dtype=np.int64)
     n = assigned.shape[0]
@@ -515,10 +506,7 @@ def visualize_documents(model: Any, docs: Any, topics: Any = None, embeddings: A
     else:
         backend = get_backend(resolve_device(model.device))
         if embeddings is None:
-            from .embed import cached_encode
-
-            emb = cached_encode(model._get_embedder(backend.name), [doc_list[i] for i in rows], backend,
-                                model.embedding_cache_dir, model.batch_size, False)
+            emb = backend.asarray(model.embed_documents([doc_list[i] for i in rows]))
         else:
             from .embed import check_embeddings
 
@@ -567,9 +555,8 @@ def report(model: Any, path: Any = None, *, title: str = "gputopic report", top_
     the HTML. ``include_plotlyjs``: True puts plotly.js in the page (about 4.9 MB, works
     offline), ``"cdn"`` links it instead."""
     _check(model, False, 1, 1, title)
-    from .model import _check_int
 
-    _check_int("top_n_topics", top_n_topics, 1)
+    check_int("top_n_topics", top_n_topics, 1)
     if include_plotlyjs not in (True, "cdn"):
         raise InputError(f"include_plotlyjs must be True (inline, offline) or 'cdn', got {include_plotlyjs!r}.")
     real = [t for t in sorted(model.topic_sizes_) if t >= 0]

@@ -1,46 +1,69 @@
-"""Dimensionality reduction stage: UMAP on the GPU (cuML or gputopic's torch UMAP) or CPU.
+"""Dimensionality reduction stage: UMAP on the GPU (gputopic's torch UMAP, or cuML's) or CPU.
 
-The ``umap_model`` slot takes ``None``/``"auto"`` (cuML on CUDA when RAPIDS is installed,
-else gputopic's native UMAP, on CUDA or on the CPU), a backend name
-(``"cuml"``, ``"native"``/``"gpu"``, ``"umap-learn"``/``"cpu"``), or any object with
-``fit_transform`` (and ``transform`` for new documents), used as given.
+The ``umap_model`` slot takes ``None``/``"auto"``, a backend name of :data:`REDUCERS`
+(``"native"``/``"gpu"``: gputopic's UMAP, torch on CUDA, umap-learn's SGD in numba on every
+CPU thread; ``"umap-learn"``/``"cpu"``: BERTopic's exact layout; ``"cuml"``: RAPIDS, GPU
+only), or any object with ``fit_transform`` (or ``fit`` and ``embedding_``) and, for new
+documents, ``transform``, used as given.
 
 Defaults are BERTopic's: ``n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine"``.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 import warnings
 from typing import Any
 
-from .device import Backend, cuml_available, optional_import, to_numpy, _try_import
+from .device import Backend, optional_import, _try_import, cuml_available
 from .exceptions import InputError
+from .registry import Implementation, Registry, feed, takes
 
 logger = logging.getLogger("gputopic")
 
 UMAP_DEFAULTS = {"n_neighbors": 15, "n_components": 5, "min_dist": 0.0, "metric": "cosine"}
-NAMES = {"auto": "auto", "cuml": "cuml", "native": "native", "gpu": "native", "umap-learn": "umap-learn", "cpu": "umap-learn"}
 
 
-def backend_name(spec: Any, device: str) -> str:
-    """Which implementation a string/None ``umap_model``/``hdbscan_model`` spec selects."""
-    key = "auto" if spec is None else str(spec).lower()
-    if key not in NAMES:
-        raise InputError(f"Unknown backend {spec!r}: use one of {sorted(NAMES)} or pass a model object.")
-    name = NAMES[key]
-    if name == "auto":
-        if device == "cuda":
-            return "cuml" if cuml_available() else "native"
-        # on the CPU the native fit runs umap-learn's SGD on every thread (umap-learn with
-        # a seed runs it on one): the 20 Newsgroups fit is 2.6x BERTopic's speed warm, with
-        # the same quality on average over seeds (bench/RESULTS.md); umap_model="umap-learn"
-        # gives BERTopic's layout exactly
-        return "native"
-    if name == "cuml" and device != "cuda":
-        raise InputError("The cuML backend runs on the GPU only: use device='cuda' (or 'auto' on a GPU machine).")
-    return name
+def _native(device: str, random_state: int | None = None):
+    from .native.umap import UMAP
+
+    return UMAP(**UMAP_DEFAULTS, random_state=random_state, device=device)
+
+
+def _umap_learn(device: str, random_state: int | None = None):
+    umap = optional_import("umap", "CPU UMAP (umap-learn)")
+    return umap.UMAP(**UMAP_DEFAULTS, low_memory=False, random_state=random_state)
+
+
+def _cuml(device: str, random_state: int | None = None):
+    cuml = optional_import("cuml", "GPU UMAP through RAPIDS")
+    return cuml.manifold.UMAP(**UMAP_DEFAULTS, random_state=random_state)
+
+
+def is_cuml(model: Any) -> bool:
+    """A RAPIDS cuML estimator (they take CuPy input)."""
+    cuml = _try_import("cuml") if cuml_available() else None
+    base = getattr(cuml, "Base", None)
+    return base is not None and isinstance(model, base)
+
+
+def _is_umap_learn(model: Any) -> bool:
+    umap = _try_import("umap") if type(model).__module__.startswith("umap") else None
+    return umap is not None and isinstance(model, umap.UMAP)
+
+
+def _is_native(model: Any) -> bool:
+    return type(model).__module__ == "gputopic.native.umap"
+
+
+# "auto": the native UMAP on CUDA and on the CPU (on the CPU it runs umap-learn's SGD on
+# every thread; umap_model="umap-learn" gives BERTopic's layout exactly)
+REDUCERS = Registry("umap_model", [
+    Implementation("native", ("gpu",), ("cpu", "cuda"), _native, device_arrays=True, owns=_is_native,
+                   cpu_default=True, gpu_default=True),
+    Implementation("umap-learn", ("cpu",), ("cpu", "cuda"), _umap_learn, owns=_is_umap_learn),
+    Implementation("cuml", (), ("cuda",), _cuml, device_arrays=True, owns=is_cuml),
+])
 
 
 def make_reducer(spec: Any, *, device: str, random_state: int | None = None):
@@ -52,45 +75,16 @@ def make_reducer(spec: Any, *, device: str, random_state: int | None = None):
                 f"got {type(spec).__name__}."
             )
         return spec
-    name = backend_name(spec, device)
-    if name == "cuml":
-        cuml = optional_import("cuml", "GPU UMAP through RAPIDS")
-        return cuml.manifold.UMAP(**UMAP_DEFAULTS, random_state=random_state)
-    if name == "native":
-        from .native.umap import UMAP
-
-        return UMAP(**UMAP_DEFAULTS, random_state=random_state, device=device)
-    umap = optional_import("umap", "CPU UMAP (umap-learn)")
-    return umap.UMAP(**UMAP_DEFAULTS, low_memory=False, random_state=random_state)
-
-
-def accepts_device_arrays(model: Any) -> bool:
-    """True for models that take CuPy input: cuML estimators and gputopic's native ones."""
-    if getattr(model, "_gputopic_device_arrays", False):
-        return True
-    cuml = _try_import("cuml") if cuml_available() else None
-    return cuml is not None and isinstance(model, cuml.Base)
+    return REDUCERS.build(spec, device, random_state=random_state)
 
 
 def _feed(model: Any, X, backend: Backend):
-    return X if (backend.is_gpu and accepts_device_arrays(model)) else to_numpy(X)
+    return feed(model, X, backend, (REDUCERS,))
 
 
 def n_neighbors_of(model: Any) -> int | None:
     value = getattr(model, "n_neighbors", None)
     return int(value) if isinstance(value, (int, float)) else None
-
-
-def takes(method: Any, name: str) -> bool:
-    """Whether ``method`` declares a parameter ``name`` (e.g. scikit-learn's ``fit(X, y=None)``)."""
-    try:
-        return name in inspect.signature(method).parameters
-    except (TypeError, ValueError):  # a builtin without a signature
-        return False
-
-
-def takes_y(method: Any) -> bool:
-    return takes(method, "y")
 
 
 def fit_reduce(model: Any, X, backend: Backend, y=None):
@@ -101,7 +95,7 @@ def fit_reduce(model: Any, X, backend: Backend, y=None):
     method = model.fit_transform if has_fit_transform else model.fit
     kwargs = {}
     if y is not None:
-        if not takes_y(method):
+        if not takes(method, "y"):
             raise InputError(f"umap_model {type(model).__name__} takes no labels: its {method.__name__} has no y "
                              "parameter. Use the default UMAP, umap-learn's or cuML's (all take y), or leave y out.")
         kwargs["y"] = y

@@ -105,7 +105,7 @@ def docs_budget(models, n: int = 3) -> int:
 
 
 def _run(models, words: dict, embed, representative, top_n_words: int) -> dict:
-    from .reduce import takes
+    from .registry import takes
 
     for m in _as_list(models):
         extra = {"representative_docs": representative} if takes(m.represent, "representative_docs") else {}
@@ -126,23 +126,30 @@ def apply_representation(models, words: dict, embed: Callable[[list[str]], np.nd
     return _run(models, words, embed, representative, top_n_words), {}
 
 
-def describe(c_tf_idf, ids, vocab: Sequence[str], X, index, docs: Sequence[str], models, top_n_words: int,
+def describe(c_tf_idf, ids, vocab: Sequence[str], models, top_n_words: int,
              embed_fn: Callable[[], Callable[[list[str]], np.ndarray]],
+             representatives: Callable[[object, int], list[list[str]]],
              previous: Mapping[int, list[str]] | None = None):
     """What describes each topic: ``(words, aspects, representative documents)``. The words
     are the c-TF-IDF's best (as many as the representation models ask for), re-ranked by
     ``models`` (``embed_fn()`` gives them their ``embed``, built only when there are models)
-    and cut to ``top_n_words``; the representative documents are those of ``docs`` (rows of
-    ``X``, topic rows ``index``) most similar to their topic's row, as many as the models
-    ask for (at least 3); a topic without documents here keeps its ``previous`` ones."""
+    and cut to ``top_n_words``; ``representatives(c_tf_idf, n)`` gives each topic's ``n``
+    documents most similar to its row (n as the models ask for, at least 3), in ``ids``
+    order; a topic without documents there keeps its ``previous`` ones."""
     words = topic_words(c_tf_idf, [int(t) for t in ids], vocab, word_budget(models, top_n_words))
-    best = representative_docs(X, c_tf_idf, index, n=docs_budget(models))
+    found = representatives(c_tf_idf, docs_budget(models))
     previous = previous or {}
-    representative = {int(t): [docs[i] for i in r] or list(previous.get(int(t), [])) for t, r in zip(ids, best)}
+    representative = {int(t): list(r) or list(previous.get(int(t), [])) for t, r in zip(ids, found)}
     aspects: dict = {}
     if models is not None:
         words, aspects = apply_representation(models, words, embed_fn(), representative, top_n_words)
     return words, aspects, representative
+
+
+def representatives_in(X, index, docs: Sequence[str]) -> Callable[[object, int], list[list[str]]]:
+    """The ``representatives`` of :func:`describe` for documents in memory: ``docs``, their
+    term counts ``X`` and their topic rows ``index``."""
+    return lambda c_tf_idf, n: [[docs[i] for i in r] for r in representative_docs(X, c_tf_idf, index, n)]
 
 
 class MaximalMarginalRelevance:

@@ -18,7 +18,10 @@ import numpy as np
 from .device import Backend, get_backend, is_cudf, resolve_device, to_numpy
 from .exceptions import InputError
 from .represent import topic_words
-from .topics import count_topics, row_cosine, topic_rows
+from .distributions import topic_rows
+from .operations import count_topics
+from .state import FittedState
+from .topics import row_cosine
 from .vectorize import class_term_matrix, labels_to_index
 
 
@@ -27,25 +30,22 @@ def _l1_rows(M, backend: Backend):
     return backend.sp.diags(1.0 / backend.xp.maximum(sums, 1e-300)) @ M
 
 
-def _recount(model: Any, docs: list[str], backend: Backend):
+def _recount(model: Any, state: FittedState, docs: list[str], backend: Backend):
     """The training documents counted again per current topic: ``(topics, X, vocab, counts,
     ctfidf)`` with fit's vocabulary and idf."""
-    topics = np.asarray(to_numpy(model.topics_), dtype=np.int64)
-    _, _, X, _, vocab, counts, ctfidf = count_topics(model, docs, topics, backend)
+    topics = state.topics
+    _, _, X, _, vocab, counts, ctfidf = count_topics(model, state, docs, topics, backend)
     return topics, X, vocab, counts, ctfidf
 
 
-def topic_linkage(model: Any, ids, *, use_ctfidf: bool = True, linkage_function: Any = None,
-                  distance_function: Any = None) -> np.ndarray:
-    """The SciPy linkage matrix of the topics ``ids`` (leaf i is ``ids[i]``):
-    ``linkage_function`` (default Ward with optimal leaf ordering) of the condensed
-    ``distance_function`` (default ``1 - cosine``) of their c-TF-IDF rows, or of their
-    embeddings when ``use_ctfidf`` is False."""
+def topic_linkage(M, *, linkage_function: Any = None, distance_function: Any = None) -> np.ndarray:
+    """The SciPy linkage matrix of topics whose rows are ``M`` (leaf i is row i: their
+    c-TF-IDF rows or embeddings): ``linkage_function`` (default Ward with optimal leaf
+    ordering) of the condensed ``distance_function`` (default ``1 - cosine``) of the rows."""
     from scipy.cluster import hierarchy as sch
     from scipy.spatial.distance import squareform
 
-    n = len(ids)
-    M = topic_rows(model, ids, use_ctfidf)
+    n = M.shape[0]
     D = (distance_function(M) if distance_function is not None else np.clip(1.0 - row_cosine(M), 0.0, None))
     D = np.asarray(D.toarray() if hasattr(D, "toarray") else D, dtype=np.float64)
     if D.shape != (n, n) or not np.isfinite(D).all():
@@ -62,7 +62,7 @@ def topic_linkage(model: Any, ids, *, use_ctfidf: bool = True, linkage_function:
     return Z
 
 
-def hierarchy(model: Any, docs: list[str], *, use_ctfidf: bool = True, linkage_function: Any = None,
+def hierarchy(model: Any, state: FittedState, docs: list[str], *, use_ctfidf: bool = True, linkage_function: Any = None,
               distance_function: Any = None) -> dict[str, list]:
     """BERTopic's topic hierarchy: the real topics clustered by :func:`topic_linkage`.
     Every merge is a parent node named by the 5 top c-TF-IDF words of its topics' summed
@@ -71,18 +71,18 @@ def hierarchy(model: Any, docs: list[str], *, use_ctfidf: bool = True, linkage_f
     that is SciPy's and BERTopic's numbering). Returns the frame's columns, parents from
     the last merge down."""
     backend = get_backend(resolve_device(model.device))
-    all_ids = np.asarray(sorted(model.topic_sizes_))
+    all_ids = np.asarray(state.ids)
     real = all_ids[all_ids >= 0]
     if real.size < 2:
         raise InputError(f"A hierarchy needs at least two topics besides the outliers; the model has {real.size}.")
-    Z = topic_linkage(model, real, use_ctfidf=use_ctfidf, linkage_function=linkage_function,
-                      distance_function=distance_function)
+    M = topic_rows(state.topic_sizes, state.c_tf_idf if use_ctfidf else state.topic_embeddings, real)
+    Z = topic_linkage(M, linkage_function=linkage_function, distance_function=distance_function)
     n = real.size
     # node i < n is topic real[i]; node n + j is merge j
     members: list[list[int]] = [[int(t)] for t in real]
     for a, b in Z[:, :2].astype(np.int64):
         members.append(sorted(members[a] + members[b]))
-    _, _, vocab, counts, ctfidf = _recount(model, docs, backend)
+    _, _, vocab, counts, ctfidf = _recount(model, state, docs, backend)
     row_of = {int(t): i for i, t in enumerate(all_ids)}
     node_rows = [row_of[t] for j in range(n - 1) for t in members[n + j]]
     node_of = np.repeat(np.arange(n - 1), [len(members[n + j]) for j in range(n - 1)])
@@ -91,7 +91,7 @@ def hierarchy(model: Any, docs: list[str], *, use_ctfidf: bool = True, linkage_f
     node_counts = backend.assparse(pick) @ counts
     words = topic_words(ctfidf.transform(node_counts), list(range(n - 1)), vocab, 5)
     base = int(real.max()) + 1
-    names = {int(t): "_".join(w for w, _ in model.topic_representations_[int(t)][:5]) for t in real}
+    names = {int(t): "_".join(w for w, _ in state.representations[int(t)][:5]) for t in real}
 
     def node_id(i: int) -> int:
         return int(real[i]) if i < n else base + i - n
@@ -144,7 +144,7 @@ def topic_tree(frame: Any, max_distance: float | None = None) -> str:
     return "\n".join(lines)
 
 
-def topic_words_by(model: Any, docs: list[str], keys: np.ndarray, *, evolution_tuning: bool,
+def topic_words_by(model: Any, state: FittedState, docs: list[str], keys: np.ndarray, *, evolution_tuning: bool,
                    global_tuning: bool, top_n_words: int = 5) -> dict[str, list]:
     """Topic words within each group of documents sharing a key (a time bin or a class).
 
@@ -155,7 +155,7 @@ def topic_words_by(model: Any, docs: list[str], keys: np.ndarray, *, evolution_t
     and the key of each row (``"key"``), keys in sorted order and topics by id within one.
     """
     backend = get_backend(resolve_device(model.device))
-    topics, X, vocab, counts, ctfidf = _recount(model, docs, backend)
+    topics, X, vocab, counts, ctfidf = _recount(model, state, docs, backend)
     ids, _ = labels_to_index(topics)
     global_rows = _l1_rows(ctfidf.transform(counts), backend).tocsr()
     key_values, key_index = np.unique(keys, return_inverse=True)

@@ -14,7 +14,7 @@ from sklearn.cluster import KMeans
 from gputopic import ClassTfidfTransformer, GPUTopic, InputError
 from gputopic import guided
 from gputopic.device import get_backend
-from gputopic.model import _order_by_size
+from gputopic.pipeline import order_by_size as _order_by_size
 from gputopic.vectorize import class_term_matrix, doc_term_matrix, labels_to_index
 from helpers import TOY_DOCS, HashingEncoder, fast_model
 
@@ -172,7 +172,7 @@ def test_zeroshot_topics_take_their_documents_and_names(tmp_path):
     assert new[0] == 0 and new[1] == topics[40]
     model.save(tmp_path / "m")
     loaded = GPUTopic.load(tmp_path / "m", embedding_model=model.embedding_model)
-    assert loaded.topic_labels_[0] == CAT and loaded._zeroshot_topics == {0: 0}
+    assert loaded.topic_labels_[0] == CAT and loaded._state.zeroshot_topics == {0: 0}
     assert loaded.zeroshot_topic_list == [CAT, "quantum chromodynamics"]
 
 
@@ -180,7 +180,7 @@ def test_zeroshot_names_survive_merges_that_stay_similar():
     model = _zeroshot_model()
     model.fit(TOY_DOCS)
     assert model.topic_labels_[0] == CAT and model.topic_labels_[1] == "stocks market shares"
-    embedder = model._get_embedder("cpu")
+    embedder = model._state.embedder
     calls = []
     real_encode = embedder.encode
     embedder.encode = lambda texts, *a, **k: calls.append(list(texts)) or real_encode(texts, *a, **k)
@@ -210,7 +210,7 @@ def test_zeroshot_edge_cases(caplog):
     assert "Only 10 documents match no zero-shot topic, too few to cluster" in caplog.text
     nothing = _zeroshot_model(zeroshot_topic_list=["quantum chromodynamics"],
                               zeroshot_min_similarity=0.99).fit(TOY_DOCS)
-    assert nothing._cluster_to_topic and not nothing._zeroshot_topics  # an ordinary fit
+    assert nothing._state.cluster_to_topic and not nothing._state.zeroshot_topics  # an ordinary fit
     assert nothing.topic_labels_ == fast_model(hdbscan_model=KMeans(n_clusters=2, n_init=3, random_state=0)
                                                ).fit(TOY_DOCS).topic_labels_
 

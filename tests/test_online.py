@@ -57,7 +57,7 @@ def test_batches_add_up_to_the_whole_corpus(tmp_path):
     with pytest.raises(InputError, match="needs all training documents, which partial_fit does not keep"):
         model.reduce_topics(docs[-20:], nr_topics=2)
     model.fit(TOY_DOCS)  # a full fit starts over
-    assert model._online is None and model.topics_.shape == (60,)
+    assert model._state.online is None and model.topics_.shape == (60,)
 
 
 def test_partial_fit_refuses_what_cannot_learn_incrementally():
@@ -112,8 +112,8 @@ def test_a_vectorizer_with_decay_fades_earlier_counts():
         model.partial_fit(TOY_DOCS[:20])
     cat = plain.vocabulary_.index("cat")
     t = int(plain.topics_[0])
-    once = plain._online.counts[t, cat] / 2  # the same batch twice: plain counts add up
-    assert once > 0 and fading._online.counts[t, cat] == pytest.approx(once * 0.5 + once)
+    once = plain._state.online.counts[t, cat] / 2  # the same batch twice: plain counts add up
+    assert once > 0 and fading._state.online.counts[t, cat] == pytest.approx(once * 0.5 + once)
     with pytest.raises(InputError, match=r"decay must be a number in \[0, 1\)"):
         online_model(vectorizer_model=Decaying(decay=1.5)).partial_fit(TOY_DOCS)
 
@@ -129,11 +129,11 @@ def test_a_failed_batch_leaves_the_model_as_it_was():
 
     rep = FailsOnDemand()
     model = online_model(representation_model=rep).partial_fit(TOY_DOCS[:20])
-    before = (list(model._online.vocab), model.umap_model_.n_samples_seen_, model.topic_sizes_)
+    before = (list(model._state.online.vocab), model.umap_model_.n_samples_seen_, model.topic_sizes_)
     rep.fail = True
     with pytest.raises(RuntimeError, match="representation failed"):
         model.partial_fit(TOY_DOCS[20:])  # new terms (markets), 40 more samples, then the failure
-    assert (list(model._online.vocab), model.umap_model_.n_samples_seen_, model.topic_sizes_) == before
+    assert (list(model._state.online.vocab), model.umap_model_.n_samples_seen_, model.topic_sizes_) == before
     rep.fail = False
     model.partial_fit(TOY_DOCS[20:])
-    assert model.umap_model_.n_samples_seen_ == 60 and "market" in model._online.vocab
+    assert model.umap_model_.n_samples_seen_ == 60 and "market" in model._state.online.vocab

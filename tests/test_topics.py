@@ -22,7 +22,9 @@ from sklearn.metrics.pairwise import cosine_similarity
 
 from gputopic import ClassTfidfTransformer, GPUTopic, InputError
 from gputopic import topic_views
+from gputopic import distributions as gd
 from gputopic import topics as gt
+from gputopic._validation import check_nr_topics
 from gputopic.device import get_backend
 from gputopic.vectorize import class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index
 from helpers import TOY_DOCS, HashingEncoder, fast_model
@@ -78,7 +80,7 @@ def test_nr_topics_counts_the_outlier_topic():
         gt.reduction_mapping(c, None, topics, 1, use_ctfidf=True)
     for bad in (0, "some", True, 2.5):
         with pytest.raises(InputError, match="nr_topics must be None, 'auto' or an integer >= 1"):
-            gt.check_nr_topics(bad)
+            check_nr_topics(bad)
 
 
 def test_evolution_average_uses_the_previous_row_of_the_same_topic():
@@ -187,7 +189,7 @@ def test_update_topics_changes_words_and_keeps_the_settings(six):
 
 def test_update_topics_with_a_merge_keeps_the_cluster_path(six):
     six.update_topics(TOY_DOCS, topics=THEME)  # each KMeans cluster lies within one theme
-    assert sorted(set(six._cluster_to_topic.values())) == [-1, 0, 1, 2]
+    assert sorted(set(six._state.cluster_to_topic.values())) == [-1, 0, 1, 2]
     np.testing.assert_array_equal(six.transform(TOY_DOCS)[0], THEME)
 
 
@@ -199,7 +201,7 @@ def test_update_topics_with_new_assignments_uses_embeddings(six):
     np.testing.assert_array_equal(six.topics_, moved)
     for t in range(3):
         np.testing.assert_allclose(six.topic_embeddings_[t], emb[moved == t].mean(0), rtol=1e-5, atol=1e-6)
-    assert six.probabilities_ is None and six._cluster_to_topic == {}
+    assert six.probabilities_ is None and six._state.cluster_to_topic == {}
     # the KMeans clusters no longer name the topics: transform takes the nearest topic embedding
     np.testing.assert_array_equal(six.transform(TOY_DOCS)[0], THEME)
     with pytest.raises(InputError, match="60 integer topic ids"):
@@ -354,7 +356,7 @@ def test_loaded_model_reduces_like_the_fitted_one(real, ng2000, tmp_path):
     np.testing.assert_allclose(loaded.approximate_distribution(docs[:50])[0],
                                fitted.approximate_distribution(docs[:50])[0], atol=1e-12)
     older = GPUTopic.load(tmp_path / "m")
-    older._saved_idf = None  # as loaded from a file written before the idf was saved
+    older._state.saved_idf = None  # as loaded from a file written before the idf was saved
     with pytest.raises(InputError, match="approximate_distribution needs the fitted vectorizer and c-TF-IDF"):
         older.reduce_outliers(docs, older.topics_)
     older.update_topics(docs)  # refits the vectorizer and idf
@@ -408,11 +410,11 @@ def test_reduce_outliers_leaves_documents_similar_to_no_topic(six):
 
 def test_token_sets_follow_window_stride_and_padding():
     toks = list("abcdef")
-    assert gt.token_sets(toks, 3, 2, False) == [list("abc"), list("cde")]
-    assert gt.token_sets(toks, 3, 2, True) == [list("a"), list("abc"), list("cde"), list("ef")]
-    assert gt.token_sets(toks, 4, 1, True)[:3] == [list("a"), list("ab"), list("abc")]
-    assert gt.token_sets(list("ab"), 4, 1, False) == [list("ab")]
-    assert gt.token_sets([], 4, 1, False) == [[]]
+    assert gd.token_sets(toks, 3, 2, False) == [list("abc"), list("cde")]
+    assert gd.token_sets(toks, 3, 2, True) == [list("a"), list("abc"), list("cde"), list("ef")]
+    assert gd.token_sets(toks, 4, 1, True)[:3] == [list("a"), list("ab"), list("abc")]
+    assert gd.token_sets(list("ab"), 4, 1, False) == [list("ab")]
+    assert gd.token_sets([], 4, 1, False) == [[]]
 
 
 def test_approximate_distribution_equals_the_windowed_c_tf_idf(six):
@@ -424,7 +426,7 @@ def test_approximate_distribution_equals_the_windowed_c_tf_idf(six):
         vec, ctfidf = six.vectorizer_model_, six.ctfidf_model_
         topic_rows = six.c_tf_idf_.toarray()
         for d, doc in zip(dist, docs):
-            sets = gt.token_sets(vec.build_tokenizer()(doc), kwargs.get("window", 4), kwargs.get("stride", 1),
+            sets = gd.token_sets(vec.build_tokenizer()(doc), kwargs.get("window", 4), kwargs.get("stride", 1),
                                  kwargs.get("padding", False))
             rows = ctfidf.transform(vec.transform([" ".join(t) for t in sets])).toarray()
             sims = cosine_similarity(rows, topic_rows)
@@ -454,7 +456,7 @@ def test_token_distributions_sum_the_windows_holding_each_token(six, kwargs):
     window, stride, padding = kwargs.get("window", 4), kwargs.get("stride", 1), kwargs.get("padding", False)
     for d, doc, tokens in zip(dist, docs, per_token):
         toks = vec.build_tokenizer()(doc)
-        starts, lengths = gt.window_ranges(len(toks), window, stride, padding)
+        starts, lengths = gd.window_ranges(len(toks), window, stride, padding)
         rows = ctfidf.transform(vec.transform([" ".join(toks[s:s + n]) for s, n in zip(starts, lengths)]))
         sims = cosine_similarity(rows, six.c_tf_idf_)
         sims[sims < 0.1] = 0
@@ -518,16 +520,16 @@ def test_hierarchical_topics_custom_functions_and_errors(six):
 def test_window_counts_fast_path_equals_counting_the_joined_windows(ng2000, window, stride, padding):
     docs = ng2000[0][:300] + ["", "İstanbul İzmir cafés", "The THE the", "a"]
     vec = CountVectorizer(stop_words="english").fit(docs)
-    assert gt._plain_unigram_counter(vec)
-    fast, owner, _ = gt.window_counts(vec, docs, window, stride, padding)
-    sets = [(i, s) for i, d in enumerate(docs) for s in gt.token_sets(vec.build_tokenizer()(d), window, stride, padding)]
+    assert gd._plain_unigram_counter(vec)
+    fast, owner, _ = gd.window_counts(vec, docs, window, stride, padding)
+    sets = [(i, s) for i, d in enumerate(docs) for s in gd.token_sets(vec.build_tokenizer()(d), window, stride, padding)]
     slow = vec.transform([" ".join(s) for _, s in sets])
     np.testing.assert_array_equal(owner, [i for i, _ in sets])
     assert (fast != slow).nnz == 0 and fast.shape == slow.shape
     # bigrams: not the fast path, the joined windows are counted
     bigrams = CountVectorizer(ngram_range=(1, 2)).fit(docs)
-    assert not gt._plain_unigram_counter(bigrams)
-    X, _, _ = gt.window_counts(bigrams, docs[:20], window, stride, padding)
+    assert not gd._plain_unigram_counter(bigrams)
+    X, _, _ = gd.window_counts(bigrams, docs[:20], window, stride, padding)
     assert X.shape[1] == len(bigrams.vocabulary_)
 
 

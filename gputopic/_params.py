@@ -1,0 +1,72 @@
+"""scikit-learn's parameter protocol, once, for every estimator of the package.
+
+:class:`GPUTopic`, the native UMAP and HDBSCAN and :class:`ClassTfidfTransformer` inherit
+:class:`ParamsMixin`: ``get_params`` / ``set_params`` (with ``sub__param`` keys) read the
+``__init__`` signature, so a parameter is declared once, in ``__init__``; ``repr`` shows the
+parameters that differ from their defaults; :func:`fresh` gives the unfitted copy that a fit
+works on, so fitting never changes the user's sub-model objects.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any
+
+from .exceptions import InputError
+
+
+class ParamsMixin:
+    """``get_params`` / ``set_params`` / ``__repr__`` from the ``__init__`` signature
+    (scikit-learn's contract, without importing scikit-learn)."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p, v in sig.parameters.items() if p != "self" and v.kind is not v.VAR_KEYWORD]
+
+    def get_params(self, deep: bool = True) -> dict:
+        out = {name: getattr(self, name) for name in self._param_names()}
+        if deep:
+            for name, value in list(out.items()):
+                if hasattr(value, "get_params") and not isinstance(value, type):
+                    out.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
+        return out
+
+    def set_params(self, **params):
+        valid = self._param_names()
+        for key, value in params.items():
+            name, _, sub = key.partition("__")
+            if name not in valid:
+                raise InputError(f"{type(self).__name__} has no parameter {name!r}; valid parameters: {valid}.")
+            if sub:
+                target = getattr(self, name)
+                if not hasattr(target, "set_params"):
+                    raise InputError(f"{type(self).__name__}.{name} is {type(target).__name__}, which has no "
+                                     f"parameters to set: {key!r} cannot be set.")
+                target.set_params(**{sub: value})
+            else:
+                setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {k: v.default for k, v in inspect.signature(type(self).__init__).parameters.items()}
+        changed = []
+        for k, v in self.get_params(deep=False).items():
+            default = defaults.get(k)
+            try:
+                same = v is default or bool(v == default)
+            except Exception:  # noqa: BLE001 - arrays and odd objects compare oddly
+                same = False
+            if not same:
+                changed.append(f"{k}={v!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+
+def fresh(model: Any) -> Any:
+    """An unfitted copy of a user's sub-model, so fitting never mutates the parameters."""
+    if hasattr(model, "get_params"):
+        from sklearn.base import clone
+
+        return clone(model)
+    return copy.deepcopy(model)

@@ -1,0 +1,147 @@
+"""Topic operations on a fitted model: refit the topics' description after their documents
+changed (reduce, merge, update), and give outliers a topic (BERTopic's ``reduce_outliers``).
+
+Each operation takes the estimator (its parameters) and its :class:`FittedState`, computes
+everything, and returns a new state for the estimator to apply: an error leaves the model
+as it was. Refits recount the training documents with an unfitted copy of the fitted
+vectorizer (BERTopic refits its vectorizer too), so they need the training documents, in
+the order of ``fit``. Unlike BERTopic, a merge needs neither the embeddings nor a second
+embedding pass: a merged topic's embedding is the size-weighted mean of the merged
+topics' embeddings, which is exactly the mean of its documents' embeddings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_number
+from .ctfidf import ClassTfidfTransformer, fit_ctfidf
+from .device import Backend, get_backend, resolve_device, to_numpy
+from .distributions import approximate_distribution, fitted_counting, real_topic_rows, sub_model, topic_rows
+from .exceptions import InputError
+from .guided import carry_names, check_seed_topics, seed_multiplier
+from .pipeline import TopicTotals, embed_documents, embed_fn, embedder_of
+from .represent import cosine, describe, representatives_in
+from .state import FittedState
+from .topics import merge_columns, merge_rows
+from .vectorize import class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, vocabulary
+
+OUTLIER_STRATEGIES = ("distributions", "c-tf-idf", "embeddings", "probabilities")
+
+
+def count_topics(model: Any, state: FittedState, docs: list[str], topics: np.ndarray, backend: Backend,
+                 vectorizer_model: Any = None, ctfidf_model: Any = None):
+    """The documents counted as ``fit`` counts them, summed per topic: ``(ids, index, X,
+    vectorizer, vocab, counts, ctfidf)``, both models fitted here (unfitted copies of the
+    given or fitted sub-models, so the training documents give fit's vocabulary and idf)."""
+    vectorizer = sub_model(model, state, "vectorizer_model", vectorizer_model) or default_vectorizer()
+    ctfidf = sub_model(model, state, "ctfidf_model", ctfidf_model) or ClassTfidfTransformer()
+    ids, index = labels_to_index(topics)
+    X = doc_term_matrix(vectorizer, docs, backend)
+    counts = class_term_matrix(X, index, len(ids), backend)
+    vocab = vocabulary(vectorizer)
+    fit_ctfidf(ctfidf, counts, seed_multiplier(check_seed_topics(model.seed_topic_list), vocab))
+    return ids, index, X, vectorizer, vocab, counts, ctfidf
+
+
+def refit_topics(model: Any, state: FittedState, docs: list[str], topics: np.ndarray, *,
+                 merge: dict[int, int] | None = None, embeddings: Any = None, vectorizer_model: Any = None,
+                 ctfidf_model: Any = None, representation_model: Any = None,
+                 top_n_words: int | None = None) -> FittedState:
+    """The state that describes new document ``topics``.
+
+    ``merge``: the old -> new id mapping when the new topics are merges of the old ones;
+    then topic embeddings, probabilities and the fitted UMAP/HDBSCAN path of ``transform``
+    follow the mapping. Otherwise (any other reassignment) the topic embeddings are the
+    means of the documents' embeddings (``embeddings``, or embedded again), probabilities
+    are dropped (None: they described the old topics) and ``transform`` assigns the most
+    similar topic embedding.
+    """
+    backend = get_backend(resolve_device(model.device))
+    rep_model = sub_model(model, state, "representation_model", representation_model, copy=False)
+    n_words = int(model.top_n_words if top_n_words is None else top_n_words)
+    emb = None if merge is not None else embed_documents(model, state, docs, backend, embeddings)
+
+    ids, index, X, vectorizer, vocab, counts, ctfidf = count_topics(model, state, docs, topics, backend,
+                                                                    vectorizer_model, ctfidf_model)
+    c_tf_idf = ctfidf.transform(counts)
+    words, aspects, representative = describe(c_tf_idf, ids, vocab, rep_model, n_words,
+                                              lambda: embed_fn(embedder_of(model, state, backend.name), backend),
+                                              representatives_in(X, index, docs))
+    if merge is not None:
+        old_ids = state.ids
+        sizes = np.asarray([state.topic_sizes[t] for t in old_ids], dtype=np.float64)
+        host = get_backend("cpu")
+        old_emb = to_numpy(state.topic_embeddings).astype(np.float64)
+        topic_emb = backend.asarray(
+            (merge_rows(old_emb * sizes[:, None], old_ids, merge, host)
+             / merge_rows(sizes, old_ids, merge, host)[:, None]).astype(np.float32))
+        probs = state.probabilities
+        if probs is not None and np.ndim(probs) == 2:
+            probs = merge_columns(probs, {t: merge[t] for t in old_ids if t >= 0})
+        cluster_to_topic = {c: merge.get(t, -1) for c, t in state.cluster_to_topic.items()}
+    else:
+        topic_emb = TopicTotals.of(topics, X, emb, backend).means()
+        probs = None
+        cluster_to_topic = {}
+    named, name_emb = state.zeroshot_topics, state.zeroshot_name_emb
+    if named:  # zero-shot names follow their documents (BERTopic's rule), when still similar enough
+        if name_emb is None:  # a loaded or merged model: embedded once, then kept
+            name_emb = to_numpy(embedder_of(model, state, backend.name).encode(model.zeroshot_topic_list, backend))
+        named = carry_names(state.topics, topics, named, name_emb, to_numpy(topic_emb), ids,
+                            float(model.zeroshot_min_similarity))
+    return state.derive(
+        topics=topics, probabilities=probs, words=words, aspects=aspects, representative=representative,
+        topic_embeddings=topic_emb, c_tf_idf=c_tf_idf, vocabulary=vocab, vectorizer_model=vectorizer,
+        ctfidf_model=ctfidf, cluster_to_topic=cluster_to_topic, zeroshot_topics=named,
+        zeroshot_names=model.zeroshot_topic_list, zeroshot_name_emb=name_emb,
+    )
+
+
+def outlier_topics(model: Any, state: FittedState, docs: list[str], topics: np.ndarray, strategy: str, threshold: float,
+                   probabilities: Any = None, embeddings: Any = None,
+                   distributions_params: dict | None = None) -> np.ndarray:
+    """New topics for the outliers (-1) of ``topics``: the most similar topic when the
+    similarity is positive and reaches ``threshold``, else still -1 (as BERTopic). Other
+    documents keep their topic."""
+    if strategy not in OUTLIER_STRATEGIES:
+        raise InputError(f"strategy must be one of {', '.join(map(repr, OUTLIER_STRATEGIES))}; got {strategy!r}.")
+    threshold = check_number("threshold", threshold)
+    out = topics.copy()
+    rows = np.flatnonzero(topics == -1)
+    real = np.asarray([t for t in state.ids if t >= 0], dtype=np.int64)
+    if rows.size == 0 or real.size == 0:
+        return out
+    backend = get_backend(resolve_device(model.device))
+    if strategy == "probabilities":
+        if probabilities is None or np.ndim(probabilities) != 2:
+            raise InputError(
+                "strategy='probabilities' needs the (documents x topics) probabilities: fit with "
+                "calculate_probabilities=True and pass probabilities=probs from fit_transform or transform."
+            )
+        sims = np.asarray(to_numpy(probabilities), dtype=np.float64)
+        if sims.shape[0] != topics.shape[0] or sims.shape[1] != real.size:
+            raise InputError(f"probabilities has shape {sims.shape}; expected ({topics.shape[0]}, {real.size}): "
+                             "one row per document and one column per topic.")
+        sims = sims[rows]
+    elif strategy == "embeddings":
+        if embeddings is not None:
+            emb = embed_documents(model, state, docs, backend, embeddings)[backend.xp.asarray(rows)]
+        else:
+            emb = embed_documents(model, state, [docs[i] for i in rows.tolist()], backend)
+        centers = topic_rows(state.topic_sizes, state.topic_embeddings, real)
+        sims = cosine(to_numpy(emb), centers)
+    elif strategy == "distributions":
+        sims = approximate_distribution(model, state, [docs[i] for i in rows.tolist()],
+                                        **(distributions_params or {}))[0]
+    else:
+        vectorizer, ctfidf = fitted_counting(model, state, "strategy='c-tf-idf'")
+        X = vectorizer.transform([docs[i] for i in rows.tolist()])  # the text as given, as BERTopic
+        sims = cosine(ctfidf.transform(X), real_topic_rows(state))
+    best = np.argmax(sims, axis=1)
+    top = sims[np.arange(rows.size), best]
+    ok = (top >= threshold) & (top > 0)  # a document similar to no topic stays an outlier
+    out[rows[ok]] = real[best[ok]]
+    return out
