@@ -247,7 +247,7 @@ def main() -> None:
     def _():
         from sentence_transformers import SentenceTransformer
 
-        from gputopic.embed import tokenizer_char_cap
+        from gputopic.tokenizer import tokenizer_char_cap
 
         docs = state["docs"][: args.embed_compare_n]
         # as a user's plain SentenceTransformer("all-MiniLM-L6-v2") runs: fp32 weights (the hub's

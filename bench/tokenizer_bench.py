@@ -36,7 +36,7 @@ import corpus  # noqa: E402
 def variants(model, sample: list[str]) -> dict:
     """name -> function(texts) returning (flat ids, lengths) for the variants above
     (``preprocess`` gives the ids of its padded features, packed the same way)."""
-    from gputopic.embed import FastTokenizer, fast_tokenizer
+    from gputopic.tokenizer import FastTokenizer, fast_tokenizer
 
     def preprocess(texts):
         feats = model.preprocess(texts)

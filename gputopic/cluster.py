@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .device import Backend, optional_import, to_numpy, _try_import
+from .device import Backend, optional_import, to_numpy, try_import
 from .exceptions import InputError
 from .reduce import REDUCERS, is_cuml
 from .registry import Implementation, Registry, feed, needs, takes
@@ -51,7 +51,7 @@ def _cuml(device: str, min_cluster_size: int):
 
 
 def _is_hdbscan(model: Any) -> bool:
-    hdbscan = _try_import("hdbscan") if type(model).__module__.startswith("hdbscan") else None
+    hdbscan = try_import("hdbscan") if type(model).__module__.startswith("hdbscan") else None
     return hdbscan is not None and isinstance(model, hdbscan.HDBSCAN)
 
 
@@ -113,7 +113,8 @@ def make_clusterer(spec: Any, *, device: str, min_cluster_size: int):
     return CLUSTERERS.build(spec, device, min_cluster_size=min_cluster_size)
 
 
-def _feed(model: Any, X, backend: Backend):
+def model_input(model: Any, X, backend: Backend):
+    """``X`` as ``model`` takes it: CuPy for models that accept device arrays, else NumPy."""
     return feed(model, X, backend, (CLUSTERERS, REDUCERS))
 
 
@@ -125,7 +126,7 @@ def _host_labels(labels, strengths) -> tuple[np.ndarray, np.ndarray | None]:
 def fit_cluster(model: Any, X, backend: Backend, y=None) -> tuple[np.ndarray, np.ndarray | None]:
     """Fit on reduced points (passing class labels ``y`` to a ``fit`` that declares them);
     return host ``(labels, strengths)`` (strengths may be None)."""
-    X_in = _feed(model, X, backend)
+    X_in = model_input(model, X, backend)
     if y is not None and takes(model.fit, "y"):
         model.fit(X_in, y=y)
     else:
@@ -150,7 +151,7 @@ def predict(model: Any, X, backend: Backend) -> tuple[np.ndarray, np.ndarray | N
             "assigning new documents to the most similar topic embedding instead."
         )
         return None
-    X_in = _feed(model, X, backend)
+    X_in = model_input(model, X, backend)
     if entry is not None:
         return _host_labels(*entry.predict(model, X_in))
     if callable(getattr(model, "predict", None)):
@@ -168,4 +169,4 @@ def soft_memberships(model: Any, X=None, backend: Backend | None = None) -> np.n
             f"library's, cuML's and gputopic's HDBSCAN provide; the clustering model is {type(model).__name__}. "
             "Use hdbscan_model='hdbscan' (CPU) or 'native', or set calculate_probabilities=False."
         )
-    return to_numpy(entry.memberships(model, None if X is None else _feed(model, X, backend)))
+    return to_numpy(entry.memberships(model, None if X is None else model_input(model, X, backend)))

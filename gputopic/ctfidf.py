@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._params import ParamsMixin
 from .device import backend_of
 from .exceptions import InputError, NotFittedError
 
 
-class ClassTfidfTransformer:
+class ClassTfidfTransformer(ParamsMixin):
     """c-TF-IDF weighting, a scikit-learn style transformer (``fit`` / ``transform``).
 
     Parameters
@@ -36,16 +37,6 @@ class ClassTfidfTransformer:
     def __init__(self, bm25_weighting: bool = False, reduce_frequent_words: bool = False):
         self.bm25_weighting = bm25_weighting
         self.reduce_frequent_words = reduce_frequent_words
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {"bm25_weighting": self.bm25_weighting, "reduce_frequent_words": self.reduce_frequent_words}
-
-    def set_params(self, **params):
-        for key, value in params.items():
-            if key not in self.get_params():
-                raise InputError(f"ClassTfidfTransformer has no parameter {key!r}; valid: {sorted(self.get_params())}")
-            setattr(self, key, value)
-        return self
 
     def fit(self, X, multiplier=None):
         """Learn ``idf_`` from a (classes x terms) count matrix (SciPy or CuPy sparse)."""

@@ -71,20 +71,35 @@ def _installed(top: str) -> bool:
         return False
 
 
-def _try_import(name: str) -> ModuleType | None:
+_BROKEN: set[str] = set()
+
+
+def try_import(name: str) -> ModuleType | None:
+    """``name`` imported, or None when it is not installed. An installed package whose import
+    fails (a broken CUDA install raises more than ImportError) is also None, and logged once:
+    otherwise ``device="auto"`` would fall back to the CPU without a word."""
     try:
         return importlib.import_module(name)
-    except Exception:  # noqa: BLE001 - a broken CUDA install raises more than ImportError
-        return None
+    except ModuleNotFoundError as exc:
+        if exc.name == name.split(".")[0] or exc.name == name:
+            return None
+        error = exc
+    except Exception as exc:  # noqa: BLE001 - a broken CUDA install raises more than ImportError
+        error = exc
+    if name not in _BROKEN:
+        _BROKEN.add(name)
+        logger.warning("%s is installed but could not be imported (%s: %s): gputopic goes on without it.",
+                       name, type(error).__name__, error)
+    return None
 
 
 @lru_cache(maxsize=None)
 def cuda_available() -> bool:
     """True when a CUDA GPU is usable through torch or CuPy."""
-    torch = _try_import("torch")
+    torch = try_import("torch")
     if torch is not None and torch.cuda.is_available():
         return True
-    cupy = _try_import("cupy")
+    cupy = try_import("cupy")
     if cupy is not None:
         try:
             return cupy.cuda.runtime.getDeviceCount() > 0
@@ -96,7 +111,7 @@ def cuda_available() -> bool:
 @lru_cache(maxsize=None)
 def cuml_available() -> bool:
     """True when RAPIDS cuML can be imported (its GPU UMAP/HDBSCAN are then preferred)."""
-    return _try_import("cuml") is not None
+    return try_import("cuml") is not None
 
 
 def resolve_device(device: str | None) -> str:
@@ -172,17 +187,17 @@ def _module_of(x: Any) -> str:
 
 
 def is_cupy(x: Any) -> bool:
-    cupy = _try_import("cupy") if _module_of(x) == "cupy" else None
+    cupy = try_import("cupy") if _module_of(x) == "cupy" else None
     return cupy is not None and isinstance(x, cupy.ndarray)
 
 
 def is_torch(x: Any) -> bool:
-    torch = _try_import("torch") if _module_of(x) == "torch" else None
+    torch = try_import("torch") if _module_of(x) == "torch" else None
     return torch is not None and isinstance(x, torch.Tensor)
 
 
 def is_cudf(x: Any) -> bool:
-    cudf = _try_import("cudf") if _module_of(x) == "cudf" else None
+    cudf = try_import("cudf") if _module_of(x) == "cudf" else None
     return cudf is not None and isinstance(x, (cudf.Series, cudf.DataFrame, cudf.Index))
 
 
@@ -268,7 +283,7 @@ def host_sparse(m: Any):
 
 def frame_library(gpu: bool) -> ModuleType:
     """``cudf`` when the caller works on the GPU with cuDF, ``pandas`` otherwise."""
-    if gpu and _try_import("cudf") is not None:
+    if gpu and try_import("cudf") is not None:
         return importlib.import_module("cudf")
     return importlib.import_module("pandas")
 

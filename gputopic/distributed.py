@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import numbers
-import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,7 +64,7 @@ DEFAULT_SAMPLE_SIZE = 200_000
 #: The column read from parquet files and Dask DataFrames with several columns.
 TEXT_COLUMN = "text"
 
-__all__ = ["fit_transform", "transform", "embed", "read_documents", "open_client", "DEFAULT_SAMPLE_SIZE"]
+__all__ = ["fit", "transform", "embed", "read_documents", "open_client", "DEFAULT_SAMPLE_SIZE"]
 
 
 # ------------------------------------------------------------------ inputs
@@ -586,7 +585,8 @@ def _fetch_docs(client, shards: _Shards, rep_ids: list[list[int]]) -> dict[int, 
 # ------------------------------------------------------------- transform
 
 
-def _transform_partition(part, params, state: FittedState, embedder_key: str | None):
+def _transform_partition(part, shipped: tuple, embedder_key: str | None):
+    params, state = shipped
     if embedder_key is not None:
         state = state.with_(embedder=_worker_embedder(embedder_key))
     topics, probs = transform_in_process(params, state, text_list(part))
@@ -603,8 +603,7 @@ def transform(model: Any, state: FittedState, documents: Any, embeddings: Any = 
     params = type(model)(**{**model.get_params(deep=False), "client": None})  # parameters only, no client
     [shipped] = client.scatter([(params, state.with_(embedder=None))], broadcast=True, hash=False)
     with _embedder_on_workers(client, model) as key:
-        results = client.map(_transform_partition_shipped, shards.parts, shipped=shipped, embedder_key=key,
-                             pure=False)
+        results = client.map(_transform_partition, shards.parts, shipped=shipped, embedder_key=key, pure=False)
         distributed.wait(results)
     da = optional_import("dask.array", "Dask sharding")
     dask = optional_import("dask")
@@ -617,11 +616,6 @@ def transform(model: Any, state: FittedState, documents: Any, embeddings: Any = 
     probs = da.concatenate([da.from_delayed(dask.delayed(r)[1], shape=(m,) + tail, dtype=dtype)
                             for r, m in zip(results, shards.lengths)])
     return topics, probs
-
-
-def _transform_partition_shipped(part, shipped, embedder_key: str | None):
-    params, state = shipped
-    return _transform_partition(part, params, state, embedder_key)
 
 
 # ------------------------------------------------------------------ CLI

@@ -319,23 +319,7 @@ class GPUTopic(ParamsMixin):
         if topic is not None:
             self.get_topic(topic)  # raises for an unknown topic
         topics = sorted(self.topic_sizes_) if topic is None else [int(topic)]
-        rows = {
-            "Topic": topics,
-            "Count": [self.topic_sizes_[t] for t in topics],
-            "Name": [self.topic_labels_[t] for t in topics],
-            **self._custom_column(topics),
-            "Representation": [[w for w, _ in self.topic_representations_[t]] for t in topics],
-            **{a: [[w for w, _ in words[t]] for t in topics] for a, words in self.topic_aspects_.items()},
-            "Representative_Docs": [list(self.representative_docs_.get(t, [])) for t in topics],
-        }
-        return self._state.output.frame(rows)
-
-    def _custom_column(self, topics: list[int]) -> dict:
-        """``{"CustomName": [...]}`` for ``topics`` once :meth:`set_topic_labels` was called."""
-        if self.custom_labels_ is None:
-            return {}
-        custom = dict(zip(sorted(self.topic_sizes_), self.custom_labels_))
-        return {"CustomName": [custom[t] for t in topics]}
+        return self._state.output.frame(_views.topic_info(self._state, topics))
 
     def get_representative_docs(self, topic: int | None = None):
         """The representative documents of one topic, or ``{topic: docs}`` of all."""
@@ -350,41 +334,7 @@ class GPUTopic(ParamsMixin):
         ``df``: a frame of the same documents whose columns come first (as BERTopic);
         ``metadata``: ``{column: values}`` added at the end, one value per document."""
         check_fitted(self)
-        docs = text_list(docs)
-        topics = to_numpy(self.topics_)
-        if len(docs) != topics.shape[0]:
-            raise InputError(
-                f"get_document_info needs the {topics.shape[0]} documents the model was fitted on "
-                f"(same order); got {len(docs)}."
-            )
-        probs = to_numpy(self.probabilities_) if self.probabilities_ is not None else None
-        if probs is not None and probs.ndim == 2:
-            probs = probs.max(axis=1) if probs.shape[1] else np.zeros(len(docs))
-        rep = {t: set(d) for t, d in self.representative_docs_.items()}
-        rows = {
-            "Document": list(docs),
-            "Topic": topics.tolist(),
-            "Name": [self.topic_labels_[t] for t in topics.tolist()],
-            **self._custom_column(topics.tolist()),
-            "Representation": [[w for w, _ in self.topic_representations_[t]] for t in topics.tolist()],
-            "Representative_Docs": [list(self.representative_docs_.get(t, [])) for t in topics.tolist()],
-            "Top_n_words": [" - ".join(w for w, _ in self.topic_representations_[t]) for t in topics.tolist()],
-            "Probability": (probs.tolist() if probs is not None else [None] * len(docs)),
-            "Representative_document": [d in rep.get(t, ()) for d, t in zip(docs, topics.tolist())],
-        }
-        extra = {}
-        if df is not None:
-            if getattr(df, "shape", (None,))[0] != len(docs) or not hasattr(df, "columns"):
-                raise InputError(f"df must be a data frame with one row per document ({len(docs)}), got "
-                                 f"{type(df).__name__} of shape {getattr(df, 'shape', None)}.")
-            frame = df.to_pandas() if hasattr(df, "to_pandas") else df
-            extra.update({str(c): frame[c].tolist() for c in frame.columns if c != "Document"})
-        for name, values in (metadata or {}).items():
-            values = text_list(values)
-            if len(values) != len(docs):
-                raise InputError(f"metadata[{name!r}] has {len(values)} values; give one per document ({len(docs)}).")
-            rows[str(name)] = list(values)
-        return self._state.output.frame({**extra, **rows})
+        return self._state.output.frame(_views.document_info(self._state, docs, df, metadata))
 
     def generate_topic_labels(self, nr_words: int = 3, topic_prefix: bool = True, word_length: int | None = None,
                               separator: str = "_") -> list[str]:
@@ -393,16 +343,7 @@ class GPUTopic(ParamsMixin):
         ``topic_prefix``; one per topic, lowest id (-1) first, ready for
         :meth:`set_topic_labels`."""
         check_fitted(self)
-        check_int("nr_words", nr_words, 1)
-        check_int("word_length", word_length, 1, none_ok=True)
-        check_bool("topic_prefix", topic_prefix)
-        if not isinstance(separator, str):
-            raise InputError(f"separator must be a string, got {type(separator).__name__}.")
-        labels = []
-        for t in sorted(self.topic_sizes_):
-            words = [w[:word_length] if word_length else w for w, _ in self.topic_representations_[t][:nr_words]]
-            labels.append(separator.join(([str(t)] if topic_prefix else []) + words))
-        return labels
+        return _views.generated_labels(self._state, nr_words, topic_prefix, word_length, separator)
 
     def set_topic_labels(self, topic_labels) -> None:
         """Set ``custom_labels_``: a list with one label per topic, lowest id (-1) first, or
@@ -412,28 +353,7 @@ class GPUTopic(ParamsMixin):
         topics (``reduce_topics``, ``merge_topics``, ``update_topics``, a new ``fit``)
         renumbers them and clears ``custom_labels_``."""
         check_fitted(self)
-        ids = sorted(self.topic_sizes_)
-        if isinstance(topic_labels, dict):
-            unknown = [t for t in topic_labels
-                       if not isinstance(t, (int, np.integer)) or int(t) not in self.topic_sizes_]
-            if unknown:
-                raise InputError(f"topic_labels names topics the model does not have: {unknown[:5]}; "
-                                 f"the topics are {ids}.")
-            current = self.custom_labels_ or [self.topic_labels_[t] for t in ids]
-            labels = [topic_labels.get(t, old) for t, old in zip(ids, current)]
-        elif isinstance(topic_labels, (list, tuple)):
-            if len(topic_labels) != len(ids):
-                raise InputError(f"topic_labels has {len(topic_labels)} labels but the model has {len(ids)} topics "
-                                 f"({ids[0]}..{ids[-1]}): give one per topic, lowest id first, or a dict "
-                                 "{topic: label} for some of them.")
-            labels = list(topic_labels)
-        else:
-            raise InputError(f"topic_labels must be a list of labels or a dict {{topic: label}}, got "
-                             f"{type(topic_labels).__name__}.")
-        bad = [x for x in labels if not isinstance(x, str)]
-        if bad:
-            raise InputError(f"Topic labels must be strings; got {bad[:3]!r}.")
-        self._apply(self._state.with_(custom_labels=labels))
+        self._apply(self._state.with_(custom_labels=_views.custom_labels(self._state, topic_labels)))
 
     def get_topic_freq(self, topic: int | None = None):
         """Topic sizes: a frame with columns Topic and Count, largest first (the outlier

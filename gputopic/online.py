@@ -106,9 +106,9 @@ def partial_fit(model: Any, state: FittedState | None, documents: Any, embedding
         raise InputError(f"embeddings have {emb.shape[1]} dimensions but earlier batches had {state.n_features_in}: "
                          "use the same embedding model for every batch.")
 
-    umap_model.partial_fit(_reduce._feed(umap_model, emb, backend))
+    umap_model.partial_fit(_reduce.model_input(umap_model, emb, backend))
     reduced = _reduce.transform_reduce(umap_model, emb, backend)
-    hdbscan_model.partial_fit(_cluster._feed(hdbscan_model, reduced, backend))
+    hdbscan_model.partial_fit(_cluster.model_input(hdbscan_model, reduced, backend))
     predicted = _cluster.predict(hdbscan_model, reduced, backend)
     if predicted is None:
         raise InputError(f"hdbscan_model {type(hdbscan_model).__name__} cannot predict the clusters of a batch: "

@@ -15,7 +15,7 @@ import logging
 import warnings
 from typing import Any
 
-from .device import Backend, optional_import, _try_import, cuml_available
+from .device import Backend, optional_import, try_import, cuml_available
 from .exceptions import InputError
 from .registry import Implementation, Registry, feed, takes
 
@@ -42,13 +42,13 @@ def _cuml(device: str, random_state: int | None = None):
 
 def is_cuml(model: Any) -> bool:
     """A RAPIDS cuML estimator (they take CuPy input)."""
-    cuml = _try_import("cuml") if cuml_available() else None
+    cuml = try_import("cuml") if cuml_available() else None
     base = getattr(cuml, "Base", None)
     return base is not None and isinstance(model, base)
 
 
 def _is_umap_learn(model: Any) -> bool:
-    umap = _try_import("umap") if type(model).__module__.startswith("umap") else None
+    umap = try_import("umap") if type(model).__module__.startswith("umap") else None
     return umap is not None and isinstance(model, umap.UMAP)
 
 
@@ -78,7 +78,8 @@ def make_reducer(spec: Any, *, device: str, random_state: int | None = None):
     return REDUCERS.build(spec, device, random_state=random_state)
 
 
-def _feed(model: Any, X, backend: Backend):
+def model_input(model: Any, X, backend: Backend):
+    """``X`` as ``model`` takes it: CuPy for models that accept device arrays, else NumPy."""
     return feed(model, X, backend, (REDUCERS,))
 
 
@@ -90,7 +91,7 @@ def n_neighbors_of(model: Any) -> int | None:
 def fit_reduce(model: Any, X, backend: Backend, y=None):
     """Fit ``model`` on embeddings ``X`` (with class labels ``y``, -1 = unknown, when given)
     and return the reduced points on ``backend``."""
-    X_in = _feed(model, X, backend)
+    X_in = model_input(model, X, backend)
     has_fit_transform = callable(getattr(model, "fit_transform", None))
     method = model.fit_transform if has_fit_transform else model.fit
     kwargs = {}
@@ -112,4 +113,4 @@ def transform_reduce(model: Any, X, backend: Backend):
     """Project new embeddings with a fitted reducer, on ``backend``."""
     if not callable(getattr(model, "transform", None)):
         raise InputError(f"The fitted umap_model ({type(model).__name__}) has no transform(X) for new documents.")
-    return backend.asarray(model.transform(_feed(model, X, backend)), dtype=backend.xp.float32)
+    return backend.asarray(model.transform(model_input(model, X, backend)), dtype=backend.xp.float32)

@@ -1,6 +1,7 @@
-"""Views of a fitted model's topics: topic words over time and per class, and the topics
-as a hierarchy (BERTopic's ``topics_over_time``, ``topics_per_class``,
-``hierarchical_topics`` and ``get_topic_tree``).
+"""Views of a fitted model's topics: topic words over time and per class, the topics as a
+hierarchy (BERTopic's ``topics_over_time``, ``topics_per_class``, ``hierarchical_topics``
+and ``get_topic_tree``), and the tables and labels of ``get_topic_info``,
+``get_document_info``, ``generate_topic_labels`` and ``set_topic_labels``.
 
 They read the fitted state and the training documents and change nothing. The documents
 are counted again as ``fit`` counted them (an unfitted copy of the fitted vectorizer, so
@@ -15,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .device import Backend, get_backend, is_cudf, resolve_device, to_numpy
+from ._validation import check_bool, check_int
+from .device import Backend, get_backend, is_cudf, resolve_device, text_list, to_numpy
 from .exceptions import InputError
 from .represent import topic_words
 from .distributions import topic_rows
@@ -232,3 +234,108 @@ def time_keys(timestamps: Any, n_docs: int, nr_bins: int | None, datetime_format
         bins = pd.cut(series, bins=int(nr_bins))
         series = pd.Series([iv.left for iv in bins])
     return series.to_numpy()
+
+
+# ------------------------------------------------------- tables and labels
+
+
+def custom_column(state: FittedState, topics: list[int]) -> dict:
+    """``{"CustomName": [...]}`` for ``topics`` once custom labels were set, else ``{}``."""
+    if state.custom_labels is None:
+        return {}
+    custom = dict(zip(state.ids, state.custom_labels))
+    return {"CustomName": [custom[t] for t in topics]}
+
+
+def topic_info(state: FittedState, topics: list[int]) -> dict[str, list]:
+    """The columns of ``get_topic_info``: one row per topic of ``topics``."""
+    return {
+        "Topic": topics,
+        "Count": [state.topic_sizes[t] for t in topics],
+        "Name": [state.labels[t] for t in topics],
+        **custom_column(state, topics),
+        "Representation": [[w for w, _ in state.representations[t]] for t in topics],
+        **{a: [[w for w, _ in words[t]] for t in topics] for a, words in state.aspects.items()},
+        "Representative_Docs": [list(state.representative_docs.get(t, [])) for t in topics],
+    }
+
+
+def document_info(state: FittedState, docs: Any, df: Any = None, metadata: dict | None = None) -> dict[str, list]:
+    """The columns of ``get_document_info``: one row per training document, ``df``'s columns
+    first and ``metadata``'s last."""
+    docs = text_list(docs)
+    topics = state.topics
+    if len(docs) != topics.shape[0]:
+        raise InputError(
+            f"get_document_info needs the {topics.shape[0]} documents the model was fitted on "
+            f"(same order); got {len(docs)}."
+        )
+    probs = to_numpy(state.probabilities) if state.probabilities is not None else None
+    if probs is not None and probs.ndim == 2:
+        probs = probs.max(axis=1) if probs.shape[1] else np.zeros(len(docs))
+    rep = {t: set(d) for t, d in state.representative_docs.items()}
+    rows = {
+        "Document": list(docs),
+        "Topic": topics.tolist(),
+        "Name": [state.labels[t] for t in topics.tolist()],
+        **custom_column(state, topics.tolist()),
+        "Representation": [[w for w, _ in state.representations[t]] for t in topics.tolist()],
+        "Representative_Docs": [list(state.representative_docs.get(t, [])) for t in topics.tolist()],
+        "Top_n_words": [" - ".join(w for w, _ in state.representations[t]) for t in topics.tolist()],
+        "Probability": (probs.tolist() if probs is not None else [None] * len(docs)),
+        "Representative_document": [d in rep.get(t, ()) for d, t in zip(docs, topics.tolist())],
+    }
+    extra = {}
+    if df is not None:
+        if getattr(df, "shape", (None,))[0] != len(docs) or not hasattr(df, "columns"):
+            raise InputError(f"df must be a data frame with one row per document ({len(docs)}), got "
+                             f"{type(df).__name__} of shape {getattr(df, 'shape', None)}.")
+        frame = df.to_pandas() if hasattr(df, "to_pandas") else df
+        extra.update({str(c): frame[c].tolist() for c in frame.columns if c != "Document"})
+    for name, values in (metadata or {}).items():
+        values = text_list(values)
+        if len(values) != len(docs):
+            raise InputError(f"metadata[{name!r}] has {len(values)} values; give one per document ({len(docs)}).")
+        rows[str(name)] = list(values)
+    return {**extra, **rows}
+
+
+def generated_labels(state: FittedState, nr_words: int, topic_prefix: bool, word_length: int | None,
+                     separator: str) -> list[str]:
+    """``generate_topic_labels``: one label per topic, lowest id first."""
+    check_int("nr_words", nr_words, 1)
+    check_int("word_length", word_length, 1, none_ok=True)
+    check_bool("topic_prefix", topic_prefix)
+    if not isinstance(separator, str):
+        raise InputError(f"separator must be a string, got {type(separator).__name__}.")
+    labels = []
+    for t in state.ids:
+        words = [w[:word_length] if word_length else w for w, _ in state.representations[t][:nr_words]]
+        labels.append(separator.join(([str(t)] if topic_prefix else []) + words))
+    return labels
+
+
+def custom_labels(state: FittedState, topic_labels: Any) -> list[str]:
+    """The custom labels ``set_topic_labels(topic_labels)`` sets: one per topic, lowest id first."""
+    ids = state.ids
+    if isinstance(topic_labels, dict):
+        unknown = [t for t in topic_labels
+                   if not isinstance(t, (int, np.integer)) or int(t) not in state.topic_sizes]
+        if unknown:
+            raise InputError(f"topic_labels names topics the model does not have: {unknown[:5]}; "
+                             f"the topics are {ids}.")
+        current = state.custom_labels or [state.labels[t] for t in ids]
+        labels = [topic_labels.get(t, old) for t, old in zip(ids, current)]
+    elif isinstance(topic_labels, (list, tuple)):
+        if len(topic_labels) != len(ids):
+            raise InputError(f"topic_labels has {len(topic_labels)} labels but the model has {len(ids)} topics "
+                             f"({ids[0]}..{ids[-1]}): give one per topic, lowest id first, or a dict "
+                             "{topic: label} for some of them.")
+        labels = list(topic_labels)
+    else:
+        raise InputError(f"topic_labels must be a list of labels or a dict {{topic: label}}, got "
+                         f"{type(topic_labels).__name__}.")
+    bad = [x for x in labels if not isinstance(x, str)]
+    if bad:
+        raise InputError(f"Topic labels must be strings; got {bad[:3]!r}.")
+    return labels

@@ -151,7 +151,8 @@ def test_parquet_glob(client, corpus, reference, tmp_path):
 
 def test_umap_sample_then_transform_on_workers(client, series):
     model = fast_model(client=client, random_state=0)
-    topics, _ = gd.fit_transform(model, series, sample_size=120)
+    state, topics, _ = gd.fit(model, series, sample_size=120)
+    model._apply(state)
     assert model.embeddings_sample_size_ == 120
     assert topics.compute().shape == (N_DOCS,)
     assert set(np.unique(model.topics_)) <= {0, 1, 2}

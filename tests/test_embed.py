@@ -73,7 +73,7 @@ def test_default_model_is_the_bundled_minilm():
 def test_character_cap_keeps_the_tokens_the_model_sees(ng2000):
     """The CUDA path cuts documents to tokenizer_char_cap() characters before tokenising;
     on real long posts the truncated token ids must be unchanged."""
-    from gputopic.embed import tokenizer_char_cap
+    from gputopic.tokenizer import tokenizer_char_cap
 
     model = load_embedder(None, "cpu").model
     cap = tokenizer_char_cap(model)
@@ -91,7 +91,7 @@ ODD_DOCS = ["", "   ", "\n\t", "é ü naïve café 日本語のテキスト 😀
 def test_fast_tokenizer_gives_the_models_own_features(ng2000):
     """The Rust-direct tokenizer must reproduce SentenceTransformer.preprocess exactly:
     ids, attention mask and token types, padding and truncation included."""
-    from gputopic.embed import fast_tokenizer
+    from gputopic.tokenizer import fast_tokenizer
 
     model = load_embedder(None, "cpu").model
     docs = sorted(ng2000[0], key=len)
@@ -110,7 +110,7 @@ def test_whitespace_cut_gives_the_whole_texts_ids(ng2000):
     characters first; the ids must equal those of the whole text, and a text whose prefix
     does not fill max_len tokens (a long run without spaces, short words) is tokenised
     again whole."""
-    from gputopic.embed import FastTokenizer, fast_tokenizer
+    from gputopic.tokenizer import FastTokenizer, fast_tokenizer
 
     model = load_embedder(None, "cpu").model
     long_posts = sorted(ng2000[0], key=len)[-200:]
@@ -149,7 +149,7 @@ def test_ascii_texts_skip_the_normaliser_with_the_same_ids(ng2000, wordpiece):
     matching would act (control characters, "[MASK]" in any case, non-ASCII) take the
     whole tokenizer: tokenised without the normaliser, "[MASK]" and the control characters
     would give other ids (the lowercase "[mask]" would not: it is routed there to be safe)."""
-    from gputopic.embed import FastTokenizer, fast_tokenizer
+    from gputopic.tokenizer import FastTokenizer, fast_tokenizer
 
     model = load_embedder(None, "cpu").model
     texts = list(ng2000[0]) + ASCII_EDGE_DOCS
@@ -177,7 +177,7 @@ def test_ascii_texts_skip_the_normaliser_with_the_same_ids(ng2000, wordpiece):
 
 def test_a_failing_compiled_wordpiece_leaves_the_rust_tokenizer(monkeypatch, caplog):
     import gputopic.wordpiece as wordpiece_mod
-    from gputopic.embed import fast_tokenizer
+    from gputopic.tokenizer import fast_tokenizer
 
     def broken(self, texts):
         raise RuntimeError("no LLVM here")
@@ -197,7 +197,7 @@ def test_ascii_tokenizer_only_for_normalisers_that_are_lowercasing_on_ascii():
 
     import tokenizers
 
-    from gputopic.embed import _ascii_tokenizer
+    from gputopic.tokenizer import _ascii_tokenizer
 
     base = json.loads(tokenizers.Tokenizer.from_file(f"{default_model_path()}/tokenizer.json").to_str())
 
@@ -219,7 +219,7 @@ def test_ascii_tokenizer_only_for_normalisers_that_are_lowercasing_on_ascii():
 
 
 def test_fast_tokenizer_declines_a_model_it_cannot_reproduce():
-    from gputopic.embed import fast_tokenizer
+    from gputopic.tokenizer import fast_tokenizer
 
     model = load_embedder(None, "cpu").model
     model.tokenizer.padding_side = "left"
@@ -249,7 +249,7 @@ def test_sorted_batched_loop_matches_plain_encode(ng2000, monkeypatch, fast):
 
 
 def test_token_budget_batches_cover_every_row_once():
-    from gputopic.embed import fast_tokenizer
+    from gputopic.tokenizer import fast_tokenizer
 
     model = load_embedder(None, "cpu").model
     texts = ["word " * n for n in (300, 120, 60, 60, 30, 10, 3, 0)]

@@ -18,6 +18,7 @@ from sklearn.metrics.pairwise import cosine_similarity
 
 from gputopic import GPUTopic, InputError, MissingDependencyError, NotFittedError, plotting
 from gputopic.cli import main
+from gputopic.distributions import topic_rows
 from gputopic.topic_views import topic_linkage
 from helpers import TOY_DOCS, fast_model
 
@@ -141,7 +142,7 @@ def test_dendrogram_links_are_scipys(real, orientation):
         dist, pos = (trace.y, trace.x) if vertical else (trace.x, trace.y)
         for k in range(0, len(dist), 5):  # 4 points + a gap per link
             ours.add(tuple(np.round(np.r_[pos[k:k + 4], dist[k:k + 4]], 9)))
-    Z = topic_linkage(model, ids)
+    Z = topic_linkage(topic_rows(model.topic_sizes_, model.c_tf_idf_, ids))
     ref = sch.dendrogram(Z, no_plot=True, color_threshold=0.8)
     theirs = {tuple(np.round(np.r_[i, d], 9)) for i, d in zip(ref["icoord"], ref["dcoord"])}
     assert ours == theirs

@@ -64,7 +64,7 @@ def test_same_ids_as_the_rust_tokenizer_on_random_text(post, max_length, max_wor
 
 def test_same_ids_as_the_rust_tokenizer_for_the_default_model(ng2000):
     """all-MiniLM-L6-v2's tokenizer on lowercased ASCII posts (what FastTokenizer sends)."""
-    from gputopic.embed import _CONTROL_BYTES, _ascii_tokenizer
+    from gputopic.tokenizer import _CONTROL_BYTES, _ascii_tokenizer
 
     tk = tokenizers.Tokenizer.from_file(f"{default_model_path()}/tokenizer.json")
     tk.no_padding()
