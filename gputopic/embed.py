@@ -13,9 +13,8 @@
   memory is split in half and retried, and later batches use the smaller size.
 * On the CPU, opt-in (``embedding_backend="auto"`` or ``"onnx-int8"``) for a
   SentenceTransformer gputopic loads itself: the same loop, with the transformer run by ONNX
-  Runtime from an int8 copy made once per model and cached (:mod:`gputopic.onnx_int8`);
-  1.38x plain ``encode`` on 2 shared cores, cosine to fp32 min 0.984 on 300 20 Newsgroups
-  posts. Its activations are quantised per batch, so a document's vector depends slightly on
+  Runtime from an int8 copy made once per model and cached (:mod:`gputopic.onnx_int8`),
+  checked against fp32 on a sample first (speed and cosines: bench/cpu_embed_bench.py). Its activations are quantised per batch, so a document's vector depends slightly on
   the other documents of its batch: the default, ``"torch"``, keeps fp32 and exact.
 * An optional on-disk cache keyed by the model and the exact documents skips re-embedding.
 """
@@ -41,12 +40,11 @@ logger = logging.getLogger("gputopic")
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL_NAME, "sentence-transformers/" + DEFAULT_MODEL_NAME}
-#: on CUDA a token budget of this many documents of max_seq_length tokens per batch: 2048
-#: embedded 12,905 / 11,626 docs/s against 11,186 / 11,265 at 1024 and 7,758 at 512 (H100,
-#: 20k resampled 20 Newsgroups posts, bench/results/gpu_bench_h100_nov27b_run*.json)
+#: on CUDA a token budget of this many documents of max_seq_length tokens per batch (the
+#: fastest of 512 / 1024 / 2048 in bench/gpu_bench.py; bench/RESULTS.md has the figures)
 DEFAULT_BATCH_SIZE = {"cpu": 32, "cuda": 2048}
-#: documents per int8 ONNX run on the CPU: as fast as 32 (2,000 20 Newsgroups posts,
-#: 2 cores: 41.3 vs 44.1 s) with half the activation memory of the longest batches
+#: documents per int8 ONNX run on the CPU: as fast as 32 (bench/cpu_embed_bench.py) with
+#: half the activation memory of the longest batches
 ONNX_CPU_BATCH_SIZE = 16
 EMBEDDING_BACKENDS = ("auto", "torch", "onnx-int8")
 
@@ -222,8 +220,8 @@ FAST_CHUNK_DOCS = 4096
 #: torch's CPU (intra-op) threads while the CUDA loop with the fast tokenizer runs, restored
 #: afterwards; None leaves them as they are. The loop's CPU side is the tokenizer threads
 #: (numba / Rust, their own threads) and small tensor copies into pinned memory, which would
-#: otherwise wake torch's whole pool for each batch. H100, 20,000 resampled posts, batch 2048
-#: (bench/results/gpu_bench_h100_nov27c.json): 26,593 docs/s at 1 thread vs 22,666 with all 16.
+#: otherwise wake torch's whole pool for each batch (bench/gpu_bench.py measures both;
+#: bench/RESULTS.md has the figures).
 CUDA_LOOP_TORCH_THREADS: int | None = 1
 
 @contextmanager

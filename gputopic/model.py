@@ -102,7 +102,7 @@ class GPUTopic(ParamsMixin):
         How a model gputopic loads itself (None or a name/path) embeds on the CPU. "torch":
         the plain SentenceTransformer in fp32. "auto": its transformer runs from an int8
         ONNX Runtime copy made once per model and cached in ``$GPUTOPIC_ONNX_CACHE``
-        (default ``~/.cache/gputopic/onnx``), about 1.4x faster on 2 cores; the copy is
+        (default ``~/.cache/gputopic/onnx``), faster on small CPUs; the copy is
         checked against fp32 on a sample of the documents first (cosine >= 0.97, else torch
         fp32), and without onnxruntime/onnx it logs that and uses torch fp32. Its activations
         are quantised per batch, so a vector depends slightly on the other documents of its
