@@ -34,13 +34,15 @@ class FakeTopic:
         return self
 
     def fit(self, docs, embeddings=None, y=None):
+        self.docs = list(docs)
         self.topics_ = [len(d) % 3 - 1 for d in docs]
+        self.probabilities_ = np.linspace(0.1, 0.9, len(docs))
         self.y = y
         return self
 
     def fit_transform(self, docs, embeddings=None):
         self.fit(docs)
-        return np.array(self.topics_), np.full(len(docs), 0.5)
+        return np.array(self.topics_), self.probabilities_
 
     def transform(self, docs, embeddings=None):
         return np.array([len(d) % 3 - 1 for d in docs]), np.full(len(docs), 0.25)
@@ -149,7 +151,8 @@ def test_missing_input_file_exits_2(fake, tmp_path, capsys):
     rc = cli.main(["fit", str(tmp_path / "absent.jsonl"), "--out", str(tmp_path / "m")])
     captured = capsys.readouterr()
     assert rc == 2
-    assert captured.err.startswith("error: Input file ")
+    assert captured.err.startswith("gputopic: error: Input file ")
+    assert captured.err.count("\n") == 1
     assert "does not exist" in captured.err and "Traceback" not in captured.err
     assert not fake.instances  # failed before building a model
 
@@ -157,18 +160,19 @@ def test_missing_input_file_exits_2(fake, tmp_path, capsys):
 def test_too_few_documents_exits_2(fake, small_jsonl, tmp_path, capsys):
     rc = cli.main(["fit", str(small_jsonl), "--out", str(tmp_path / "m"), "--limit", "15"])
     assert rc == 2
-    assert "error: Only 15 documents for --min-topic-size 10" in capsys.readouterr().err
+    assert "gputopic: error: Only 15 documents for --min-topic-size 10" in capsys.readouterr().err
 
 
 def test_load_error_exits_2(fake, tmp_path, capsys):
     assert cli.main(["topics", str(tmp_path)]) == 2
-    assert "error: " in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("gputopic: error: ") and err.count("\n") == 1 and "Traceback" not in err
 
 
 def test_transform_bad_output_suffix_fails_before_loading(fake, small_jsonl, tmp_path, capsys):
     rc = cli.main(["transform", str(tmp_path), str(small_jsonl), "--out", str(tmp_path / "t.xlsx")])
     assert rc == 2
-    assert "error: Cannot tell the output format" in capsys.readouterr().err
+    assert "gputopic: error: Cannot tell the output format" in capsys.readouterr().err
 
 
 def test_usage_errors_and_help(capsys):
@@ -251,7 +255,7 @@ def test_blank_documents_are_left_out_of_fit_and_marked_in_transform(fake, tmp_p
     path = tmp_path / "with_blanks.jsonl"
     path.write_text("\n".join(json.dumps({"text": d}) for d in docs) + "\n")
     assert cli.main(["fit", str(path), "--out", str(tmp_path / "m"), "--min-topic-size", "2"]) == 0
-    assert "left out 2 empty or whitespace-only documents" in capsys.readouterr().err
+    assert "left out 2 of 40 documents that are blank" in capsys.readouterr().err
     assert len(fake.instances[-1].topics_) == 38
     out = tmp_path / "t.csv"
     assert cli.main(["transform", str(tmp_path / "m"), str(path), "--out", str(out)]) == 0
@@ -259,3 +263,4 @@ def test_blank_documents_are_left_out_of_fit_and_marked_in_transform(fake, tmp_p
     assert len(table) == 40
     assert table.topic[3] == -1 and table.topic[17] == -1 and np.isnan(table.probability[3])
     assert table.probability[0] == 0.25
+    assert "2 of 40 documents are blank" in capsys.readouterr().err
