@@ -356,9 +356,9 @@ class _FlagWords(logging.Filter):
     """Rewrites a record's message with :func:`cli_words` (formatted once, args dropped)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not getattr(record, "_gputopic_cli", False):
+        if not hasattr(record, "gputopic_stage"):
+            record.gputopic_stage = _stage_of(record)  # read before the args are dropped
             record.msg, record.args = cli_words(record.getMessage()), None
-            record._gputopic_cli = True
         return True
 
 
@@ -387,7 +387,7 @@ class _StageBar:
 
         self.stages = list(stages)
         self.bar = tqdm(total=len(self.stages), desc=_STAGES[self.stages[0]], file=sys.stderr, leave=False,
-                        bar_format="{desc}: stage {n_fmt}/{total_fmt} [{elapsed}]", dynamic_ncols=True)
+                        bar_format="{desc} (stage {n_fmt}/{total_fmt}, {elapsed})", dynamic_ncols=True)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._tick, name="gputopic-progress", daemon=True)
         self._thread.start()
@@ -400,9 +400,10 @@ class _StageBar:
         if stage not in self.stages:
             return
         i = self.stages.index(stage) + 1
-        self.bar.update(i - self.bar.n)
         if i < len(self.stages):
-            self.bar.set_description_str(_STAGES[self.stages[i]], refresh=True)
+            self.bar.set_description_str(_STAGES[self.stages[i]], refresh=False)
+        self.bar.update(i - self.bar.n)
+        self.bar.refresh()
 
     def close(self) -> None:
         self._stop.set()
@@ -423,7 +424,7 @@ class _Console(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            stage = _stage_of(record)
+            stage = getattr(record, "gputopic_stage", None) or _stage_of(record)
             if stage is not None and self.stage_bar is not None:
                 self.stage_bar.done(stage)
             if record.levelno >= logging.WARNING:
@@ -515,12 +516,18 @@ def _check_creatable(folder: Path, what: str) -> None:
         raise InputError(f"{what}: the folder {base} is not writable. Choose another path or fix its permissions.")
 
 
-def _check_output_file(path: str, flag: str, inputs: Sequence[str] = (), example: str = "out.csv") -> Path:
-    """An output file that can be written, checked before any work: not a folder, not one of
-    the inputs, and in a folder that exists and is writable or can be created."""
+def _check_output_file(path: str, flag: str, inputs: Sequence[str] = (), example: str = "out.csv",
+                       table: bool = True) -> Path:
+    """An output file that can be written, checked before any work: not a folder, a name
+    whose suffix gives the format (``table``: a file of :func:`~gputopic.io.write_topics`),
+    not one of the inputs, and in a folder that exists and is writable or can be created."""
+    from .io import output_suffix
+
     out = Path(path)
     if out.is_dir():
         raise InputError(f"{flag} {path} is a folder; give a file name, e.g. {out / example}.")
+    if table:
+        output_suffix(out)
     for src in inputs:
         if out.exists() and Path(src).exists() and os.path.samefile(out, src):
             raise InputError(f"{flag} {path} is the input file; choose another name, so the input is kept.")
@@ -651,7 +658,7 @@ def _id_values(corpus, id_column: str | None, flag: str) -> list | None:
 
 
 def _cmd_fit(args: argparse.Namespace, session: _Session) -> int:
-    from .io import output_suffix, read_corpus
+    from .io import read_corpus
 
     sharded = bool(args.cluster or args.scheduler)
     if sharded:
@@ -664,7 +671,6 @@ def _cmd_fit(args: argparse.Namespace, session: _Session) -> int:
     # every output is checked before the fit, so a bad path does not cost a fit
     _check_output_folder(args.out, "--out")
     if args.assignments is not None:
-        output_suffix(args.assignments)
         _check_output_file(args.assignments, "--assignments", inputs=[args.input])
         if Path(args.assignments).absolute() in (Path(args.out).absolute() / n for n in
                                                   ("gputopic.json", "gputopic.safetensors")):
@@ -733,8 +739,12 @@ def _save_and_report(model, args: argparse.Namespace, session: _Session, seconds
 def _blank_mask(part):
     """Per row of a pandas partition of documents: False where it is blank (null, or a string
     of whitespace), True otherwise (other values stay, for the library to refuse by name)."""
+    import pandas as pd
+
     def has_text(d) -> bool:
-        return not (d is None or (isinstance(d, float) and d != d) or (isinstance(d, str) and not d.strip()))
+        if isinstance(d, str):
+            return bool(d.strip())
+        return not (d is None or (np.ndim(d) == 0 and bool(pd.isna(d))))  # None, NaN, pd.NA
 
     return part.map(has_text).astype(bool)
 
@@ -785,7 +795,7 @@ def _cmd_topics(args: argparse.Namespace, session: _Session) -> int:
 def _cmd_report(args: argparse.Namespace, session: _Session) -> int:
     from .plotting import report
 
-    out = _check_output_file(args.out, "--out", example="report.html")
+    out = _check_output_file(args.out, "--out", example="report.html", table=False)
     model = _estimator_class().load(args.model)
     out.parent.mkdir(parents=True, exist_ok=True)
     report(model, args.out, title=args.title, top_n_topics=args.top_n_topics,
@@ -795,10 +805,9 @@ def _cmd_report(args: argparse.Namespace, session: _Session) -> int:
 
 
 def _cmd_transform(args: argparse.Namespace, session: _Session) -> int:
-    from .io import output_suffix, read_corpus, write_topics
+    from .io import read_corpus, write_topics
 
-    output_suffix(args.out)  # fail before the expensive part
-    _check_output_file(args.out, "--out", inputs=[args.input])
+    _check_output_file(args.out, "--out", inputs=[args.input])  # fail before the expensive part
     corpus = read_corpus(args.input, text_column=args.text_column, limit=args.limit)
     ids = _id_values(corpus, args.id_column, "--out")
     model = _estimator_class().load(args.model, embedding_model=args.embedding_model)
