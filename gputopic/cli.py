@@ -54,11 +54,11 @@ _FORMATS = ", ".join(SUPPORTED_SUFFIXES)
 _OUT_FORMATS = ", ".join(OUTPUT_SUFFIXES)
 _EXIT_CODES = """exit status:
   0    success
+  1    an unexpected error (a bug): Python prints the traceback
   2    bad input, options or files: one line on stderr, "gputopic: error: ..."
        (--debug also prints the traceback); output paths are checked before any work starts
   130  interrupted (Ctrl-C)
   141  stdout was closed early, e.g. piped into head (nothing more is printed)
-  1    an unexpected error (a bug): Python prints the traceback
 """
 _EPILOG = f"""input formats (by suffix): {_FORMATS}.
   .txt holds one document per line; the other formats read the documents from the column
@@ -175,6 +175,14 @@ def _add_embedding_options(g) -> None:
                         "skips the embedding step")
 
 
+def _para(text: str) -> str:
+    """A paragraph wrapped to the terminal (the help uses a raw formatter to keep the epilogs' layout)."""
+    import shutil
+    import textwrap
+
+    return textwrap.fill(text, width=max(40, min(100, shutil.get_terminal_size().columns - 2)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gputopic",
@@ -192,15 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     # fit
     p = sub.add_parser(
         "fit", help="fit a topic model on a corpus file and save it", formatter_class=raw,
-        description="Fit a topic model on the documents of INPUT, save it to --out and print "
-                    "the topics (Topic, Count, Name). Topic -1 collects the outlier documents. "
-                    "Blank documents (empty or whitespace-only, or null cells) are left out of the "
-                    "fit with a notice.",
-        epilog=f"input formats (by suffix): {_FORMATS}.\n"
-               f"--assignments formats (by suffix): {_OUT_FORMATS}; columns: document (0-based row "
-               "number in INPUT,\n  the line number - 1 of a .txt file), the --id-column if given, "
-               "topic, probability.\n  Blank documents get topic -1 and an empty probability.\n\n"
-               + _EXIT_CODES,
+        description=_para("Fit a topic model on the documents of INPUT, save it to --out and print "
+                          "the topics (Topic, Count, Name). Topic -1 collects the outlier documents. "
+                          "Blank documents (empty or whitespace-only, or null cells) are left out of the "
+                          "fit with a notice."),
+        epilog=f"input formats (by suffix): {_FORMATS}.\n\n"
+               + _para(f"--assignments FILE ({_OUT_FORMATS}) has one row per input row: document (the 0-based "
+                       "row number in INPUT; for .txt the line number - 1), the --id-column if given, topic "
+                       "and probability, from the fit itself. Blank documents get topic -1 and an empty "
+                       "probability.") + "\n\n" + _EXIT_CODES,
     )
     p.add_argument("input", metavar="INPUT", help=f"corpus file ({_FORMATS})")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to save the fitted model to")
@@ -237,10 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     # topics
     p = sub.add_parser(
         "topics", help="print the topics of a saved model", formatter_class=raw,
-        description="Print the topics of a model saved by 'gputopic fit'. The outlier topic -1 is "
-                    "listed first when there is one. --format table prints Topic, Count, Name; csv "
-                    "prints the columns topic, count, name, words (words separated by ';'); json "
-                    "prints a list of objects {topic, count, name, words}.",
+        description=_para("Print the topics of a model saved by 'gputopic fit'. The outlier topic -1 is "
+                          "listed first when there is one. --format table prints Topic, Count, Name; csv "
+                          "prints the columns topic, count, name, words (words separated by ';'); json "
+                          "prints a list of objects {topic, count, name, words}."),
         epilog=_EXIT_CODES,
     )
     p.add_argument("model", metavar="DIR", help="folder of a saved model")
@@ -254,10 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     # transform
     p = sub.add_parser(
         "transform", help="assign the topics of a saved model to new documents", formatter_class=raw,
-        description="Load a model saved by 'gputopic fit', assign a topic to each document of "
-                    "INPUT and write one row per input row (document, [id], topic, probability) to "
-                    "--out. 'document' is the 0-based row number in INPUT; blank documents get "
-                    "topic -1 and an empty probability.",
+        description=_para("Load a model saved by 'gputopic fit', assign a topic to each document of "
+                          "INPUT and write one row per input row (document, the --id-column if given, "
+                          "topic, probability) to --out. 'document' is the 0-based row number in INPUT "
+                          "(for .txt the line number - 1); blank documents get topic -1 and an empty "
+                          "probability."),
         epilog=f"input formats (by suffix): {_FORMATS}.\noutput formats (by suffix): {_OUT_FORMATS}.\n\n"
                + _EXIT_CODES,
     )
@@ -280,9 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     # report
     p = sub.add_parser(
         "report", help="write an HTML page of a saved model's topics and figures", formatter_class=raw,
-        description="Write an HTML page describing a model saved by 'gputopic fit': a summary, "
-                    "the topic table and interactive figures (intertopic map, word bar charts, "
-                    "hierarchy, similarity matrix). Needs plotly (pip install 'gputopic[plot]').",
+        description=_para("Write an HTML page describing a model saved by 'gputopic fit': a summary, "
+                          "the topic table and interactive figures (intertopic map, word bar charts, "
+                          "hierarchy, similarity matrix). Needs plotly (pip install 'gputopic[plot]')."),
         epilog=_EXIT_CODES,
     )
     p.add_argument("model", metavar="DIR", help="folder of a saved model")
@@ -300,11 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo", help="fit the bundled 20 Newsgroups sample and score it against its labels",
         formatter_class=raw,
-        description="Fit a topic model on the bundled sample of 20 Newsgroups (2,000 documents, "
-                    "100 from each of 20 newsgroups), print the topics and the normalized mutual "
-                    "information (NMI) between topics and newsgroups (outliers counted as one "
-                    "cluster). Needs no download. UMAP is seeded (--random-state 1 unless given) "
-                    "so the demo prints the same topics every time.",
+        description=_para("Fit a topic model on the bundled sample of 20 Newsgroups (2,000 documents, "
+                          "100 from each of 20 newsgroups), print the topics and the normalized mutual "
+                          "information (NMI) between topics and newsgroups (outliers counted as one "
+                          "cluster). Needs no download. UMAP is seeded (--random-state 1 unless given) "
+                          "so the demo prints the same topics every time."),
         epilog=_EXIT_CODES,
     )
     _add_model_options(p)

@@ -212,13 +212,18 @@ def test_end_to_end_fit_topics_transform(real_model, tmp_path, capsys):
     out = tmp_path / "model"
 
     start = time.perf_counter()
-    rc = cli.main(["fit", str(src), "--out", str(out), "--min-topic-size", "5",
-                   "--device", "cpu", "--random-state", "0", "--embedding-cache", str(CACHE)])
+    assignments = tmp_path / "assignments.csv"
+    rc = cli.main(["fit", str(src), "--out", str(out), "--min-topic-size", "5", "--assignments", str(assignments),
+                   "--id-column", "doc_id", "--device", "cpu", "--random-state", "0", "--embedding-cache", str(CACHE)])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     table = captured.out.strip().splitlines()
     assert table[0].split() == ["Topic", "Count", "Name"]
     assert len(table) >= 3  # at least two topics found in 300 documents of 20 newsgroups
+    saved = real_model.load(out)
+    fitted = pd.read_csv(assignments)
+    assert fitted["doc_id"].tolist() == docs["doc_id"].tolist()
+    assert fitted["topic"].tolist() == np.asarray(saved.topics_).tolist()  # the fit's own topics
 
     assert cli.main(["topics", str(out), "--top", "2"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) <= 4
@@ -380,19 +385,25 @@ def test_txt_assignments_number_the_lines(fast, tmp_path, capsys):
     assert "is a .txt file and has no columns" in capsys.readouterr().err
 
 
-def test_assignments_after_a_sharded_fit(fast, tmp_path, capsys):
-    """The Dask path: a parquet glob read by the workers, blank and null rows dropped there,
-    --assignments still one row per input row (equal to the sharded fit's topics_)."""
+@pytest.mark.parametrize("source", ["parquet glob", "csv"])
+def test_assignments_after_a_sharded_fit(fast, tmp_path, capsys, source):
+    """The Dask paths: a parquet glob read by the workers (blank and null rows dropped there),
+    or a file read here and sent to the workers; --assignments still one row per input row,
+    equal to the sharded fit's topics_."""
     pytest.importorskip("dask.dataframe")
     distributed = pytest.importorskip("distributed")
     pytest.importorskip("pyarrow")
     frame = _toy_frame()
-    _write(frame.iloc[:25], tmp_path / "part0.parquet")
-    _write(frame.iloc[25:], tmp_path / "part1.parquet")
+    if source == "csv":
+        src = _write(frame, tmp_path / "docs.csv")
+    else:
+        _write(frame.iloc[:25], tmp_path / "part0.parquet")
+        _write(frame.iloc[25:], tmp_path / "part1.parquet")
+        src = tmp_path / "part*.parquet"
     out = tmp_path / "a.csv"
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
-        rc = cli.main(["fit", str(tmp_path / "part*.parquet"), "--out", str(tmp_path / "m"), "--min-topic-size",
+        rc = cli.main(["fit", str(src), "--out", str(tmp_path / "m"), "--min-topic-size",
                        "2", "--scheduler", cluster.scheduler_address, "--assignments", str(out),
                        "--id-column", "doc_id"])
     err = capsys.readouterr().err
@@ -569,6 +580,19 @@ def test_unwritable_folder_and_unreadable_input(fake, tmp_path, corpus_csv, caps
         corpus_csv.chmod(0o600)
 
 
+def test_unwritable_folder_is_refused_before_the_fit(fake, tmp_path, corpus_csv, capsys, monkeypatch):
+    """The check itself (the test above needs a non-root user): os.access says no."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(cli.os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+    for options in (["--out", str(locked / "m")], ["--out", str(tmp_path / "m"), "--assignments",
+                                                    str(locked / "new" / "a.csv")]):
+        assert cli.main(["fit", str(corpus_csv), *options]) == 2
+        _one_error_line(capsys.readouterr().err, f"the folder {locked} is not writable")
+    assert not fake.instances
+
+
 def test_os_errors_become_one_line_and_debug_shows_the_traceback(fake, tmp_path, corpus_csv, capsys, monkeypatch):
     import gputopic.io
 
@@ -662,7 +686,7 @@ def test_version(capsys):
 
 def test_help_documents_exit_codes_and_blank_rows(capsys):
     assert cli.main(["fit", "--help"]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # the help is wrapped to the terminal
     assert "exit status:" in out and "gputopic: error:" in out and "--assignments" in out
     assert "Blank documents get topic -1" in out
     assert cli.main(["--help"]) == 0
