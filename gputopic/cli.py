@@ -549,8 +549,7 @@ def _check_output_file(path: str, flag: str, inputs: Sequence[str] = (), example
 def _check_output_folder(path: str, flag: str) -> None:
     out = Path(path)
     if out.exists() and not out.is_dir():
-        raise InputError(f"{flag} {path} exists and is not a folder: a model is saved as a folder. "
-                         "Choose another path.")
+        raise InputError(f"{flag} {path} exists and is not a folder. Choose another path.")
     _check_creatable(out, f"{flag} {path}")
 
 
@@ -679,6 +678,8 @@ def _cmd_fit(args: argparse.Namespace, session: _Session) -> int:
         raise InputError("--id-column names the column copied into --assignments: add --assignments FILE.")
     # every output is checked before the fit, so a bad path does not cost a fit
     _check_output_folder(args.out, "--out")
+    if args.embedding_cache is not None:
+        _check_output_folder(args.embedding_cache, "--embedding-cache")
     if args.assignments is not None:
         _check_output_file(args.assignments, "--assignments", inputs=[args.input])
         if Path(args.assignments).absolute() in (Path(args.out).absolute() / n for n in
@@ -817,6 +818,8 @@ def _cmd_transform(args: argparse.Namespace, session: _Session) -> int:
     from .io import read_corpus, write_topics
 
     _check_output_file(args.out, "--out", inputs=[args.input])  # fail before the expensive part
+    if args.embedding_cache is not None:
+        _check_output_folder(args.embedding_cache, "--embedding-cache")
     corpus = read_corpus(args.input, text_column=args.text_column, limit=args.limit)
     ids = _id_values(corpus, args.id_column, "--out")
     model = _estimator_class().load(args.model, embedding_model=args.embedding_model)
@@ -846,6 +849,8 @@ def _cmd_demo(args: argparse.Namespace, session: _Session) -> int:
 
     if args.out:
         _check_output_folder(args.out, "--out")
+    if args.embedding_cache is not None:
+        _check_output_folder(args.embedding_cache, "--embedding-cache")
     corpus = demo_corpus()
     model = _make_model(args, session)
     session.note(f"fitting {len(corpus)} documents from 20 Newsgroups ({len(set(corpus.labels))} "

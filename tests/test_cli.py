@@ -546,12 +546,15 @@ def _output_cases(tmp_path, corpus_csv):
                                  "Cannot tell the output format"),
         "--id-column without --assignments": (["--out", str(tmp_path / "m"), "--id-column", "x"],
                                               "add --assignments FILE"),
+        "--embedding-cache names a file": (["--out", str(tmp_path / "m"), "--embedding-cache", str(tmp_path / "file")],
+                                           "--embedding-cache"),
     }
 
 
 @pytest.mark.parametrize("case", ["--out names a file", "--out below a file", "--assignments names a folder",
                                   "--assignments below a file", "--assignments is the input",
-                                  "--assignments format", "--id-column without --assignments"])
+                                  "--assignments format", "--id-column without --assignments",
+                                  "--embedding-cache names a file"])
 def test_bad_outputs_are_refused_before_the_fit(fake, tmp_path, corpus_csv, capsys, case):
     options, needle = _output_cases(tmp_path, corpus_csv)[case]
     rc = cli.main(["fit", str(corpus_csv), "--min-topic-size", "2", *options])
@@ -608,6 +611,19 @@ def test_os_errors_become_one_line_and_debug_shows_the_traceback(fake, tmp_path,
         err = capsys.readouterr().err
         assert err.startswith("Traceback") and "PermissionError" in err
         assert err.splitlines()[-1] == f"gputopic: error: Permission denied: {corpus_csv}"
+
+
+def test_library_errors_name_the_flags(fake, small_jsonl, tmp_path, capsys, monkeypatch):
+    from gputopic.exceptions import InputError
+
+    def refuse(self, docs, embeddings=None, y=None):
+        raise InputError("min_topic_size=30 is larger than\nthe 25 documents: lower min_topic_size.")
+
+    monkeypatch.setattr(FakeTopic, "fit", refuse)
+    assert cli.main(["fit", str(small_jsonl), "--out", str(tmp_path / "m")]) == 2
+    _one_error_line(capsys.readouterr().err, "gputopic: error: --min-topic-size 30 is larger than the 25 "
+                                             "documents: lower --min-topic-size.")
+    assert not (tmp_path / "m").exists()
 
 
 def test_an_error_during_save_is_one_line(fake, small_jsonl, tmp_path, capsys, monkeypatch):
