@@ -32,7 +32,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -367,7 +367,10 @@ class _FlagWords(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "gputopic_stage"):
             record.gputopic_stage = _stage_of(record)  # read before the args are dropped
-            record.msg, record.args = cli_words(record.getMessage()), None
+            try:
+                record.msg, record.args = cli_words(record.getMessage()), None
+            except Exception:  # noqa: BLE001 - a record that cannot be formatted: the handler reports it
+                pass
         return True
 
 

@@ -506,7 +506,8 @@ def test_warnings_name_the_flags(fast, tmp_path, capsys):
     ("Try a larger min_topic_size.", "Try a larger --min-topic-size."),
     ("min_topic_size=301 is larger than the 300 documents", "--min-topic-size 301 is larger than the 300 documents"),
     ("or umap_model=UMAP(random_state=0, n_neighbors=5)", "or umap_model=UMAP(random_state=0, n_neighbors=5)"),
-    ("use nr_topics or top_n_words; --min-topic-size stays", "use --nr-topics or --top-n-words; --min-topic-size stays"),
+    ("use nr_topics or top_n_words; --min-topic-size stays",
+     "use --nr-topics or --top-n-words; --min-topic-size stays"),
     ("self.random_state and my_min_topic_size stay", "self.random_state and my_min_topic_size stay"),
 ])
 def test_cli_words(message, expected):
