@@ -3,7 +3,7 @@
 :func:`read_corpus` reads one file into a :class:`Corpus`; the format follows the suffix:
 
 =================  ==========================================================================
-``.txt``           one document per line (UTF-8); blank lines are skipped
+``.txt``           one document per line (UTF-8); a blank line is a blank document
 ``.jsonl``         JSON Lines, one object per line; blank lines are skipped
 ``.jsonl.gz``      the same, gzip-compressed
 ``.csv``           comma-separated with a header row
@@ -12,7 +12,11 @@
 
 For the tabular formats the documents come from ``text_column`` (``"text"`` by default) and,
 optionally, labels from ``label_column``. Every row is kept, so document ``i`` is row ``i`` of
-the file and the output of :func:`write_topics` lines up with the input.
+the file (line ``i + 1`` of a ``.txt`` file) and the output of :func:`write_topics` lines up
+with the input. Blank documents are kept as ``""`` whatever the format: an empty or
+whitespace-only line or cell, and a null cell (an empty CSV cell, which pandas reads as NaN,
+JSON ``null``, a Parquet null). :meth:`Corpus.non_blank` picks the others; the ``gputopic``
+command fits on those and gives the blank ones topic -1.
 
 :func:`demo_corpus` returns the bundled 2,000-document 20 Newsgroups sample
 (see ``gputopic/data/README.md``).
@@ -31,7 +35,8 @@ from typing import Any, Iterator, Sequence
 
 from .exceptions import InputError
 
-__all__ = ["Corpus", "read_corpus", "write_topics", "demo_corpus", "SUPPORTED_SUFFIXES"]
+__all__ = ["Corpus", "read_corpus", "write_topics", "output_suffix", "demo_corpus", "SUPPORTED_SUFFIXES",
+           "OUTPUT_SUFFIXES"]
 
 SUPPORTED_SUFFIXES = (".txt", ".jsonl", ".jsonl.gz", ".csv", ".parquet")
 OUTPUT_SUFFIXES = (".csv", ".jsonl", ".parquet")
@@ -43,7 +48,7 @@ class Corpus:
     """Documents read from a file.
 
     Attributes:
-        docs: the documents, in file order.
+        docs: the documents, in file order; blank ones (empty lines or cells, null cells) are ``""``.
         labels: the values of ``label_column`` (same length as ``docs``), or ``None``.
         frame: every column of a tabular file as a pandas DataFrame (row ``i`` is ``docs[i]``),
             or ``None`` for ``.txt`` files.
@@ -57,6 +62,13 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.docs)
+
+    def non_blank(self) -> tuple[list[str], Any]:
+        """The documents holding more than whitespace, and their row numbers (a NumPy array)."""
+        import numpy as np
+
+        rows = np.fromiter((i for i, d in enumerate(self.docs) if d.strip()), dtype=np.int64)
+        return [self.docs[i] for i in rows], rows
 
 
 # ---------------------------------------------------------------- helpers
@@ -105,10 +117,9 @@ def _iter_lines(path: Path, gz: bool) -> Iterator[tuple[int, str]]:
 def _read_txt(path: Path, limit: int | None) -> list[str]:
     docs = []
     for _, line in _iter_lines(path, gz=False):
-        if line.strip():
-            docs.append(line)
-            if limit is not None and len(docs) >= limit:
-                break
+        docs.append(line)  # blank lines too: document i stays line i + 1
+        if limit is not None and len(docs) >= limit:
+            break
     return docs
 
 
@@ -179,19 +190,24 @@ def _is_missing(value: Any) -> bool:
 
 
 def _text_values(frame, column: str, path: Path) -> list[str]:
-    values = frame[column].tolist()
+    """The column's values as documents: null cells become blank documents ``""`` (so an
+    empty CSV cell, which pandas reads as NaN, is the same blank document as ``""`` in JSONL);
+    any other value that is not a string is refused."""
+    values = ["" if _is_missing(v) else v for v in frame[column].tolist()]
     bad = [i for i, v in enumerate(values) if not isinstance(v, str)]
     if bad:
         first = bad[0]
         value = values[first]
-        what = "is missing (null or empty cell)" if _is_missing(value) else (
-            f"is a {type(value).__name__} ({value!r:.40})"
-        )
         rows = ", ".join(str(i) for i in bad[:5]) + (" ..." if len(bad) > 5 else "")
         raise InputError(
             f"{path}: column {column!r} must hold text, but {len(bad)} value(s) are not strings "
-            f"(rows {rows}; row {first} {what}). Drop or fill those rows, or pick the right "
-            "column with --text-column / text_column=."
+            f"(rows {rows}; row {first} is a {type(value).__name__} ({value!r:.40})). Fix those rows, "
+            "or pick the right column with --text-column / text_column=."
+        )
+    if not any(v.strip() for v in values):
+        raise InputError(
+            f"{path} contains no documents: all {len(values)} values of column {column!r} are empty or "
+            "null. Pick the column holding the documents with --text-column / text_column=."
         )
     return values
 
@@ -235,7 +251,7 @@ def read_corpus(path: str | os.PathLike, text_column: str | None = None,
                 "text_column/label_column (--text-column/--label-column), or use .jsonl/.csv/.parquet."
             )
         docs = _read_txt(path, limit)
-        if not docs:
+        if not any(d.strip() for d in docs):
             raise InputError(f"{path} contains no documents (the file is empty or only blank lines).")
         return Corpus(docs=docs, labels=None, frame=None, path=path)
 
@@ -284,27 +300,26 @@ def demo_corpus() -> Corpus:
         return read_corpus(path, label_column="label")
 
 
-def write_topics(path: str | os.PathLike, topics: Sequence[int], probs: Any = None) -> Path:
-    """Write one row per document -- ``document`` (index), ``topic``, ``probability`` -- to a
-    ``.csv``, ``.jsonl`` or ``.parquet`` file chosen by the suffix of ``path``.
+def write_topics(path: str | os.PathLike, topics: Sequence[int], probs: Any = None, *,
+                 ids: Sequence | None = None, id_column: str = "id") -> Path:
+    """Write one row per document -- ``document`` (its 0-based row number), ``id_column``
+    (when ``ids`` are given), ``topic``, ``probability`` -- to a ``.csv``, ``.jsonl`` or
+    ``.parquet`` file chosen by the suffix of ``path``.
 
-    ``probs`` is what ``transform`` returned: ``None`` (probability left empty), one
+    ``probs`` is what ``transform`` returned (or a fit's ``probabilities_``): ``None``, one
     probability per document, or a documents x topics matrix, whose row maximum is written
-    (as BERTopic's ``get_document_info`` does). NumPy, CuPy and torch arrays are accepted.
-    Parent folders are created. Returns the path written.
+    (as BERTopic's ``get_document_info`` does). A missing probability (``None`` or NaN, e.g.
+    for a blank document) is written as null: an empty CSV cell, JSON ``null``, a Parquet
+    null. NumPy, CuPy and torch arrays are accepted. ``ids`` (e.g. an id column of the input)
+    are copied as given. Parent folders are created; the file is written to a temporary name
+    beside it and renamed, so a failed write leaves no partial file. Returns the path written.
     """
     import numpy as np
 
     from .device import to_numpy
 
     path = Path(path)
-    name = path.name.lower()
-    suffix = next((s for s in OUTPUT_SUFFIXES if name.endswith(s)), None)
-    if suffix is None:
-        raise InputError(
-            f"Cannot tell the output format of {path}: use a name ending in "
-            f"{', '.join(OUTPUT_SUFFIXES)}."
-        )
+    suffix = output_suffix(path)
     topics_arr = to_numpy(topics).reshape(-1).astype(np.int64)
     n = len(topics_arr)
     if probs is None:
@@ -312,23 +327,58 @@ def write_topics(path: str | os.PathLike, topics: Sequence[int], probs: Any = No
     else:
         prob_arr = np.asarray(to_numpy(probs), dtype=np.float64)
         if prob_arr.ndim == 2:
-            prob_arr = prob_arr.max(axis=1) if prob_arr.shape[1] else np.full(n, np.nan)
+            if prob_arr.shape[1]:
+                # a row of NaN (a blank document) stays NaN, without numpy's all-NaN warning
+                filled = np.isnan(prob_arr).all(axis=1)
+                prob_arr = np.where(filled, np.nan, np.nanmax(np.where(filled[:, None], 0.0, prob_arr), axis=1))
+            else:
+                prob_arr = np.full(n, np.nan)
         if prob_arr.ndim != 1 or len(prob_arr) != n:
             raise InputError(
                 f"probs has shape {prob_arr.shape} but there are {n} topics; pass one probability "
                 "per document or a documents x topics matrix."
             )
     pd = _pandas()
-    frame = pd.DataFrame({"document": np.arange(n, dtype=np.int64), "topic": topics_arr,
-                          "probability": prob_arr})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        frame.to_csv(path, index=False)
-    elif suffix == ".jsonl":
-        frame.to_json(path, orient="records", lines=True)
-    else:
+    columns = {"document": np.arange(n, dtype=np.int64)}
+    if ids is not None:
+        ids = list(ids)
+        if len(ids) != n:
+            raise InputError(f"ids has {len(ids)} values but there are {n} topics; pass one id per document.")
+        if id_column in ("document", "topic", "probability"):
+            raise InputError(f"The id column may not be named {id_column!r}: that name is taken by an output "
+                             "column (document, topic, probability). Rename it.")
+        columns[id_column] = ids
+    columns["topic"] = topics_arr
+    columns["probability"] = pd.array(np.where(np.isnan(prob_arr), None, prob_arr).tolist(), dtype="Float64")
+    frame = pd.DataFrame(columns)
+    if suffix == ".parquet":
         from .device import optional_import
 
         optional_import("pyarrow", "writing .parquet files")
-        frame.to_parquet(path, index=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if suffix == ".csv":
+            frame.to_csv(tmp, index=False)
+        elif suffix == ".jsonl":
+            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     return path
+
+
+def output_suffix(path: str | os.PathLike) -> str:
+    """The format of an output file of :func:`write_topics` (``.csv``, ``.jsonl`` or
+    ``.parquet``), from its name; an :class:`InputError` for any other name."""
+    name = Path(path).name.lower()
+    suffix = next((s for s in OUTPUT_SUFFIXES if name.endswith(s)), None)
+    if suffix is None:
+        raise InputError(
+            f"Cannot tell the output format of {path}: use a name ending in "
+            f"{', '.join(OUTPUT_SUFFIXES)}."
+        )
+    return suffix

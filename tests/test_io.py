@@ -31,15 +31,17 @@ def _write_jsonl(path, rows, gz=False):
 # ---------------------------------------------------------------- round trips
 
 
-def test_txt_round_trip_skips_blank_lines(tmp_path):
+def test_txt_round_trip_keeps_blank_lines_as_blank_documents(tmp_path):
     path = tmp_path / "docs.txt"
     path.write_text("\n".join([DOCS[0], "", "   ", *DOCS[1:]]) + "\n", encoding="utf-8")
     corpus = read_corpus(path)
     assert isinstance(corpus, Corpus)
-    assert corpus.docs == DOCS
+    assert corpus.docs == [DOCS[0], "", "   ", *DOCS[1:]]  # document i is line i + 1
     assert corpus.labels is None and corpus.frame is None
     assert corpus.path == path
-    assert read_corpus(path, limit=2).docs == DOCS[:2]
+    assert read_corpus(path, limit=2).docs == [DOCS[0], ""]
+    docs, rows = corpus.non_blank()
+    assert docs == DOCS and rows.tolist() == [0, 3, 4, 5]
 
 
 @pytest.mark.parametrize("name,gz", [("docs.jsonl", False), ("docs.jsonl.gz", True)])
@@ -161,10 +163,46 @@ def test_non_string_documents(tmp_path):
         read_corpus(path)
 
 
-def test_null_document(tmp_path):
-    path = tmp_path / "docs.csv"
-    path.write_text("text,label\nhello,a\n,b\n")
-    with pytest.raises(InputError, match=r"row 1 is missing \(null or empty cell\)"):
+def _blank_rows_as(fmt, tmp_path):
+    """The same six rows (two with text, an empty cell, a null, a whitespace-only cell, text)
+    written as ``fmt``; CSV writes both the empty string and the null as an empty cell."""
+    texts = ["first text", "", None, "  \t", "second text", "third"]
+    frame = pd.DataFrame({"text": texts, "id": [10, 11, 12, 13, 14, 15]})
+    path = tmp_path / f"blanks.{fmt}"
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "jsonl":
+        _write_jsonl(path, frame.to_dict("records"))
+    else:
+        pytest.importorskip("pyarrow")
+        frame.to_parquet(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_empty_and_null_cells_are_blank_documents_in_every_format(tmp_path, fmt):
+    """An empty CSV cell (read by pandas as NaN), JSON null, a Parquet null and "" all read
+    as the blank document "", so the three formats give the same corpus."""
+    corpus = read_corpus(_blank_rows_as(fmt, tmp_path))
+    assert corpus.docs == ["first text", "", "", "  \t", "second text", "third"]
+    docs, rows = corpus.non_blank()
+    assert docs == ["first text", "second text", "third"] and rows.tolist() == [0, 4, 5]
+    assert corpus.frame["id"].tolist() == [10, 11, 12, 13, 14, 15]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_a_column_without_any_text_is_refused(tmp_path, fmt):
+    frame = pd.DataFrame({"text": [None, "", " "], "body": ["a", "b", "c"]})
+    path = tmp_path / f"nothing.{fmt}"
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "jsonl":
+        _write_jsonl(path, frame.to_dict("records"))
+    else:
+        pytest.importorskip("pyarrow")
+        frame.to_parquet(path, index=False)
+    with pytest.raises(InputError, match=r"contains no documents: all 3 values of column 'text' are empty or "
+                                         r"null.*--text-column"):
         read_corpus(path)
 
 
@@ -243,6 +281,37 @@ def test_write_topics_probability_matrix_and_none(tmp_path):
     np.testing.assert_allclose(frame["probability"], [0.7, 0.3])
     frame = pd.read_csv(write_topics(tmp_path / "n.csv", [0, 1], None))
     assert frame["probability"].isna().all()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_write_topics_ids_and_missing_probabilities(tmp_path, suffix):
+    """ids are copied as given; a NaN probability (a blank document) is written as null, and a
+    row of NaN in a probability matrix too (without numpy's all-NaN warning)."""
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    probs = np.array([[0.2, 0.7], [np.nan, np.nan], [0.4, 0.1]])
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("error")
+        path = write_topics(tmp_path / f"out{suffix}", [1, -1, 0], probs, ids=["a", "b", "c"], id_column="key")
+    frame = {".csv": pd.read_csv, ".parquet": pd.read_parquet,
+             ".jsonl": lambda p: pd.read_json(p, lines=True)}[suffix](path)
+    assert list(frame.columns) == ["document", "key", "topic", "probability"]
+    assert frame["key"].tolist() == ["a", "b", "c"]
+    assert frame["probability"].isna().tolist() == [False, True, False]
+    np.testing.assert_allclose(frame["probability"].to_numpy(dtype=float)[[0, 2]], [0.7, 0.4])
+    if suffix == ".csv":
+        assert path.read_text().splitlines()[2] == "1,b,-1,"  # an empty cell
+    if suffix == ".jsonl":
+        assert '"probability":null' in path.read_text().splitlines()[1]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_write_topics_id_column_clash_and_length(tmp_path):
+    with pytest.raises(InputError, match=r"may not be named 'topic'"):
+        write_topics(tmp_path / "o.csv", [0, 1], ids=[1, 2], id_column="topic")
+    with pytest.raises(InputError, match=r"ids has 1 values but there are 2 topics"):
+        write_topics(tmp_path / "o.csv", [0, 1], ids=[1])
+    assert not (tmp_path / "o.csv").exists()
 
 
 def test_write_topics_unknown_suffix(tmp_path):
