@@ -49,6 +49,13 @@ class ParamsMixin:
                 setattr(self, name, value)
         return self
 
+    def __sklearn_tags__(self):
+        """scikit-learn's estimator tags (scikit-learn >= 1.6 asks for them, e.g. in
+        ``check_is_fitted``): an estimator that needs ``fit`` and takes no target."""
+        from sklearn.utils import Tags, TargetTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False))
+
     def __repr__(self) -> str:
         defaults = {k: v.default for k, v in inspect.signature(type(self).__init__).parameters.items()}
         changed = []

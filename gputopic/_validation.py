@@ -47,8 +47,10 @@ def check_fitted(model: Any) -> None:
         )
 
 
-def validate_documents(documents: Any) -> list[str]:
-    """Documents as a list of non-empty str, or an :class:`InputError` naming the bad items."""
+def validate_documents(documents: Any, blank_ok: bool = False) -> list[str]:
+    """Documents as a list of str, or an :class:`InputError` naming the bad items. Empty or
+    whitespace-only documents are refused unless ``blank_ok`` (the estimator then makes them
+    outliers, as BERTopic users expect of their empty posts)."""
     if documents is None:
         raise InputError("documents is None: pass a list of strings (one per document).")
     docs = text_list(documents)
@@ -61,7 +63,7 @@ def validate_documents(documents: Any) -> list[str]:
             f"{len(not_str)} documents are not strings (types {kinds}, first at positions "
             f"{not_str[:5]}). Drop or convert them, e.g. [str(d) for d in docs if d is not None]."
         )
-    blank = [i for i, d in enumerate(docs) if not d.strip()]
+    blank = [] if blank_ok else [i for i, d in enumerate(docs) if not d.strip()]
     if blank:
         raise InputError(
             f"{len(blank)} documents are empty or whitespace only (first at positions {blank[:5]}). "

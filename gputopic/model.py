@@ -31,7 +31,7 @@ from .device import get_backend, output_like, resolve_device, text_list, to_nump
 from .distributions import approximate_distribution
 from .exceptions import InputError
 from .operations import outlier_topics, refit_topics
-from .pipeline import embed_documents, embedder_of
+from .pipeline import check_counting_models, embed_documents, embedder_of
 from .represent import cosine
 from .state import FittedState
 
@@ -247,6 +247,10 @@ class GPUTopic(ParamsMixin):
         self.timings_ = state.timings
         self.embeddings_sample_size_ = state.embeddings_sample_size
 
+    def __sklearn_is_fitted__(self) -> bool:
+        """Fitted (or loaded): what ``sklearn.utils.validation.check_is_fitted`` asks."""
+        return hasattr(self, "_state")
+
     def __sklearn_clone__(self):
         """scikit-learn's clone, except that a Dask ``client`` is shared, not deep-copied."""
         from sklearn.base import clone
@@ -272,7 +276,7 @@ class GPUTopic(ParamsMixin):
         check_fitted(self)
         from .pipeline import transform
 
-        docs = validate_documents(documents)
+        docs = validate_documents(documents, blank_ok=True)
         out = output_like(documents, embeddings)
         topics, probs = transform(self, self._state, docs, embeddings)
         return out.array(topics), out.array(probs)
@@ -281,7 +285,7 @@ class GPUTopic(ParamsMixin):
         """The embeddings of ``documents`` by the model's embedding model, as ``fit`` embeds
         them (cached in ``embedding_cache_dir`` when set); CuPy on CUDA, else NumPy."""
         check_bool("verbose", verbose)
-        docs = validate_documents(documents)
+        docs = validate_documents(documents, blank_ok=True)
         state = getattr(self, "_state", None)
         backend = get_backend(resolve_device(self.device))
         return embed_documents(self, state, docs, backend, verbose=verbose)
@@ -389,7 +393,7 @@ class GPUTopic(ParamsMixin):
             raise InputError(f"{method} needs all training documents, which partial_fit does not keep: fit the "
                              "corpus with fit() for topic operations (reduce_outliers, transform, "
                              "approximate_distribution and the figures of topics work on this model).")
-        docs = validate_documents(documents)
+        docs = validate_documents(documents, blank_ok=True)
         n = int(np.shape(self.topics_)[0])
         if len(docs) != n:
             raise InputError(f"{method} needs the {n} documents the model was fitted on (same order); "
@@ -443,7 +447,7 @@ class GPUTopic(ParamsMixin):
         ``calculate_probabilities=True``).
         """
         check_fitted(self)
-        docs = validate_documents(documents)
+        docs = validate_documents(documents, blank_ok=True)
         t = topic_array(topics, len(docs), "topics")
         unknown = sorted(set(np.unique(t).tolist()) - set(self.topic_sizes_) - {-1})
         if unknown:
@@ -467,7 +471,7 @@ class GPUTopic(ParamsMixin):
         check_fitted(self)
         if isinstance(documents, str):
             documents = [documents]
-        docs = validate_documents(documents)
+        docs = validate_documents(documents, blank_ok=True)
         check_bool("calculate_tokens", calculate_tokens)
         dist, tokens = approximate_distribution(self, self._state, docs, window=window, stride=stride,
                                                         min_similarity=min_similarity, batch_size=batch_size,
@@ -487,6 +491,7 @@ class GPUTopic(ParamsMixin):
         c-TF-IDF model passed here are kept for later topic operations.
         """
         docs = self._training_docs(docs, "update_topics")
+        check_counting_models(vectorizer_model, ctfidf_model)
         check_int("top_n_words", top_n_words, 1, none_ok=True)
         old = topic_array(self.topics_, len(docs), "topics_")
         new = old if topics is None else topic_array(topics, len(docs), "topics")

@@ -55,6 +55,19 @@ def check_params(model: Any) -> None:
         raise InputError(f"embedding_backend must be one of {', '.join(map(repr, EMBEDDING_BACKENDS))}; "
                          f"got {model.embedding_backend!r}.")
     check_representation(model.representation_model)
+    check_counting_models(model.vectorizer_model, model.ctfidf_model)
+
+
+def check_counting_models(vectorizer_model: Any, ctfidf_model: Any) -> None:
+    """The vectorizer and c-TF-IDF slots: None (the defaults) or objects that count and weigh."""
+    if vectorizer_model is not None and not (callable(getattr(vectorizer_model, "fit_transform", None))
+                                             and callable(getattr(vectorizer_model, "transform", None))):
+        raise InputError(f"vectorizer_model must be a scikit-learn style vectorizer with fit_transform and transform "
+                         f"(e.g. CountVectorizer(stop_words='english')) or None; got {vectorizer_model!r}.")
+    if ctfidf_model is not None and not (callable(getattr(ctfidf_model, "fit", None))
+                                         and callable(getattr(ctfidf_model, "transform", None))):
+        raise InputError(f"ctfidf_model must have fit and transform (e.g. gputopic.ClassTfidfTransformer()) or be "
+                         f"None; got {ctfidf_model!r}.")
 
 
 @dataclass
@@ -245,8 +258,48 @@ def fit_probabilities(model: Any, hdbscan_model: Any, cluster_to_topic: dict[int
     """The fit's probabilities: soft memberships per topic (``calculate_probabilities``), or
     the clustering model's strength of each document's own cluster."""
     if model.calculate_probabilities:
-        return merge_columns(_cluster.soft_memberships(hdbscan_model), cluster_to_topic)
+        if not any(c >= 0 for c in cluster_to_topic):  # no cluster: nothing to be a member of
+            return np.zeros((len(strengths) if strengths is not None else 0, 0))
+        return merge_columns(finite_memberships(_cluster.soft_memberships(hdbscan_model)), cluster_to_topic)
     return strengths
+
+
+def finite_memberships(P) -> np.ndarray:
+    """Soft memberships with the rows the clustering library left undefined (NaN: hdbscan does
+    so for points at distance zero from all exemplars, e.g. many identical documents) set to
+    zero, which says "no topic", with a warning that counts them."""
+    P = np.asarray(to_numpy(P), dtype=np.float64)
+    bad = ~np.isfinite(P).all(axis=1) if P.ndim == 2 else ~np.isfinite(P)
+    if bad.any():
+        logger.warning("The clustering model gave undefined (NaN) topic probabilities for %d documents (duplicates "
+                       "of each other?): their probabilities are 0.", int(bad.sum()))
+        P = P.copy()
+        P[bad] = 0.0
+    return P
+
+
+def check_cluster_size(hdbscan_model: Any, n: int) -> None:
+    """HDBSCAN cannot make clusters larger than the corpus: say so before it fails inside."""
+    size = getattr(hdbscan_model, "min_cluster_size", None)
+    if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size > n:
+        raise InputError(f"min_topic_size (HDBSCAN's min_cluster_size) is {size}, more than the {n} documents to "
+                         f"cluster: pass min_topic_size <= {n}, or more documents.")
+
+
+def blank_rows(docs: list[str]) -> np.ndarray:
+    """Positions of the empty or whitespace-only documents."""
+    return np.asarray([i for i, d in enumerate(docs) if not d.strip()], dtype=np.int64)
+
+
+def spread_rows(values, rows: np.ndarray, n: int):
+    """Per-document ``values`` of the documents ``rows`` as ``n`` rows, zeros elsewhere (the
+    empty documents); unchanged when ``rows`` are all documents or ``values`` is None."""
+    if values is None or len(rows) == n:
+        return values
+    values = np.asarray(to_numpy(values))
+    out = np.zeros((n,) + values.shape[1:], dtype=values.dtype if values.dtype.kind == "f" else np.float64)
+    out[rows] = values
+    return out
 
 
 # ------------------------------------------------------------- in-process fit
@@ -255,7 +308,10 @@ def fit_probabilities(model: Any, hdbscan_model: Any, cluster_to_topic: dict[int
 def fit(model: Any, documents: Any, embeddings: Any = None, y: Any = None) -> FittedState:
     """The in-process fit of ``model``'s parameters on ``documents``; see ``GPUTopic.fit_transform``."""
     check_params(model)
-    docs = validate_documents(documents)
+    docs = validate_documents(documents, blank_ok=True)
+    blank = blank_rows(docs)
+    if blank.size == len(docs):
+        raise InputError(f"All {len(docs)} documents are empty or whitespace only: there is nothing to fit.")
     labels = None if y is None else class_labels(y, len(docs))
     if labels is not None and model.seed_topic_list is not None:
         raise InputError("Pass either y or seed_topic_list: the seed topics make the labels UMAP uses.")
@@ -265,7 +321,7 @@ def fit(model: Any, documents: Any, embeddings: Any = None, y: Any = None) -> Fi
     clock = Clock()
     stages = build_stages(model, device)
     clock.lap("setup")  # building the sub-models imports their libraries (numba, torch, ...)
-    stages.check_size(len(docs))
+    stages.check_size(len(docs) - blank.size)
 
     embedder = None
     if embeddings is None:
@@ -273,7 +329,8 @@ def fit(model: Any, documents: Any, embeddings: Any = None, y: Any = None) -> Fi
         emb = cached_encode(embedder, docs, backend, model.embedding_cache_dir, model.batch_size, model.verbose)
     else:
         emb = check_embeddings(embeddings, len(docs), backend)
-    if not bool((emb != emb[0]).any()):
+    filled = emb if not blank.size else emb[backend.xp.asarray(np.setdiff1d(np.arange(len(docs)), blank))]
+    if not bool((filled != filled[0]).any()):
         raise InputError(
             "All documents have the same embedding (identical documents?): there is nothing to "
             "cluster. Pass a corpus with different documents."
@@ -286,15 +343,19 @@ def fit(model: Any, documents: Any, embeddings: Any = None, y: Any = None) -> Fi
                                                     labels, embedder, backend)
     clock.lap("embed")
 
+    if zeroshot is not None:
+        zeroshot[blank] = -1  # an empty document takes no named topic
     rest = np.arange(len(docs)) if zeroshot is None else np.flatnonzero(zeroshot < 0)
+    rest = np.setdiff1d(rest, blank)  # empty documents are outliers, not clustered
     clusters = np.full(len(docs), -1, dtype=np.int64)
     strengths = None
     umap_model, hdbscan_model = stages.umap_model, stages.hdbscan_model
     if rest.size >= stages.needed:
-        sub = emb if zeroshot is None else emb[backend.xp.asarray(rest)]
+        sub = emb if rest.size == len(docs) else emb[backend.xp.asarray(rest)]
         sub_labels = None if labels is None else labels[rest]
         reduced = _reduce.fit_reduce(umap_model, sub, backend, y=sub_labels)
         clock.lap("reduce")
+        check_cluster_size(hdbscan_model, rest.size)
         found, strengths = _cluster.fit_cluster(hdbscan_model, reduced, backend, y=sub_labels)
         clock.lap("cluster")
         offset = 0 if zeroshot is None else len(names)  # zero-shot topics are clusters 0..K-1
@@ -305,6 +366,8 @@ def fit(model: Any, documents: Any, embeddings: Any = None, y: Any = None) -> Fi
     if 0 < rest.size < stages.needed:
         logger.warning("Only %d documents match no zero-shot topic, too few to cluster (UMAP needs %d): "
                        "they are outliers (-1).", rest.size, stages.needed)
+    if blank.size:
+        logger.info("%d empty documents are outliers (-1).", blank.size)
     if zeroshot is not None:
         clusters[zeroshot >= 0] = zeroshot[zeroshot >= 0]
 
@@ -334,7 +397,7 @@ def fit(model: Any, documents: Any, embeddings: Any = None, y: Any = None) -> Fi
         probs = sims if model.calculate_probabilities else (sims.max(axis=1) if real.size else np.zeros(len(docs)))
         cluster_to_topic = {}
     else:
-        probs = fit_probabilities(model, hdbscan_model, cluster_to_topic, strengths)
+        probs = spread_rows(fit_probabilities(model, hdbscan_model, cluster_to_topic, strengths), rest, len(docs))
     clock.lap("represent")
     return FittedState.build(
         topics=w.topics, probabilities=probs, words=words, aspects=aspects, representative=representative,
@@ -354,9 +417,20 @@ def fit(model: Any, documents: Any, embeddings: Any = None, y: Any = None) -> Fi
 def transform(model: Any, state: FittedState, docs: list[str], embeddings: Any = None):
     """Host ``(topics, probabilities)`` of new documents: the fitted UMAP + HDBSCAN
     prediction where the models support it and the clusters still name the topics, else
-    the most cosine-similar topic embedding."""
+    the most cosine-similar topic embedding. Empty documents and every document of a model
+    without topics are outliers (-1) with probability 0."""
+    n_topics = sum(1 for t in state.ids if t >= 0)
+    keep = np.setdiff1d(np.arange(len(docs)), blank_rows(docs))
+    if n_topics == 0 or keep.size == 0:
+        if n_topics == 0:
+            logger.warning("The model found no topics besides outliers (-1): every document is an outlier.")
+        shape = (len(docs), n_topics) if model.calculate_probabilities else (len(docs),)
+        return np.full(len(docs), -1, dtype=np.int64), np.zeros(shape)
     backend = get_backend(resolve_device(model.device))
-    emb = embed_documents(model, state, docs, backend, embeddings)
+    if embeddings is not None:
+        emb = embed_documents(model, state, docs, backend, embeddings)[backend.xp.asarray(keep)]
+    else:
+        emb = embed_documents(model, state, [docs[i] for i in keep.tolist()], backend)
     result = None
     umap_model, hdbscan_model = state.umap_model, state.hdbscan_model
     if (umap_model is not None and hdbscan_model is not None and state.cluster_to_topic
@@ -364,14 +438,18 @@ def transform(model: Any, state: FittedState, docs: list[str], embeddings: Any =
         reduced = _reduce.transform_reduce(umap_model, emb, backend)
         result = _cluster.predict(hdbscan_model, reduced, backend)
     if result is None:
-        return nearest_topic(state, emb, backend, model.calculate_probabilities)
-    clusters, strengths = result
-    topics = np.array([state.cluster_to_topic.get(int(c), -1) for c in clusters], dtype=np.int64)
-    probs = strengths
-    if model.calculate_probabilities:
-        soft = _cluster.soft_memberships(hdbscan_model, reduced, backend)
-        probs = merge_columns(soft, state.cluster_to_topic)
-    return topics, probs
+        topics, probs = nearest_topic(state, emb, backend, model.calculate_probabilities)
+    else:
+        clusters, probs = result
+        topics = np.array([state.cluster_to_topic.get(int(c), -1) for c in clusters], dtype=np.int64)
+        if model.calculate_probabilities:
+            soft = finite_memberships(_cluster.soft_memberships(hdbscan_model, reduced, backend))
+            probs = merge_columns(soft, state.cluster_to_topic)
+    if keep.size == len(docs):
+        return topics, probs
+    full = np.full(len(docs), -1, dtype=np.int64)
+    full[keep] = topics
+    return full, spread_rows(probs, keep, len(docs))
 
 
 def nearest_topic(state: FittedState, emb, backend: Backend, calculate_probabilities: bool):

@@ -222,8 +222,20 @@ def time_keys(timestamps: Any, n_docs: int, nr_bins: int | None, datetime_format
         except (ValueError, TypeError) as exc:
             raise InputError(f"timestamps could not be read as dates ({exc}); pass datetimes or numbers, "
                              "or datetime_format= matching the strings (e.g. '%Y-%m-%d').") from exc
+    elif pd.api.types.is_bool_dtype(series):
+        raise InputError("timestamps are True/False values: pass datetimes, date strings or numbers.")
     elif not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series)):
+        import datetime
+
+        other = [i for i, v in enumerate(series) if v is not None and not isinstance(
+            v, (datetime.date, np.datetime64)) and not (isinstance(v, float) and np.isnan(v))]
+        if other:  # e.g. numbers or booleans among datetimes: they would be read as epoch times
+            raise InputError(f"timestamps[{other[0]}] is {values[other[0]]!r} among dates: pass datetimes (or date "
+                             "strings) for every document, or numbers for every document.")
         series = pd.to_datetime(series, errors="coerce")
+    if pd.api.types.is_numeric_dtype(series) and not np.isfinite(series.to_numpy(dtype=np.float64)).all():
+        bad = int(np.flatnonzero(~np.isfinite(series.to_numpy(dtype=np.float64)))[0])
+        raise InputError(f"timestamps[{bad}] is {values[bad]!r}: numeric timestamps must be finite numbers.")
     if series.isna().any():
         bad = int(np.flatnonzero(series.isna().to_numpy())[0])
         raise InputError(f"timestamps[{bad}] is missing or not a date/number ({values[bad]!r}): every "
