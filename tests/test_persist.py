@@ -40,11 +40,64 @@ def test_loaded_model_transforms_by_topic_similarity(saved):
     assert sims.shape == (len(TOY_DOCS),) and (sims <= 1.0001).all()
 
 
+def _tensor_file(path):
+    return path / json.loads((path / "gputopic.json").read_text())["tensors"]["file"]
+
+
 def test_only_json_and_safetensors_are_written(saved):
     _, path = saved
-    assert sorted(p.name for p in path.iterdir()) == ["gputopic.json", "gputopic.safetensors"]
     config = json.loads((path / "gputopic.json").read_text())
     assert config["format"] == "gputopic-model" and "numpy" in config["versions"]
+    # the tensor file is named after its checksum, so a new save never overwrites the one the JSON names
+    assert config["tensors"]["file"] == f"gputopic-{config['tensors']['sha256'][:16]}.safetensors"
+    assert sorted(p.name for p in path.iterdir()) == sorted(["gputopic.json", config["tensors"]["file"]])
+
+
+def test_saved_files_follow_the_umask(tmp_path):
+    import os
+
+    model = fast_model().fit(TOY_DOCS)
+    old = os.umask(0o027)
+    try:
+        model.save(tmp_path / "m")
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "m").iterdir()}
+    assert set(modes.values()) == {0o640}, modes  # both files alike (safetensors' own writer makes 0600)
+
+
+def test_format_1_folders_still_load(saved, tmp_path):
+    """Folders written before the tensor file was named after its checksum."""
+    import hashlib
+
+    model, path = saved
+    old = tmp_path / "v1"
+    old.mkdir()
+    config = json.loads((path / "gputopic.json").read_text())
+    (old / "gputopic.safetensors").write_bytes(_tensor_file(path).read_bytes())
+    config["format_version"] = 1
+    config["tensors"]["file"] = "gputopic.safetensors"
+    del config["sizes"]
+    (old / "gputopic.json").write_text(json.dumps(config))
+    loaded = GPUTopic.load(old, embedding_model=HashingEncoder())
+    assert loaded.get_topics() == model.get_topics()
+    loaded.save(old)  # saving over it moves it to the current format and removes the old tensor file
+    config = json.loads((old / "gputopic.json").read_text())
+    assert config["format_version"] == 2 and not (old / "gputopic.safetensors").exists()
+    assert hashlib.sha256(_tensor_file(old).read_bytes()).hexdigest() == config["tensors"]["sha256"]
+    assert GPUTopic.load(old, embedding_model=HashingEncoder()).get_topics() == model.get_topics()
+
+
+def test_a_loaded_model_saves_again_unchanged(saved, tmp_path):
+    """Re-saving keeps the idf and records that a custom embedding model must be passed back."""
+    model, path = saved
+    loaded = GPUTopic.load(path)  # the custom encoder is not passed
+    loaded.save(tmp_path / "again")
+    again = GPUTopic.load(tmp_path / "again")
+    np.testing.assert_array_equal(again._saved_idf, model.ctfidf_model_.idf_)
+    with pytest.raises(InputError, match="no embedding model to load"):
+        again.transform(TOY_DOCS[:2])
+    assert _tensor_file(tmp_path / "again").read_bytes() == _tensor_file(path).read_bytes()
 
 
 def test_custom_embedding_model_must_be_passed_back(saved):
@@ -83,17 +136,17 @@ def _copy(src, dst):
 
 def test_corrupted_tensor_file_is_refused(saved, tmp_path):
     bad = _copy(saved[1], tmp_path / "bad")
-    raw = bytearray((bad / "gputopic.safetensors").read_bytes())
+    raw = bytearray(_tensor_file(bad).read_bytes())
     raw[-10] ^= 0xFF
-    (bad / "gputopic.safetensors").write_bytes(bytes(raw))
+    _tensor_file(bad).write_bytes(bytes(raw))
     with pytest.raises(ModelFileError, match="does not match the checksum"):
         GPUTopic.load(bad)
 
 
 def test_truncated_tensor_file_is_refused(saved, tmp_path):
     bad = _copy(saved[1], tmp_path / "bad")
-    raw = (bad / "gputopic.safetensors").read_bytes()
-    (bad / "gputopic.safetensors").write_bytes(raw[: len(raw) // 2])
+    raw = _tensor_file(bad).read_bytes()
+    _tensor_file(bad).write_bytes(raw[: len(raw) // 2])
     with pytest.raises(ModelFileError, match="corrupted or truncated"):
         GPUTopic.load(bad)
 
@@ -111,13 +164,13 @@ def test_newer_format_is_refused(saved, tmp_path):
     config = json.loads((bad / "gputopic.json").read_text())
     config["format_version"] = 99
     (bad / "gputopic.json").write_text(json.dumps(config))
-    with pytest.raises(ModelFileError, match="format version 99; this gputopic reads up to 1"):
+    with pytest.raises(ModelFileError, match="format version 99; this gputopic reads up to 2"):
         GPUTopic.load(bad)
 
 
 def test_missing_tensor_file_is_refused(saved, tmp_path):
     bad = _copy(saved[1], tmp_path / "bad")
-    (bad / "gputopic.safetensors").unlink()
+    _tensor_file(bad).unlink()
     with pytest.raises(ModelFileError, match="is missing: the saved model is incomplete"):
         GPUTopic.load(bad)
 
@@ -134,7 +187,7 @@ def test_inconsistent_files_are_refused(saved, tmp_path):
     config = json.loads((bad / "gputopic.json").read_text())
     config["vocabulary"] = config["vocabulary"][:-1]
     (bad / "gputopic.json").write_text(json.dumps(config))
-    with pytest.raises(ModelFileError, match="do not match"):
+    with pytest.raises(ModelFileError, match=r"the c-TF-IDF shape \(3, \d+\) does not match the 3 topics"):
         GPUTopic.load(bad)
 
 
@@ -144,12 +197,15 @@ def test_idf_of_another_length_is_refused(saved, tmp_path):
     from safetensors.numpy import load_file, save_file
 
     bad = _copy(saved[1], tmp_path / "bad_idf")
-    tensors = load_file(str(bad / "gputopic.safetensors"))
+    tensors = load_file(str(_tensor_file(bad)))
     assert "ctfidf.idf" in tensors
     tensors["ctfidf.idf"] = tensors["ctfidf.idf"][:-1].copy()
-    save_file(tensors, str(bad / "gputopic.safetensors"))
     config = json.loads((bad / "gputopic.json").read_text())
-    config["tensors"]["sha256"] = hashlib.sha256((bad / "gputopic.safetensors").read_bytes()).hexdigest()
+    _tensor_file(bad).unlink()
+    save_file(tensors, str(bad / "t"))
+    config["tensors"]["sha256"] = digest = hashlib.sha256((bad / "t").read_bytes()).hexdigest()
+    config["tensors"]["file"] = name = f"gputopic-{digest[:16]}.safetensors"
+    (bad / "t").rename(bad / name)
     (bad / "gputopic.json").write_text(json.dumps(config))
-    with pytest.raises(ModelFileError, match="the idf has shape"):
+    with pytest.raises(ModelFileError, match=r"tensor ctfidf.idf has shape \(\d+,\), but"):
         GPUTopic.load(bad)
