@@ -76,6 +76,7 @@ _TMP_NAME = re.compile(r"\.gputopic-save-[0-9a-f]{16}\.tmp|gputopic\.(json|safet
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SLOT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _INT_MAX = 2**62
+_DIR_FD = os.open in os.supports_dir_fd and os.rename in os.supports_dir_fd  # os.replace is renameat too
 _DEVICES = ("auto", "cpu", "cuda")
 _EMBEDDING_BACKENDS = ("auto", "torch", "onnx-int8")
 _PLAIN_PARAMS = ("top_n_words", "min_topic_size", "nr_topics", "calculate_probabilities", "device",
@@ -362,11 +363,12 @@ def _check_tensors(tensors: dict, cfg: dict, source: Any) -> dict:
     ids = np.fromiter(cfg["sizes"], dtype=np.int64, count=len(cfg["sizes"]))
     n_topics, n_terms = len(ids), len(cfg["vocabulary"])
 
-    def shape(name: str, want: tuple) -> np.ndarray:
+    def shape(name: str, want: tuple, why: str = "") -> np.ndarray:
         arr = tensors[name]
         if arr.shape != want:
-            raise _bad(source, f"tensor {name} has shape {arr.shape}, but the file's {n_topics} topics, "
-                               f"{n_terms} terms and {cfg['n_features']} embedding dimensions make {want}")
+            why = why or (f"the file's {n_topics} topics, {n_terms} terms and {cfg['n_features']} embedding "
+                          "dimensions")
+            raise _bad(source, f"tensor {name} has shape {arr.shape}, but {why} make {want}")
         return arr
 
     emb = shape("topic_embeddings", (n_topics, cfg["n_features"]))
@@ -378,7 +380,7 @@ def _check_tensors(tensors: dict, cfg: dict, source: Any) -> dict:
     if data.ndim != 1:
         raise _bad(source, f"tensor c_tf_idf.data must be one-dimensional, got shape {data.shape}")
     nnz = data.shape[0]
-    indices = shape("c_tf_idf.indices", (nnz,))
+    indices = shape("c_tf_idf.indices", (nnz,), f"the c-TF-IDF's {nnz} stored values")
     if indptr[0] != 0 or indptr[-1] != nnz or (np.diff(indptr) < 0).any():
         raise _bad(source, f"the c-TF-IDF indptr must rise from 0 to the {nnz} stored values")
     if nnz and (indices.min() < 0 or indices.max() >= n_terms):
@@ -491,7 +493,7 @@ def _parse_json(raw: bytes, source: Any) -> Any:
 def _open_folder(folder: Path) -> int | None:
     """A descriptor of the folder, so every file is opened relative to the same folder (None
     where the OS has no ``dir_fd`` support: plain paths are used then)."""
-    if os.open not in os.supports_dir_fd:
+    if not _DIR_FD:
         return None
     return os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
 
