@@ -697,8 +697,11 @@ def save_model(model: Any, path: Any, embedding_name: str | None = None, record_
         if size > limit:
             raise ModelFileError(f"The model's {what.lower()} file would be {size} bytes, over load's limit of {limit} "
                                  f"(gputopic.persist.MAX_{what}_BYTES); raise it to save and load this model.")
-    source = f"the model to save to {folder}"
-    _check_tensors(tensors, _check_config(_parse_json(raw, source), source), source)
+    source = f"The model to save to {folder}"
+    try:  # what load would refuse is not written
+        _check_tensors(tensors, _check_config(_parse_json(raw, source), source), source)
+    except ModelFileError as exc:
+        raise ModelFileError(str(exc).replace(_HINT, "set a valid value (or fit again) before saving")) from exc
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _write_atomically(folder, tensor_file, blob, raw)

@@ -209,3 +209,25 @@ def test_idf_of_another_length_is_refused(saved, tmp_path):
     (bad / "gputopic.json").write_text(json.dumps(config))
     with pytest.raises(ModelFileError, match=r"tensor ctfidf.idf has shape \(\d+,\), but"):
         GPUTopic.load(bad)
+
+
+def test_save_refuses_what_load_would_refuse(saved, tmp_path):
+    """A parameter set to an invalid value after fit, or a damaged state, is not written."""
+    model, _ = saved
+    broken = GPUTopic.load(saved[1], embedding_model=HashingEncoder())
+    broken.min_topic_size = 1
+    with pytest.raises(ModelFileError, match=r"params.min_topic_size must be an integer in \[2, .*set a valid value"):
+        broken.save(tmp_path / "m")
+    broken.min_topic_size = 2
+    broken.topic_embeddings_ = broken.topic_embeddings_.copy()
+    broken.topic_embeddings_[0, 0] = np.nan
+    with pytest.raises(ModelFileError, match="tensor topic_embeddings holds NaN or infinite values"):
+        broken.save(tmp_path / "m")
+    assert not (tmp_path / "m").exists()  # nothing was created
+
+
+def test_numpy_scalars_in_parameters_are_saved_as_numbers(tmp_path):
+    model = fast_model(random_state=np.int64(3), top_n_words=np.int32(5)).fit(TOY_DOCS)
+    model.save(tmp_path / "m")
+    loaded = GPUTopic.load(tmp_path / "m")
+    assert loaded.random_state == 3 and loaded.top_n_words == 5
