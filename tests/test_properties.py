@@ -38,10 +38,10 @@ from helpers import HashingEncoder  # noqa: E402
 WORDS = ("cat", "kitten", "mat", "purr", "stock", "market", "share", "goal", "team", "match", "rain", "cloud",
          "the", "and", "of")  # the last three are stop words: a document may have no counted term
 
-FAST = settings(max_examples=14, deadline=None, derandomize=True, database=None, print_blob=True,
+FAST = settings(max_examples=40, deadline=None, derandomize=True, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
-REGION = settings(FAST, max_examples=6)
+REGION = settings(FAST, max_examples=10)
 
 
 # ---------------------------------------------------------------- strategies

@@ -559,3 +559,66 @@ def test_untampered_copy_loads(original, tmp_path):
     model, config, tensors = original
     loaded = GPUTopic.load(write_model(tmp_path / "m", config, tensors), embedding_model=HashingEncoder())
     assert loaded.get_topics() == model.get_topics()
+
+
+# ----------------------------------------------- every field, enumerated from a real file
+
+
+def _paths(value, path=()):
+    """Every position in the saved JSON (first item only of each list)."""
+    yield path
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, path + (k,))
+    elif isinstance(value, list) and value:
+        yield from _paths(value[0], path + (0,))
+
+
+def _edit(config, path, value):
+    c = copy.deepcopy(config)
+    d = c
+    for k in path[:-1]:
+        d = d[k]
+    if value is _DELETE:
+        del d[path[-1]]
+    else:
+        d[path[-1]] = value
+    return c
+
+
+def test_every_field_is_checked(original, tmp_path):
+    """For each position of a real saved JSON: an object of the wrong shape in its place, or
+    a list nested 40 deep, is refused; deleting a key is refused unless the key is optional
+    (a parameter then takes its default)."""
+    model, config, tensors = original
+    base = write_model(tmp_path / "base", config, tensors)
+    config = json.loads((base / "gputopic.json").read_text())
+    defaults = GPUTopic().get_params(deep=False)
+    deep = [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]
+    paths = [p for p in _paths(config) if p]
+    assert len(paths) > 40
+    for i, path in enumerate(paths):
+        where = ".".join(map(str, path))
+        for j, value in enumerate(({"x": 1}, deep)):
+            folder = tmp_path / f"c{i}-{j}"
+            write_model(folder, config, tensors)
+            (folder / "gputopic.json").write_text(json.dumps(_edit(config, path, value)))
+            try:
+                load_refused(folder, ".", tmp_path)
+            except AssertionError as exc:
+                raise AssertionError(f"{where} = {str(value)[:20]}: {exc}") from None
+        if isinstance(path[-1], str):
+            folder = tmp_path / f"d{i}"
+            write_model(folder, config, tensors)
+            (folder / "gputopic.json").write_text(json.dumps(_edit(config, path, _DELETE)))
+            if path[0] == "versions" and len(path) == 2:  # library versions: informative, any subset
+                GPUTopic.load(folder)
+            elif path[0] == "params" and len(path) == 2:
+                loaded = GPUTopic.load(folder, embedding_model=HashingEncoder())
+                assert loaded.get_params(deep=False)[path[1]] == defaults[path[1]] or path[1] in (
+                    "umap_model", "hdbscan_model"), where
+            else:
+                try:
+                    load_refused(folder, "lacks|not a gputopic model|must be", tmp_path)
+                except AssertionError as exc:
+                    raise AssertionError(f"deleting {where}: {exc}") from None
