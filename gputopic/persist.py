@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from .device import optional_import, to_numpy, versions
-from .exceptions import ModelFileError
+from .exceptions import ModelFileError, ModelSaveError
 
 logger = logging.getLogger("gputopic")
 
@@ -681,7 +681,7 @@ def save_model(model: Any, path: Any, embedding_name: str | None = None, record_
     safetensors_numpy = optional_import("safetensors.numpy", "saving models")
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
-        raise ModelFileError(f"{folder} exists and is not a folder: choose another path for save().")
+        raise ModelSaveError(f"{folder} exists and is not a folder: choose another path for save().")
     tensors = _tensors_of(model)
     config = _config_of(model, tensors, embedding_name, record_embedding_model)
     blob = safetensors_numpy.save(tensors)
@@ -707,7 +707,7 @@ def save_model(model: Any, path: Any, embedding_name: str | None = None, record_
         _write_atomically(folder, tensor_file, blob, raw)
     except OSError as exc:
         where = exc.filename or folder
-        raise ModelFileError(f"Could not save the model to {folder}: {exc.strerror or exc} ({where}). Choose a "
+        raise ModelSaveError(f"Could not save the model to {folder}: {exc.strerror or exc} ({where}). Choose a "
                              "folder you can write to.") from exc
 
 

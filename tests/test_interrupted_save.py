@@ -23,7 +23,7 @@ import pytest
 from sklearn.cluster import KMeans
 
 from gputopic import GPUTopic
-from gputopic.exceptions import ModelFileError
+from gputopic.exceptions import ModelFileError, ModelSaveError
 
 from helpers import TOY_DOCS, HashingEncoder, fast_model
 
@@ -108,7 +108,7 @@ def test_a_failure_at_any_step_leaves_the_old_or_the_new_model(models, tmp_path,
             try:
                 new.save(folder)
                 raised = None
-            except ModelFileError as exc:
+            except ModelSaveError as exc:  # a ModelFileError and an OSError
                 raised = exc
         assert not [f for f in files(folder) if TEMP.fullmatch(f)], (k, inject.hit, files(folder))
         loaded = signature(GPUTopic.load(folder))
@@ -206,12 +206,13 @@ def test_save_errors_are_model_file_errors(models, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ModelFileError, match="exists and is not a folder"):
         fitted["old"].save(tmp_path / "file")
-    with pytest.raises(ModelFileError, match=r"Could not save the model to .*file/sub: Not a directory"):
+    with pytest.raises(ModelSaveError, match=r"Could not save the model to .*file/sub: Not a directory"):
         fitted["old"].save(tmp_path / "file" / "sub")
+    assert issubclass(ModelSaveError, ModelFileError) and issubclass(ModelSaveError, OSError)
     if os.geteuid() != 0:  # root writes anywhere
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
-        with pytest.raises(ModelFileError, match="Permission denied"):
+        with pytest.raises(ModelSaveError, match="Permission denied"):
             fitted["old"].save(locked / "m")
 
 
