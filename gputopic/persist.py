@@ -523,29 +523,24 @@ def _read_file(dfd: int | None, folder: Path, name: str, limit: int, what: str) 
             raise ModelFileError(f"{path} is {st.st_size} bytes, over the {limit}-byte limit for {what} "
                                  f"(gputopic.persist.MAX_{'JSON' if name == CONFIG else 'TENSOR'}_BYTES; raise it "
                                  "only for a model you trust).")
-        try:
-            buf = bytearray(st.st_size)
+        try:  # one read (no copy) up to 1 GiB; larger files are read in 1 GiB parts joined once
+            chunks, got = [], 0
+            while got < st.st_size:
+                chunk = os.read(fd, min(st.st_size - got, 1 << 30))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         except MemoryError as exc:
             raise ModelFileError(f"{path} ({st.st_size} bytes) does not fit in memory.") from exc
-        view, got = memoryview(buf), 0
-        while got < st.st_size:
-            n = os.readv(fd, [view[got:]]) if hasattr(os, "readv") else _read_into(fd, view[got:])
-            if n == 0:
-                break
-            got += n
         if got != st.st_size or os.read(fd, 1):
             raise ModelFileError(f"{path} changed size while it was read: load it again when nothing writes to it.")
-        return bytes(buf)
+        return data
     except OSError as exc:
         raise ModelFileError(f"{path} could not be read: {exc.strerror}.") from exc
     finally:
         os.close(fd)
-
-
-def _read_into(fd: int, view: memoryview) -> int:
-    chunk = os.read(fd, min(len(view), 1 << 24))
-    view[: len(chunk)] = chunk
-    return len(chunk)
 
 
 def read_saved(path: Any) -> SavedModel:
