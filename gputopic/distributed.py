@@ -6,7 +6,7 @@ DataFrame, dask_cudf alike) or a parquet glob string (read with
 ``dask.dataframe.read_parquet(glob, columns=["text"])``; use :func:`read_documents` for another
 column). The stages run where the data is:
 
-* **validate** each partition on its worker with :func:`gputopic.model.validate_documents`; a bad
+* **validate** each partition on its worker with :func:`gputopic._validation.validate_documents`; a bad
   partition raises the same :class:`InputError` (same message, global positions) as in-process.
 * **embed** partition by partition on the workers. Each worker loads the embedding model once:
   a worker plugin (re-installed on restarted workers) puts it in a per-process cache keyed by the

@@ -13,7 +13,8 @@ Hierarchy::
     ├── NotFittedError(ValueError, AttributeError)   a fitted attribute used before fit
     ├── DeviceError(RuntimeError)           unknown device, CUDA asked for but absent
     ├── MissingDependencyError(ImportError) an optional package is not installed
-    └── ModelFileError(ValueError)          a saved model that is corrupt or incompatible
+    └── ModelFileError(ValueError)          a saved model that is corrupt, altered or incompatible
+        └── ModelSaveError(OSError)         a model folder that cannot be written
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "DeviceError",
     "MissingDependencyError",
     "ModelFileError",
+    "ModelSaveError",
 ]
 
 
@@ -49,4 +51,10 @@ class MissingDependencyError(GPUTopicError, ImportError):
 
 
 class ModelFileError(GPUTopicError, ValueError):
-    """A saved model directory is missing files, corrupted, truncated or from an incompatible version."""
+    """A saved model directory is missing files, corrupted, truncated, altered, holds special
+    files or links, or is from an incompatible version (see docs/security.md)."""
+
+
+class ModelSaveError(ModelFileError, OSError):
+    """``save`` could not write the model folder (permissions, a file in the way, disk full);
+    the folder still holds what it held before. Also an ``OSError``, as the failure is."""

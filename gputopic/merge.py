@@ -68,7 +68,7 @@ def merge_models(models: Sequence[FittedState], min_similarity: float, zeroshot_
         words[new] = list(m.representations[t])
         rep[new] = list(m.representative_docs.get(t, []))
 
-    parts = []
+    parts, sizes = [], {}
     for m, m_idf in zip(models, idfs):  # each model's arrays come to the host once
         m_ids = m.ids
         m_emb = to_numpy(m.topic_embeddings).astype(np.float32)
@@ -92,13 +92,16 @@ def merge_models(models: Sequence[FittedState], min_similarity: float, zeroshot_
             if -1 in m.topic_sizes and -1 not in emb:
                 take(m, m_idf, m_emb, m_ctfidf, 0, -1, -1)
         parts.append(relabel(m.topics, mapping))
+        for t, size in m.topic_sizes.items():  # a partial_fit model's sizes count all its batches
+            sizes[mapping[t]] = sizes.get(mapping[t], 0) + int(size)
     ids = sorted(emb)
     indptr = np.cumsum([0] + [rows[t][0].size for t in ids])
     c_tf_idf = sps.csr_matrix((np.concatenate([rows[t][1] for t in ids]), np.concatenate([rows[t][0] for t in ids]),
                                indptr), shape=(len(ids), len(vocab)))
     c_tf_idf.sort_indices()
     return FittedState.build(
-        topics=np.concatenate(parts), probabilities=None, words=words, representative=rep,
+        topics=np.concatenate(parts), probabilities=None, words=words, representative=rep, topic_sizes=sizes,
+        sizes_are_counts=all(m.sizes_are_counts for m in models),
         topic_embeddings=np.stack([emb[t] for t in ids]), c_tf_idf=c_tf_idf, vocabulary=vocab,
         embedding_model_id=base.embedding_model_id, n_features_in=base.n_features_in,
         embedder=None if new_embedding_model else base.embedder,

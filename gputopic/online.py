@@ -163,7 +163,7 @@ def partial_fit(model: Any, state: FittedState | None, documents: Any, embedding
         umap_model=umap_model, hdbscan_model=hdbscan_model, vectorizer_model=new_text, ctfidf_model=ctfidf,
         embedding_model_id=embedder.model_id if embedder is not None else (None if first else state.embedding_model_id),
         n_features_in=int(emb.shape[1]), embedder=embedder, cluster_to_topic={int(c): int(c) for c in ids if c >= 0},
-        output=output_like(documents, embeddings), saved_idf=to_numpy(ctfidf.idf_),
+        output=output_like(documents, embeddings), saved_idf=to_numpy(ctfidf.idf_), sizes_are_counts=False,
         online=OnlineState(ids=ids, counts=counts, emb_sums=emb_sums, sizes=sizes, vocab=vocab, column=column,
                            representative=representative),
     )

@@ -430,7 +430,7 @@ def transform(model: Any, state: FittedState, docs: list[str], embeddings: Any =
     if embeddings is not None:
         emb = embed_documents(model, state, docs, backend, embeddings)[backend.xp.asarray(keep)]
     else:
-        emb = embed_documents(model, state, [docs[i] for i in keep.tolist()], backend)
+        emb = embed_documents(model, state, [docs[i] for i in keep.tolist()], backend, verbose=model.verbose is True)
     result = None
     umap_model, hdbscan_model = state.umap_model, state.hdbscan_model
     if (umap_model is not None and hdbscan_model is not None and state.cluster_to_topic

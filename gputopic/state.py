@@ -69,6 +69,7 @@ class FittedState:
     unsaved_slots: tuple = ()
     needs_embedding_model: bool = False
     embeddings_sample_size: int | None = None
+    sizes_are_counts: bool = True  # False after partial_fit: sizes count every batch, topics the last
     output: Output = HOST
     embedder: Any = None
 
@@ -97,7 +98,7 @@ class FittedState:
         keep = {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name not in ("topics", "representations", "labels", "topic_sizes", "representative_docs",
                                   "zeroshot_topics")}
-        keep.update(custom_labels=None, online=None, zeroshot_topics=self.zeroshot_topics)
+        keep.update(custom_labels=None, online=None, sizes_are_counts=True, zeroshot_topics=self.zeroshot_topics)
         keep.update(changes)
         return FittedState.build(topics=topics, words=words, zeroshot_names=zeroshot_names, **keep)
 
@@ -113,9 +114,9 @@ class FittedState:
     def check(self) -> "FittedState":
         """Raise :class:`InputError` unless the parts agree with each other: one topic table
         (sizes, words, labels, aspects, custom labels, rows of the c-TF-IDF and of the topic
-        embeddings), document topics drawn from it whose counts are the sizes (an online
-        model's sizes count every batch, its ``topics`` only the last one), probabilities with
-        one row per document, a c-TF-IDF column per vocabulary term."""
+        embeddings), document topics drawn from it whose counts are the sizes (unless
+        ``sizes_are_counts`` is False: after ``partial_fit`` the sizes count every batch, the
+        topics only the last one), probabilities with one row per document, a c-TF-IDF column per vocabulary term."""
         ids = self.ids
         problems = []
         if any(t < -1 for t in ids) or any(s < 0 for s in self.topic_sizes.values()):
@@ -137,9 +138,9 @@ class FittedState:
         present, counts = np.unique(self.topics, return_counts=True)
         if set(present.tolist()) - set(ids):
             problems.append(f"document topics {sorted(set(present.tolist()) - set(ids))[:5]} not in the table")
-        elif self.online is None and any(self.topic_sizes[int(t)] != int(c) for t, c in zip(present, counts)):
+        elif self.sizes_are_counts and any(self.topic_sizes[int(t)] != int(c) for t, c in zip(present, counts)):
             problems.append("topic sizes that are not the counts of the documents' topics")
-        elif self.online is None and sum(self.topic_sizes.values()) != self.topics.shape[0]:
+        elif self.sizes_are_counts and sum(self.topic_sizes.values()) != self.topics.shape[0]:
             problems.append("topic sizes that do not sum to the documents")
         probs = self.probabilities
         if probs is not None and (np.ndim(probs) not in (1, 2) or np.shape(probs)[0] != self.topics.shape[0]):
