@@ -233,10 +233,6 @@ def test_numpy_scalars_in_parameters_are_saved_as_numbers(tmp_path):
     assert loaded.random_state == 3 and loaded.top_n_words == 5
 
 
-@pytest.mark.xfail(strict=True, reason="merge_models with a partial_fit model whose last batch lacks a topic: "
-                                       "topic_sizes_ (from topics_) misses that topic while topic_embeddings_ and "
-                                       "c_tf_idf_ keep its row, so the state is inconsistent and save refuses it "
-                                       "(found while hardening issue 18; topics.merge_models)")
 def test_merged_partial_fit_model_saves_and_loads(tmp_path):
     from sklearn.cluster import MiniBatchKMeans
     from sklearn.decomposition import IncrementalPCA

@@ -269,8 +269,6 @@ def test_d1_min_topic_size_near_the_corpus_size(n_docs, extra):
 BOGUS = ("bogus", 3, 1.5, ["a"], object())
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18 D2: vectorizer_model / ctfidf_model are not validated "
-                                       "(AttributeError)")
 @REGION
 @example(slot="vectorizer_model", where="fit", bogus="bogus")
 @given(slot=st.sampled_from(["vectorizer_model", "ctfidf_model"]), where=st.sampled_from(["fit", "update_topics"]),
@@ -286,8 +284,6 @@ def test_d2_bogus_vectorizer_and_ctfidf_slots(slot, where, bogus):
         attempt(model, model.update_topics, docs, **{slot: bogus})
 
 
-@pytest.mark.xfail(strict=True, reason="issue 18 D3: topics_over_time with inf timestamps (pandas ValueError with "
-                                       "nr_bins, accepted silently without)")
 @REGION
 @example(bad=float("inf"), at=0, bins=3)
 @given(bad=st.sampled_from([float("inf"), float("-inf"), float("nan")]), at=st.integers(0, 11),
