@@ -22,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import pipeline as _pipeline
 from . import plotting as _plotting
 from . import topic_views as _views
 from . import topics as _topics
@@ -31,7 +32,6 @@ from .device import get_backend, output_like, resolve_device, text_list, to_nump
 from .distributions import approximate_distribution
 from .exceptions import InputError
 from .operations import outlier_topics, refit_topics
-from .pipeline import check_counting_models, embed_documents, embedder_of
 from .represent import cosine
 from .state import FittedState
 
@@ -204,9 +204,7 @@ class GPUTopic(ParamsMixin):
                 state, topics, probs = sharded_fit(self, documents, embeddings)
                 self._apply(state)
                 return topics, probs
-            from .pipeline import fit
-
-            self._apply(fit(self, documents, embeddings, y))
+            self._apply(_pipeline.fit(self, documents, embeddings, y))
         return self.topics_, self.probabilities_
 
     def partial_fit(self, documents, embeddings=None):
@@ -274,11 +272,9 @@ class GPUTopic(ParamsMixin):
             check_fitted(self)
             return sharded_transform(self, self._state, documents, embeddings)
         check_fitted(self)
-        from .pipeline import transform
-
         docs = validate_documents(documents, blank_ok=True)
         out = output_like(documents, embeddings)
-        topics, probs = transform(self, self._state, docs, embeddings)
+        topics, probs = _pipeline.transform(self, self._state, docs, embeddings)
         return out.array(topics), out.array(probs)
 
     def embed_documents(self, documents, verbose: bool = False):
@@ -288,7 +284,7 @@ class GPUTopic(ParamsMixin):
         docs = validate_documents(documents, blank_ok=True)
         state = getattr(self, "_state", None)
         backend = get_backend(resolve_device(self.device))
-        return embed_documents(self, state, docs, backend, verbose=verbose)
+        return _pipeline.embed_documents(self, state, docs, backend, verbose=verbose)
 
     # --------------------------------------------------------------- getters
 
@@ -380,7 +376,7 @@ class GPUTopic(ParamsMixin):
         if not (ids >= 0).any():
             raise InputError("The model found no topics besides outliers (-1): there is nothing to search.")
         backend = get_backend(resolve_device(self.device))
-        query = to_numpy(embedder_of(self, self._state, backend.name).encode([search_term], backend))
+        query = to_numpy(_pipeline.embedder_of(self, self._state, backend.name).encode([search_term], backend))
         sims = cosine(query, to_numpy(self.topic_embeddings_)[ids >= 0]).ravel()
         order = np.argsort(-sims, kind="stable")[: int(top_n)]
         return ids[ids >= 0][order].tolist(), sims[order].tolist()
@@ -491,7 +487,7 @@ class GPUTopic(ParamsMixin):
         c-TF-IDF model passed here are kept for later topic operations.
         """
         docs = self._training_docs(docs, "update_topics")
-        check_counting_models(vectorizer_model, ctfidf_model)
+        _pipeline.check_counting_models(vectorizer_model, ctfidf_model)
         check_int("top_n_words", top_n_words, 1, none_ok=True)
         old = topic_array(self.topics_, len(docs), "topics_")
         new = old if topics is None else topic_array(topics, len(docs), "topics")

@@ -219,8 +219,9 @@ def test_save_refuses_what_load_would_refuse(saved, tmp_path):
     with pytest.raises(ModelFileError, match=r"params.min_topic_size must be an integer in \[2, .*set a valid value"):
         broken.save(tmp_path / "m")
     broken.min_topic_size = 2
-    broken.topic_embeddings_ = broken.topic_embeddings_.copy()
-    broken.topic_embeddings_[0, 0] = np.nan
+    damaged = broken._state.topic_embeddings.copy()  # the state save writes, damaged
+    damaged[0, 0] = np.nan
+    broken._state.topic_embeddings = damaged
     with pytest.raises(ModelFileError, match="tensor topic_embeddings holds NaN or infinite values"):
         broken.save(tmp_path / "m")
     assert not (tmp_path / "m").exists()  # nothing was created
