@@ -263,6 +263,7 @@ def test_a_reader_during_saves_always_gets_a_whole_model(models, tmp_path):
     finally:
         stop.set()
         thread.join(60)
-    # a load can still lose a race twice in a row (tensors replaced between both reads); rare
-    assert len(errors) <= 2, errors
-    assert seen
+    # a load can still lose the race twice in a row (its tensors replaced between both reads): then it says
+    # the tensor file is missing, never anything else
+    assert all("is missing" in str(e) for e in errors), errors
+    assert len(errors) <= 10 and seen, errors
