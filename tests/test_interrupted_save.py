@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -253,7 +254,9 @@ def test_a_reader_during_saves_always_gets_a_whole_model(models, tmp_path):
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        for _ in range(40):
+        deadline, loads = time.monotonic() + 20, 0
+        while (loads < 40 or len(seen) < 2) and time.monotonic() < deadline:
+            loads += 1
             try:
                 sig = signature(GPUTopic.load(folder))
                 assert sig in sigs
@@ -263,6 +266,7 @@ def test_a_reader_during_saves_always_gets_a_whole_model(models, tmp_path):
     finally:
         stop.set()
         thread.join(60)
-    # a load can still lose a race twice in a row (tensors replaced between both reads); rare
-    assert len(errors) <= 2, errors
-    assert seen
+    # a load can still lose the race twice in a row (its tensors replaced between both reads): then it says
+    # the tensor file is missing, never anything else
+    assert all("is missing" in str(e) for e in errors), errors
+    assert seen == {0, 1} and len(errors) <= loads // 4, (seen, loads, errors)

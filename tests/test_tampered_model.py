@@ -521,6 +521,12 @@ def test_sparse_file_over_the_cap_is_refused_at_once(folder, tmp_path, which):
     path, tensor = folder
     target = path / "gputopic.json" if which == "json" else tensor
     cap = persist.MAX_JSON_BYTES if which == "json" else persist.MAX_TENSOR_BYTES
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")
+    os.truncate(probe, 64 << 20)
+    if probe.stat().st_blocks * 512 > 1 << 20:  # the file system wrote the zeros: no sparse files here
+        pytest.skip("this file system has no sparse files")
+    probe.unlink()
     try:
         os.truncate(target, cap + 1)
     except OSError:
