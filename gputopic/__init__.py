@@ -17,6 +17,7 @@ from .exceptions import (
     InputError,
     MissingDependencyError,
     ModelFileError,
+    ModelSaveError,
     NotFittedError,
 )
 from .model import GPUTopic
@@ -35,5 +36,6 @@ __all__ = [
     "DeviceError",
     "MissingDependencyError",
     "ModelFileError",
+    "ModelSaveError",
     "__version__",
 ]
