@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gputopic import cli
+from gputopic import cli, cli_console
 from gputopic.exceptions import ModelFileError
 from gputopic.io import demo_corpus, read_corpus
 
@@ -461,7 +461,7 @@ def test_progress_bar_only_on_a_terminal(fast, tmp_path, capsys, monkeypatch):
     assert "stage" not in err and "\r" not in err
     assert fast.made[-1].verbose is False
 
-    monkeypatch.setattr(cli, "_stderr_is_tty", lambda: True)
+    monkeypatch.setattr(cli_console, "_stderr_is_tty", lambda: True)
     assert cli.main(args) == 0
     err = capsys.readouterr().err
     # the stage bar followed the library's stage records up to the last one
