@@ -1,6 +1,6 @@
 """Topic words of the default vectorizer against other token patterns, on the same topics.
 
-    python bench/vectorizer_quality.py --seeds 0,1,2 --out bench/results/vectorizer_quality_2core.json
+    python bench/vectorizer_quality.py --seeds 0,1,2 --n 2000 --out bench/results/vectorizer_quality_2core.json
 
 The vectorizer decides only the topic words: embeddings, UMAP and HDBSCAN, hence the topics
 and their NMI against the labels, do not depend on it (checked: a fit with scikit-learn's
@@ -39,16 +39,17 @@ PATTERNS = {
 }
 
 
-def corpora(n: int):
+def corpora(names: list[str], n: int):
     from conftest import load_corpus
 
     from gputopic.datasets import load_demo
 
-    demo = load_demo()
-    yield "demo_20newsgroups (bundled, 2,000)", demo.docs, demo.labels
-    yield "20newsgroups (tests' 5,000 sample)", *load_corpus("20newsgroups", n=5000)
-    for name in ("ag_news_test", "stackoverflow_titles", "health_news_tweets"):
-        yield f"{name} ({n:,} sample)", *load_corpus(name, n=n, min_words=3)
+    for name in names:
+        if name == "demo":
+            demo = load_demo()
+            yield "demo_20newsgroups (bundled, 2,000)", demo.docs, demo.labels
+        else:
+            yield f"{name} ({n:,} sample)", *load_corpus(name, n=n, min_words=3)
 
 
 def junk(word: str) -> bool:
@@ -72,7 +73,9 @@ def score(model, docs, labels, ref, ref_vocab) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--n", type=int, default=3000, help="sample size of the short-text corpora")
+    ap.add_argument("--corpora", default="demo,20newsgroups,ag_news_test,stackoverflow_titles,health_news_tweets",
+                    help="'demo' (the bundled sample) and file stems of ../shared/data")
+    ap.add_argument("--n", type=int, default=3000, help="sample size of the corpora in ../shared/data")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     from sklearn.feature_extraction.text import CountVectorizer
@@ -85,7 +88,7 @@ def main() -> int:
 
     seeds = [int(s) for s in args.seeds.split(",")]
     rows, checked = [], None
-    for name, docs, labels in corpora(args.n):
+    for name, docs, labels in corpora(args.corpora.split(","), args.n):
         emb = cached_embeddings(docs)
         ref_vec = CountVectorizer(stop_words="english")
         ref = doc_term_matrix(ref_vec, docs, get_backend("cpu"))
