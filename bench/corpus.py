@@ -177,6 +177,8 @@ def provenance() -> dict:
         "cpu": _cpu_model(),
         "gpus": _gpus(),
         "threads": _threads(),
+        # other jobs on the machine: a load above the core count slows every timing
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
     }
 
 
