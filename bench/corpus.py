@@ -80,6 +80,121 @@ def resample(docs: list[str], labels: list[str], n: int, seed: int = 0) -> tuple
     return out_docs, out_labels
 
 
+PACKAGES = ("gputopic", "numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "torch", "triton", "numba",
+            "umap-learn", "hdbscan", "pynndescent", "sentence-transformers", "transformers", "tokenizers",
+            "onnxruntime", "cupy-cuda12x", "cupy-cuda13x", "cuml-cu12", "cuml-cu13", "cudf-cu12", "cudf-cu13",
+            "dask", "distributed", "dask-cuda", "bertopic", "plotly")
+
+
+def _git(*args: str) -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True,
+                             text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or None
+
+
+def _gpus() -> list[str]:
+    """Names and memory of the visible NVIDIA GPUs (nvidia-smi), without importing torch."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
+
+
+def _threads() -> dict:
+    """Thread counts that decide a CPU timing: cores this process may use, the thread
+    variables, and the pools of the libraries already imported (none is imported here)."""
+    import sys
+
+    out = {"cpu_count": os.cpu_count(),
+           "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        if os.environ.get(var):
+            out[var] = os.environ[var]
+    if "torch" in sys.modules:
+        out["torch"] = sys.modules["torch"].get_num_threads()
+    if "numba" in sys.modules:
+        out["numba"] = sys.modules["numba"].get_num_threads()
+    try:
+        from threadpoolctl import threadpool_info
+
+        out["blas_openmp"] = [{k: p.get(k) for k in ("internal_api", "num_threads")} for p in threadpool_info()]
+    except ImportError:
+        pass
+    return out
+
+
+def provenance() -> dict:
+    """Where a bench result comes from: the git commit (and whether the tree had uncommitted
+    changes), the command, the versions of the packages that matter, Python, the CPU and GPU
+    models and the thread counts, and the UTC time."""
+    import platform
+    import sys
+    from datetime import datetime, timezone
+    from importlib import metadata
+
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    if "gputopic" in sys.modules:  # the code that ran, which may not be the installed copy
+        versions["gputopic"] = getattr(sys.modules["gputopic"], "__version__", versions.get("gputopic"))
+        versions["gputopic_path"] = str(Path(sys.modules["gputopic"].__file__).parent)
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+        "command": " ".join([Path(sys.argv[0]).name if sys.argv else "python", *sys.argv[1:]]),
+        "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "cpu": _cpu_model(),
+        "gpus": _gpus(),
+        "threads": _threads(),
+        # other jobs on the machine: a load above the core count slows every timing
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+    }
+
+
+def emit(result: dict, out: str | os.PathLike | None, *, indent: int = 1) -> int:
+    """Print a bench's result as JSON and write it to ``out`` when given, with its
+    :func:`provenance` under ``"provenance"`` (kept when the result has one); exit status 0.
+    Every bench script writes its JSON through here."""
+    result = {**result, "provenance": result.get("provenance") or provenance()}
+    text = json.dumps(result, indent=indent, default=str)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")
+    print(text)
+    return 0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", default="20newsgroups", help="corpus stem in ../shared/data or a .jsonl(.gz) path")
@@ -98,12 +213,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def emit(result: dict, out: str | None) -> int:
-    """Print a bench's result as JSON and write it to ``out`` when given; exit status 0."""
-    text = json.dumps(result, indent=1)
-    if out:
-        Path(out).write_text(text + "\n")
-    print(text)
-    return 0

@@ -12,7 +12,6 @@ Prints and writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -98,11 +97,9 @@ def main(argv=None) -> dict:
                     "platform": platform.platform(), "python": platform.python_version()},
         "versions": {"numpy": np.__version__, "pyarrow": pyarrow.__version__, "sklearn": sklearn.__version__},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n")
+    from corpus import emit
+
+    emit(result, args.out, indent=2)
     return result
 
 

@@ -26,7 +26,6 @@ Variants (those whose packages are missing are skipped with a note):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -359,8 +358,7 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     result = {"cmd": args.cmd, "versions": versions(), "date": time.strftime("%Y-%m-%d")}
     result.update(cmd_speed(args) if args.cmd == "speed" else cmd_quality(args))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
+    corpus.emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -139,10 +139,9 @@ def main() -> None:
                           "sharded": normalized_mutual_info_score(labels, sharded_topics)},
         "versions": versions(),
     }
-    print(json.dumps(result, indent=2))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
+    from corpus import emit
+
+    emit(result, args.out, indent=2)
 
 
 if __name__ == "__main__":

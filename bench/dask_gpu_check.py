@@ -315,8 +315,10 @@ def main(argv=None) -> int:
         json_path.write_text(json.dumps(result, indent=2, default=str))
 
     try:
+        from corpus import provenance
         from gputopic.device import versions
 
+        result["provenance"] = provenance()
         result["versions"] = versions()
         from importlib import metadata
 

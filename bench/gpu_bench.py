@@ -205,6 +205,7 @@ def main() -> None:
     else:
         RESULTS["device"] = {"name": "cpu (dry run)", "cpu_cores": os.cpu_count()}
     RESULTS["versions"] = versions()
+    RESULTS["provenance"] = corpus.provenance()
     save(out)
     state: dict = {}
 

@@ -19,7 +19,6 @@ dimensions; strategies not reached are listed as skipped.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -207,10 +206,10 @@ def main(argv=None) -> None:
     res = run(device=a.device, n=a.n, dims=tuple(int(x) for x in a.dims.split(",")), n_queries=a.n_queries,
               k=a.k, seconds_budget=a.seconds_budget,
               strategies=a.strategies.split(",") if a.strategies else None, n_ref=a.n_ref)
-    text = json.dumps(res, indent=1)
-    print(text)
-    if a.out:
-        Path(a.out).write_text(text)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from corpus import emit
+
+    emit(res, a.out)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ found).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -91,9 +90,10 @@ def main(argv=None) -> None:
         out["versions"]["pynndescent"] = pynndescent.__version__
     except ImportError:
         pass
-    print(json.dumps(out, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from corpus import emit
+
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ docs/s, peak memory (host RSS, and GPU when on CUDA), device and library version
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import sys
@@ -76,10 +75,7 @@ def main() -> None:
 
         result["gpu"] = torch.cuda.get_device_name(0)
         result["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text)
+    corpus.emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ chunks of FAST_CHUNK_DOCS on ``--threads`` threads, alternating round by round):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -129,10 +128,7 @@ def main() -> None:
     peer = res["variants"]["preprocess"]["docs_s"]
     for v in res["variants"].values():
         v["vs_preprocess"] = round(v["docs_s"] / peer, 2)
-    text = json.dumps(res, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    corpus.emit(res, args.out)
 
 
 if __name__ == "__main__":

@@ -299,6 +299,7 @@ def main() -> None:
     print()
     print(markdown(results))
     if args.out:
+        report["provenance"] = corpus.provenance()
         Path(args.out).write_text(json.dumps(report, indent=1))
 
 

@@ -23,7 +23,7 @@ from .exceptions import (
 from .model import GPUTopic
 from .represent import KeyBERTInspired, MaximalMarginalRelevance
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "GPUTopic",

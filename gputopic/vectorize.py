@@ -36,11 +36,28 @@ for _c in b"\n\t\r":
 del _c
 
 
+# The default counter's tokens: words of 2 to 20 letters. Digits and words longer than 20
+# letters are not topic words: in 20 Newsgroups they are uuencoded attachments
+# ("maxaxaxax..." over 31 letters), e-mail addresses run together by the cleaning, numbers
+# and years. A piece of text that holds a digit or runs past 20 letters is dropped whole,
+# not cut. Quality before and after: bench/vectorizer_quality.py, bench/RESULTS.md.
+DEFAULT_TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,20}\b"
+# scikit-learn's own token pattern (BERTopic's default): any 2+ letters or digits
+SKLEARN_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+
+# token pattern -> the same rule as a full match on one cleaned, lower-cased, space-free
+# piece of text (only [a-z0-9] remain there), for the Arrow counter (RE2 syntax)
+_ARROW_TERMS = {DEFAULT_TOKEN_PATTERN: "^[a-z]{2,20}$", SKLEARN_TOKEN_PATTERN: "^[a-z0-9]{2,}$"}
+
+
 def default_vectorizer():
-    """BERTopic's default counter plus English stop words: unigrams, ``CountVectorizer``."""
+    """The default counter: ``CountVectorizer(stop_words="english",
+    token_pattern=DEFAULT_TOKEN_PATTERN)``, unigrams of 2 to 20 letters (BERTopic's default
+    counter keeps any 2+ letters or digits, so uuencoded junk and numbers reach its topic
+    words; pass ``CountVectorizer(stop_words="english")`` as ``vectorizer_model`` for that)."""
     from sklearn.feature_extraction.text import CountVectorizer
 
-    return CountVectorizer(stop_words="english")
+    return CountVectorizer(stop_words="english", token_pattern=DEFAULT_TOKEN_PATTERN)
 
 
 def clean(docs: Sequence[str]) -> list[str]:
@@ -52,8 +69,8 @@ def doc_term_matrix(vectorizer: Any, docs: Sequence[str], backend: Backend, fit:
                     n_jobs: int | None = None):
     """Count terms of every document once: a CSR matrix (n_docs x n_terms) on ``backend``.
 
-    The default vectorizer (``CountVectorizer(stop_words="english")``, all other parameters
-    at their defaults) is fitted with pyarrow.compute kernels when pyarrow is installed
+    The default vectorizer (:func:`default_vectorizer`), or scikit-learn's defaults with
+    English stop words, is fitted with pyarrow.compute kernels when pyarrow is installed
     (``_arrow_fit_transform``): the same matrix as scikit-learn, several times faster.
     Other large corpora counted by a plain scikit-learn ``CountVectorizer`` (no min_df,
     max_df, max_features or fixed vocabulary) are cleaned and counted in parallel chunks
@@ -171,11 +188,13 @@ def _pyarrow():
 def _arrow_ok(vectorizer: Any, docs: Sequence[str]) -> bool:
     """True when the Arrow counter gives exactly ``vectorizer.fit_transform(clean(docs))``.
 
-    That holds for the default vectorizer only: a plain ``CountVectorizer`` whose parameters
-    all equal ``CountVectorizer(stop_words="english")``'s (lowercase, default token pattern,
-    unigrams, no min_df/max_df/max_features/vocabulary, int64 counts ...), on a sequence of
-    ``str``. After ``clean`` a text holds only ASCII letters, digits and spaces, so the token
-    pattern ``\\b\\w\\w+\\b`` is "split on spaces, keep pieces of two or more characters".
+    That holds for a plain ``CountVectorizer`` whose parameters all equal
+    ``CountVectorizer(stop_words="english", token_pattern=p).get_params()`` (lowercase,
+    unigrams, no min_df/max_df/max_features/vocabulary, int64 counts ...) for a token pattern
+    ``p`` of ``_ARROW_TERMS`` (the default's, or scikit-learn's own), on a sequence of ``str``.
+    After ``clean`` a text holds only ASCII letters, digits and spaces, so ``\\b`` falls only
+    at the ends of each space-separated piece, and such a pattern keeps a piece whole when
+    the piece fully matches the pattern's rule (e.g. ``^[a-z]{2,20}$``), else nothing of it.
     Anything else (other settings, non-str items, no pyarrow) keeps the scikit-learn path
     and its behaviour, errors included.
     """
@@ -183,7 +202,10 @@ def _arrow_ok(vectorizer: Any, docs: Sequence[str]) -> bool:
 
     if type(vectorizer) is not CountVectorizer or isinstance(docs, (str, bytes)):
         return False
-    if vectorizer.get_params() != CountVectorizer(stop_words="english").get_params():
+    params = vectorizer.get_params()
+    if params.get("token_pattern") not in _ARROW_TERMS:
+        return False
+    if params != CountVectorizer(stop_words="english", token_pattern=params["token_pattern"]).get_params():
         return False
     if not all(issubclass(t, str) for t in set(map(type, docs))):
         return False
@@ -244,14 +266,15 @@ def _arrow_csr(codes, rows, lut, n_rows: int, n_terms: int):
 
 
 def _arrow_fit_transform(vectorizer: Any, docs: Sequence[str], n_jobs: int | None):
-    """``CountVectorizer(stop_words="english").fit_transform(clean(docs))`` with pyarrow.compute,
-    or None when Arrow cannot hold the documents (the caller then counts with scikit-learn).
+    """``vectorizer.fit_transform(clean(docs))`` with pyarrow.compute for the vectorizers
+    :func:`_arrow_ok` admits, or None when Arrow cannot hold the documents (the caller then
+    counts with scikit-learn).
 
     Chunks of documents are cleaned and lowercased by one byte table on their UTF-8 buffers,
     split on spaces and dictionary-encoded by Arrow's C++ kernels in a thread pool (NumPy
     and Arrow release the GIL);
-    the chunk dictionaries are merged into the sorted vocabulary (terms of two or more
-    characters that are not English stop words) and each chunk's token codes become CSR
+    the chunk dictionaries are merged into the sorted vocabulary (the pieces that match the
+    token pattern's rule and are not English stop words) and each chunk's token codes become CSR
     rows with NumPy. No Python code touches a single token.
     """
     from concurrent.futures import ThreadPoolExecutor
@@ -274,7 +297,8 @@ def _arrow_fit_transform(vectorizer: Any, docs: Sequence[str], n_jobs: int | Non
         parts = list(pool.map(lambda c: _arrow_tokens(pa, c), chunks))
 
         terms = pc.unique(pa.chunked_array([d for d, _, _ in parts], type=pa.large_string()))
-        good = pc.and_(pc.greater_equal(pc.binary_length(terms), 2),
+        rule = _ARROW_TERMS[vectorizer.token_pattern]
+        good = pc.and_(pc.match_substring_regex(terms, rule),
                        pc.invert(pc.is_in(terms, value_set=pa.array(sorted(ENGLISH_STOP_WORDS), pa.large_string()))))
         terms = terms.filter(good)
         vocab = terms.take(pc.sort_indices(terms))  # byte order == str order: the text is ASCII

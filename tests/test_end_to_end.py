@@ -1,11 +1,18 @@
 """End to end on real text: 2,000 20 Newsgroups documents, default CPU pipeline
 (native UMAP + hdbscan + c-TF-IDF), quality checked against the newsgroup labels.
 
-Measured on this project's 2-core CI machine (numpy 2.4, hdbscan 0.8.44; at 2,000 points
-the native SGD runs on one thread): default NMI 0.519 (random_state=42: 27 topics, 25%
-outliers) and 0.510 (random_state=0: 30 topics, 27% outliers); umap-learn 0.5.12 in its
-place: 0.511 / 0.523, 29 / 32 topics, 27% outliers.
-The bar sits a little under that, and is also checked with umap-learn.
+The fits here use one UMAP seed (42); every bar sits under the range measured over seeds
+0, 1, 2 and 42 on this project's 2-core machine (numpy 2.4, hdbscan 0.8.44, 2026-12-06; at
+2,000 points the native SGD runs on one thread), so no bar rests on one seed's figure:
+
+- NMI against the newsgroups 0.511-0.525 (earlier runs: 0.510-0.521 at seeds 0-2,
+  ``bench/results/guidance_quality_20ng2000_2core.json``); umap-learn in the slot, seeds 42 / 0:
+  0.511 / 0.523. Bar 0.47, four times the seed-to-seed range under the lowest.
+- 28-30 topics, 24-26% outliers. Bars: 10-80 topics, under 45% outliers.
+- ``transform`` of the first 300 training posts gives the fit's topic to 80.5-84.2% of the
+  clustered ones (HDBSCAN's approximate_predict is not the fit's labelling). Bar 75%.
+- with probabilities, the most probable topic is the assigned one for 96.4-97.8% of the
+  clustered posts. Bar 90%.
 """
 
 import pytest
@@ -64,7 +71,7 @@ def test_transform_assigns_training_documents_consistently(fitted, ng2000):
     model, topics, _ = fitted
     new, strengths = model.transform(docs[:300], embeddings=emb[:300])
     agree = (new == topics[:300])[topics[:300] >= 0].mean()
-    assert agree >= 0.8, agree
+    assert agree >= 0.75, agree  # 0.805-0.842 over seeds (module docstring)
 
 
 def test_calculate_probabilities_gives_a_topic_distribution(ng2000):

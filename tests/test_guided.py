@@ -59,13 +59,17 @@ def test_names_follow_their_documents_when_still_similar():
     old = np.array([0, 0, 1, 1, 2, 2, -1])
     new = np.array([0, 0, 0, 0, 1, 1, 1])  # topics 0 and 1 merged; the outlier joined old topic 2
     name_emb = np.array([[1.0, 0], [0.8, 0.6], [0, 1]])
-    topic_emb = np.array([[0.9, 0.3], [0.1, 1.0]])  # rows of new topics 0, 1
     named = {0: 0, 1: 1, 2: 2}
-    # new 0: names 0 (cos 0.95) and 1 (cos 0.95*0.8+0.32*0.6=0.95...) -> the most similar
-    out = guided.carry_names(old, new, named, name_emb, topic_emb, np.array([0, 1]), 0.5)
-    sims = [name_emb[k] @ topic_emb[0] / np.linalg.norm(topic_emb[0]) for k in (0, 1)]
-    assert out == {0: int(np.argmax(sims)), 1: 2}
-    assert guided.carry_names(old, new, named, name_emb, topic_emb, np.array([0, 1]), 0.999) == {}
+    # new topic 0 took the documents of named topics 0 and 1: it keeps the name whose embedding
+    # is the more similar to its own, whichever of the two comes first (margins >= 0.09, no tie)
+    for topic0, winner in (([0.9, 0.45], 1), ([1.0, 0.1], 0)):  # cosines 0.89 / 0.98, 0.99 / 0.86
+        topic_emb = np.array([topic0, [0.1, 1.0]])  # rows of new topics 0, 1
+        sims = [name_emb[k] @ topic_emb[0] / np.linalg.norm(topic_emb[0]) for k in (0, 1)]
+        assert abs(sims[0] - sims[1]) > 0.05 and int(np.argmax(sims)) == winner
+        out = guided.carry_names(old, new, named, name_emb, topic_emb, np.array([0, 1]), 0.5)
+        assert out == {0: winner, 1: 2}
+        # no name is similar enough to a threshold of 0.999 (the best cosine here is 0.995)
+        assert guided.carry_names(old, new, named, name_emb, topic_emb, np.array([0, 1]), 0.999) == {}
 
 
 @pytest.mark.parametrize("params, match", [

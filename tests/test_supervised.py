@@ -4,7 +4,6 @@ in the clustering slot, and the errors for labels that cannot be used."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import normalized_mutual_info_score
@@ -15,21 +14,35 @@ from helpers import TOY_DOCS, fast_model
 THEME = np.repeat([0, 1, 2], 20)  # TOY_DOCS: 20 cat, 20 market, 20 football documents
 
 
-def test_labels_steer_the_topics_on_real_posts(ng2000):
-    """2,000 20 Newsgroups posts, native UMAP + HDBSCAN, seed 0: NMI 0.510 without labels,
-    0.556 with half of the posts labelled, 0.863 with all (umap-learn in the same set-up:
-    0.523 / 0.533 / 0.867)."""
-    docs, labels, emb = ng2000
-    codes = pd.factorize(np.asarray(labels))[0]
-    half = codes.copy()
-    half[np.random.default_rng(0).random(len(codes)) >= 0.5] = -1
+SEEDS = (0, 1, 2)
 
-    def nmi(y):
-        topics = GPUTopic(device="cpu", random_state=0).fit_transform(docs, embeddings=emb, y=y)[0]
+
+def test_labels_steer_the_topics_on_real_posts(ng2000):
+    """2,000 20 Newsgroups posts, native UMAP + HDBSCAN, UMAP seeds 0, 1, 2. NMI against the
+    newsgroups without labels / with half of the posts labelled / with all of them, on this
+    project's 2-core machine (``bench/results/guidance_quality_20ng2000_2core.json``): 0.510 /
+    0.556 / 0.863, 0.514 / 0.540 / 0.867, 0.521 / 0.557 / 0.876 (BERTopic 0.17.4 with
+    umap-learn, same seeds and labels: half the labels gain 0.010 / 0.020 / 0.039).
+
+    Half the labels gain 0.026-0.046 per seed here, and 0.010 at seed 0 on a fresh machine
+    (another layout from the same seed: its float details differ), so one seed cannot carry
+    a margin. Asserted: the mean gain over the three seeds (0.036 here) exceeds 0.01, and
+    every seed's fit with all labels reaches 0.8 (0.86-0.88 here)."""
+    docs, labels, emb = ng2000
+    codes = np.unique(np.asarray(labels), return_inverse=True)[1]  # as the bench
+
+    def nmi(y, seed):
+        topics = GPUTopic(device="cpu", random_state=seed).fit_transform(docs, embeddings=emb, y=y)[0]
         return normalized_mutual_info_score(labels, topics)
 
-    none, some, every = nmi(None), nmi(half), nmi(codes)
-    assert none + 0.02 < some and every > 0.8
+    gains, every = [], []
+    for seed in SEEDS:
+        half = codes.copy()  # the bench's labelled half: drawn per seed
+        half[np.random.default_rng(seed).random(len(codes)) >= 0.5] = -1
+        gains.append(nmi(half, seed) - nmi(None, seed))
+        every.append(nmi(codes, seed))
+    assert np.mean(gains) > 0.01, gains
+    assert min(every) > 0.8, every
 
 
 def test_a_classifier_in_the_clustering_slot_gives_supervised_topics():

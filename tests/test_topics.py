@@ -259,6 +259,11 @@ def test_topics_per_class(six):
 # ------------------------------------------- 2,000 real posts, with outliers
 
 
+# One fit at UMAP seed 42. Over seeds 0, 1, 2 and 42 on this project's 2-core machine
+# (2026-12-06): NMI 0.511-0.525, 28-30 topics; reduced to 12 topics by embeddings NMI
+# 0.480-0.491; outliers reassigned by embeddings NMI 0.537-0.549; transform of the first 300
+# posts agrees with the fit on 80.5-84.2% of the clustered ones. The bars below sit under
+# those ranges, not at one seed's figure.
 @pytest.fixture(scope="module")
 def real(ng2000):
     docs, labels, emb = ng2000
@@ -283,7 +288,8 @@ def test_reduce_topics_on_real_posts(real, ng2000):
     np.testing.assert_allclose(model.probabilities_.sum(1), probs_before.sum(1), rtol=1e-5)
     clustered = topics >= 0
     assert (model.probabilities_[clustered].argmax(1) == topics[clustered]).mean() > 0.9
-    # measured (bench/reduce_quality.py): 28 topics (NMI 0.519) -> 12 at NMI 0.491 by topic embeddings
+    # bar under 0.480-0.491 over seeds (the comment above ``real``); at seed 42
+    # (bench/reduce_quality.py): 28 topics (NMI 0.519) -> 12 at NMI 0.491 by topic embeddings
     # (0.237 by c-TF-IDF rows, which put 1,121 posts into one topic; BERTopic's default is embeddings too)
     assert normalized_mutual_info_score(labels, topics) > 0.45, n_before
     auto = copy.deepcopy(real[0]).reduce_topics(docs, nr_topics="auto")
@@ -394,8 +400,10 @@ def test_nr_topics_in_fit_merges_probabilities_and_is_saved(real, ng2000, tmp_pa
     np.testing.assert_allclose(probs.sum(1), np.asarray(real[2]).sum(1), rtol=1e-5)  # same fit, merged
     clustered = topics >= 0
     assert (probs[clustered].argmax(1) == topics[clustered]).mean() > 0.9
+    # merging maps fit and transform topics alike, so they agree at least as often as before
+    # the merge (0.805-0.842 over seeds: the comment above ``real``)
     new, new_probs = model.transform(docs[:300], embeddings=emb[:300])
-    assert new_probs.shape == (300, 11) and (new[topics[:300] >= 0] == topics[:300][topics[:300] >= 0]).mean() > 0.8
+    assert new_probs.shape == (300, 11) and (new[topics[:300] >= 0] == topics[:300][topics[:300] >= 0]).mean() > 0.75
     model.save(tmp_path / "m")
     assert GPUTopic.load(tmp_path / "m").nr_topics == 12
 

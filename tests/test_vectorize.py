@@ -2,8 +2,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from gputopic.device import get_backend
-from gputopic.vectorize import (class_means, class_term_matrix, clean, default_vectorizer, doc_term_matrix,
-                                labels_to_index, vocabulary)
+import pytest
+
+from gputopic.vectorize import (DEFAULT_TOKEN_PATTERN, SKLEARN_TOKEN_PATTERN, class_means, class_term_matrix, clean,
+                                default_vectorizer, doc_term_matrix, labels_to_index, vocabulary)
 
 DOCS = ["Apples and pears, apples!", "Pears are green.\nApples are red", "Cars drive fast",
         "fast cars; red cars", "green apples\tand red cars", "pears"]
@@ -21,7 +23,8 @@ def test_per_topic_counts_equal_counting_joined_strings():
     joined = [" ".join(clean([d for d, t in zip(DOCS, TOPICS) if t == topic])) for topic in ids]
     from sklearn.feature_extraction.text import CountVectorizer
 
-    want = CountVectorizer(vocabulary=vec.vocabulary_, stop_words="english").transform(joined).toarray()
+    want = CountVectorizer(vocabulary=vec.vocabulary_, stop_words="english",
+                           token_pattern=DEFAULT_TOKEN_PATTERN).transform(joined).toarray()
     np.testing.assert_array_equal(per_topic, want)
     assert per_topic.sum() > 0
 
@@ -78,7 +81,22 @@ def test_representative_docs_match_a_per_class_loop():
         assert got[c] == want.tolist()
 
 
-# ---- the Arrow counter: exactly CountVectorizer(stop_words="english").fit_transform(clean(docs))
+def test_default_tokens_are_words_of_2_to_20_letters():
+    docs = ["Windows 3.1 and OS/2 on a 486 with x11r5, mp3 files",
+            "begin 644 file.uue MAXAXAXAXAXAXAXAXAXAXAXAXAXAXAX telecommunications internationalisation"]
+    vec = default_vectorizer()
+    doc_term_matrix(vec, docs, get_backend("cpu"))
+    # the cleaning drops punctuation first ("OS/2" -> "os2", "file.uue" -> "fileuue"); then
+    # numbers and pieces holding a digit go whole (not "x" + "r"); so do runs over 20 letters
+    # (uuencoded lines, e-mail addresses run together); words of up to 20 letters stay
+    assert vocabulary(vec) == ["begin", "files", "fileuue", "internationalisation", "telecommunications", "windows"]
+    old = default_vectorizer().set_params(token_pattern=SKLEARN_TOKEN_PATTERN)
+    doc_term_matrix(old, docs, get_backend("cpu"))
+    assert {"486", "x11r5", "mp3", "644", "maxaxaxaxaxaxaxaxaxaxaxaxaxaxax"} <= set(vocabulary(old))
+
+
+# ---- the Arrow counter: exactly vectorizer.fit_transform(clean(docs)) for the default vectorizer
+# and for scikit-learn's token pattern
 
 TRICKY = [
     "", "   ", "!!! ??? ...", "a b c d e", "I", "The THE the AND and Of", "THE Quick BROWN fox",
@@ -94,15 +112,15 @@ TRICKY = [
 def _sklearn_counts(docs, **params):
     from sklearn.feature_extraction.text import CountVectorizer
 
-    vec = CountVectorizer(**{"stop_words": "english", **params})
+    vec = CountVectorizer(**{"stop_words": "english", "token_pattern": DEFAULT_TOKEN_PATTERN, **params})
     return vec, vec.fit_transform(clean(docs)).tocsr()
 
 
-def _assert_same_counts(docs):
+def _assert_same_counts(docs, pattern=DEFAULT_TOKEN_PATTERN):
     import gputopic.vectorize as vz
 
-    want_vec, want = _sklearn_counts(docs)
-    vec = default_vectorizer()
+    want_vec, want = _sklearn_counts(docs, token_pattern=pattern)
+    vec = default_vectorizer().set_params(token_pattern=pattern)
     assert vz._arrow_ok(vec, docs)
     got = doc_term_matrix(vec, docs, get_backend("cpu"))
     assert sp.isspmatrix_csr(got) and got.has_sorted_indices
@@ -117,25 +135,32 @@ def _assert_same_counts(docs):
     return got
 
 
-def test_arrow_counts_equal_sklearn_on_tricky_text():
-    got = _assert_same_counts(TRICKY)
+PATTERNS = pytest.mark.parametrize("pattern", [DEFAULT_TOKEN_PATTERN, SKLEARN_TOKEN_PATTERN],
+                                   ids=["default", "sklearn"])
+
+
+@PATTERNS
+def test_arrow_counts_equal_sklearn_on_tricky_text(pattern):
+    got = _assert_same_counts(TRICKY + ["abcdefghijklmnopqrst abcdefghijklmnopqrstu a1 1a"], pattern)
     assert got.sum() > 0
 
 
-def test_arrow_counts_equal_sklearn_in_many_chunks(monkeypatch):
+@PATTERNS
+def test_arrow_counts_equal_sklearn_in_many_chunks(monkeypatch, pattern):
     import gputopic.vectorize as vz
 
     docs = [f"{d} w{i % 13} Word{i % 5}" for i, d in enumerate(TRICKY * 150)]
     monkeypatch.setattr(vz, "ARROW_CHUNK_DOCS", 1024)
-    _assert_same_counts(docs)
+    _assert_same_counts(docs, pattern)
 
 
-def test_arrow_counts_equal_sklearn_on_real_corpora():
+@PATTERNS
+def test_arrow_counts_equal_sklearn_on_real_corpora(pattern):
     from conftest import load_corpus
 
     for name in ("20newsgroups", "health_news_tweets"):
         docs, _ = load_corpus(name, n=3000)
-        _assert_same_counts(docs)
+        _assert_same_counts(docs, pattern)
 
 
 def test_arrow_counter_only_for_the_default_vectorizer():
@@ -145,7 +170,7 @@ def test_arrow_counter_only_for_the_default_vectorizer():
     docs = TRICKY * 3
     for params in ({"ngram_range": (1, 2)}, {"min_df": 2}, {"lowercase": False}, {"binary": True},
                    {"token_pattern": r"(?u)\b\w+\b"}, {"stop_words": None}, {"dtype": np.int32}):
-        vec = CountVectorizer(**{"stop_words": "english", **params})
+        vec = CountVectorizer(**{"stop_words": "english", "token_pattern": DEFAULT_TOKEN_PATTERN, **params})
         assert not vz._arrow_ok(vec, docs), params
         want_vec, want = _sklearn_counts(docs, **params)
         got = doc_term_matrix(vec, docs, get_backend("cpu"))
