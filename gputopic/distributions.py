@@ -22,7 +22,7 @@ from .device import get_backend, host_sparse, to_numpy
 from .exceptions import InputError
 from .represent import unit_rows
 from .state import FittedState
-from .vectorize import default_vectorizer, one_hot
+from .vectorize import DEFAULT_TOKEN_PATTERN, SKLEARN_TOKEN_PATTERN, default_vectorizer, one_hot
 
 
 def sub_model(model: Any, state: FittedState, name: str, explicit: Any = None, copy: bool = True):
@@ -158,13 +158,15 @@ def approximate_distribution(model: Any, state: FittedState, docs: list[str], wi
     return out / np.maximum(out.sum(axis=1, keepdims=True), 1e-300), per_token
 
 
-_DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+# token patterns under which a window's joined tokens split back into the same tokens
+_WORD_PATTERNS = (SKLEARN_TOKEN_PATTERN, DEFAULT_TOKEN_PATTERN)
 
 
 def _plain_unigram_counter(vectorizer: Any) -> bool:
     """A scikit-learn CountVectorizer whose count of a window's joined tokens is the count of
     the tokens themselves (lower-cased, stop words and unknown terms dropped): word unigrams,
-    the default token pattern, no custom tokenizer, preprocessor or accent stripping."""
+    scikit-learn's or gputopic's default token pattern, no custom tokenizer, preprocessor or
+    accent stripping."""
     try:
         from sklearn.feature_extraction.text import CountVectorizer
     except ImportError:  # pragma: no cover - scikit-learn is a dependency
@@ -172,7 +174,7 @@ def _plain_unigram_counter(vectorizer: Any) -> bool:
     return (type(vectorizer) is CountVectorizer and vectorizer.analyzer == "word"
             and tuple(vectorizer.ngram_range) == (1, 1) and vectorizer.tokenizer is None
             and vectorizer.preprocessor is None and vectorizer.strip_accents is None and not vectorizer.binary
-            and vectorizer.token_pattern == _DEFAULT_TOKEN_PATTERN and hasattr(vectorizer, "vocabulary_"))
+            and vectorizer.token_pattern in _WORD_PATTERNS and hasattr(vectorizer, "vocabulary_"))
 
 
 def window_counts(vectorizer: Any, docs: Sequence[str], window: int, stride: int, padding: bool):
@@ -193,7 +195,7 @@ def window_counts(vectorizer: Any, docs: Sequence[str], window: int, stride: int
     if plain and vectorizer.lowercase:
         # a lower-cased non-ASCII token may stop being one token ("İ" lower-cases to two code
         # points): then count the joined windows as the vectorizer does
-        pattern = re.compile(_DEFAULT_TOKEN_PATTERN)
+        pattern = re.compile(vectorizer.token_pattern)
         plain = all(pattern.fullmatch(t.lower()) for toks in tokens for t in toks if not t.isascii())
     owner = np.repeat(np.arange(len(docs), dtype=np.int64), [r[0].size for r in ranges])
     if not plain:
