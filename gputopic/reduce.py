@@ -71,7 +71,7 @@ def make_reducer(spec: Any, *, device: str, random_state: int | None = None):
     if spec is not None and not isinstance(spec, str):
         if not callable(getattr(spec, "fit_transform", None)) and not callable(getattr(spec, "fit", None)):
             raise InputError(
-                f"umap_model must have fit_transform(X) (or fit(X) and an embedding_ attribute); "
+                f"umap_model must have fit_transform(X) (or fit(X) and transform(X)); "
                 f"got {type(spec).__name__}."
             )
         return spec
@@ -104,8 +104,13 @@ def fit_reduce(model: Any, X, backend: Backend, y=None):
         # umap-learn says so at every seeded fit; the README documents it once
         warnings.filterwarnings("ignore", message=r"n_jobs value .* overridden to 1 by setting random_state")
         out = method(X_in, **kwargs)
-        if not has_fit_transform:
-            out = model.embedding_
+    if not has_fit_transform:  # fit, then the points: embedding_ (UMAP-like) or transform
+        out = getattr(model, "embedding_", None)
+        if out is None:
+            if not callable(getattr(model, "transform", None)):
+                raise InputError(f"umap_model {type(model).__name__} has fit but neither fit_transform, an "
+                                 "embedding_ attribute after fit, nor transform: give it fit_transform(X).")
+            out = model.transform(X_in)
     return backend.asarray(out, dtype=backend.xp.float32)
 
 

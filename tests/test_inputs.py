@@ -122,3 +122,26 @@ def test_d5_an_outlier_only_fit_transforms_to_outliers():
     assert probs.shape == (60, 0)
     new, new_probs = model.transform(TOY_DOCS[:4], embeddings=emb[:4])
     assert (new == -1).all() and new_probs.shape == (4, 0)
+
+
+def test_a_reducer_with_fit_and_transform_only():
+    """BERTopic's BaseDimensionalityReduction (fit returns self, transform is the identity),
+    used to skip UMAP: the points come from transform after fit."""
+
+    class Identity:
+        def fit(self, X):
+            return self
+
+        def transform(self, X):
+            return X
+
+    model = fast_model(umap_model=Identity()).fit(TOY_DOCS)
+    assert len(model.topic_sizes_) == 3
+    assert np.array_equal(model.transform(TOY_DOCS[:6])[0], model.topics_[:6])
+
+    class FitOnly:
+        def fit(self, X):
+            return self
+
+    with pytest.raises(InputError, match="umap_model FitOnly has fit but neither fit_transform"):
+        fast_model(umap_model=FitOnly()).fit(TOY_DOCS)
