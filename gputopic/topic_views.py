@@ -233,8 +233,8 @@ def time_keys(timestamps: Any, n_docs: int, nr_bins: int | None, datetime_format
             raise InputError(f"timestamps[{other[0]}] is {values[other[0]]!r} among dates: pass datetimes (or date "
                              "strings) for every document, or numbers for every document.")
         series = pd.to_datetime(series, errors="coerce")
-    if pd.api.types.is_numeric_dtype(series) and not np.isfinite(series.to_numpy(dtype=np.float64)).all():
-        bad = int(np.flatnonzero(~np.isfinite(series.to_numpy(dtype=np.float64)))[0])
+    if pd.api.types.is_numeric_dtype(series) and np.isinf(series.to_numpy(dtype=np.float64)).any():
+        bad = int(np.flatnonzero(np.isinf(series.to_numpy(dtype=np.float64)))[0])
         raise InputError(f"timestamps[{bad}] is {values[bad]!r}: numeric timestamps must be finite numbers.")
     if series.isna().any():
         bad = int(np.flatnonzero(series.isna().to_numpy())[0])
