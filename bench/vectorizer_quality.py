@@ -113,6 +113,12 @@ def main() -> int:
             rows.append(row)
             print({k: v for k, v in row.items() if k != "patterns"},
                   {k: (v["npmi"], v["junk_word_share"]) for k, v in row["patterns"].items()}, file=sys.stderr, flush=True)
+        if args.out:  # after each corpus, so a long run that is stopped keeps what it measured
+            result(rows, seeds, checked, DEFAULT_TOKEN_PATTERN, complete=False, out=args.out)
+    return result(rows, seeds, checked, DEFAULT_TOKEN_PATTERN, complete=True, out=args.out)
+
+
+def result(rows: list, seeds: list, checked, pattern: str, complete: bool, out) -> int:
     summary = {}
     for name in dict.fromkeys(r["corpus"] for r in rows):
         mine = [r for r in rows if r["corpus"] == name]
@@ -120,8 +126,8 @@ def main() -> int:
             label: {k: round(float(np.mean([r["patterns"][label][k] for r in mine])), 4)
                     for k in ("npmi", "diversity", "junk_word_share", "topics_named_with_junk")}
             for label in PATTERNS}}
-    return emit({"default_token_pattern": DEFAULT_TOKEN_PATTERN, "seeds": seeds,
-                 "same_topics_with_sklearn_pattern": checked, "summary": summary, "runs": rows}, args.out)
+    return emit({"default_token_pattern": pattern, "seeds": seeds, "complete": complete,
+                 "same_topics_with_sklearn_pattern": checked, "summary": summary, "runs": rows}, out)
 
 
 if __name__ == "__main__":
