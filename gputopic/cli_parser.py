@@ -277,8 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(p)
     p.add_argument("--out", metavar="DIR", help="also save the fitted model to DIR")
     _add_run_options(p)
-    # seed 1: 21 topics, NMI 0.54 on the CPU; seed 0 is one of the seeds that fall into
-    # HDBSCAN's two-giant-topics case on this sample (README, "Few giant topics")
+    # seed 0 is one of the seeds that fall into HDBSCAN's two-giant-topics case on this sample
+    # (docs/parameters.md, "Few giant topics"); what seed 1 gives is in the README's demo block
     p.set_defaults(command="demo", random_state=1)
     return parser
 

@@ -127,7 +127,7 @@ def npmi_coherence(topic_words, documents=None, *, doc_term=None, vocabulary=Non
         words in rank order.
     documents : sequence of str, optional
         The reference corpus, tokenised as gputopic counts terms by default (the same
-        cleaning and ``CountVectorizer(stop_words="english")``).
+        cleaning and :func:`gputopic.vectorize.default_vectorizer`).
     doc_term : sparse or dense matrix, optional
         Instead of ``documents``: a precomputed (n_docs x n_terms) count or binary matrix
         (SciPy or CuPy sparse, or a dense array). Only the columns of the topic words are

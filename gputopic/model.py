@@ -77,7 +77,8 @@ class GPUTopic(ParamsMixin):
         None/"auto": the hdbscan library on the CPU, gputopic's native HDBSCAN on CUDA; or
         "hdbscan" ("cpu"), "native" ("gpu"), "cuml" (RAPIDS, when named); or any object with
         ``fit`` and ``labels_``.
-    vectorizer_model : scikit-learn style vectorizer, default ``CountVectorizer(stop_words="english")``
+    vectorizer_model : scikit-learn style vectorizer, default :func:`gputopic.vectorize.default_vectorizer`
+        (``CountVectorizer(stop_words="english")`` keeping words of 2 to 20 letters)
     ctfidf_model : transformer, default :class:`gputopic.ClassTfidfTransformer`
     representation_model : object with ``represent(topic_words, *, embed)``, or a list of them
         applied in order (e.g. :class:`gputopic.MaximalMarginalRelevance`,

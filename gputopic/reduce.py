@@ -101,7 +101,7 @@ def fit_reduce(model: Any, X, backend: Backend, y=None):
                              "parameter. Use the default UMAP, umap-learn's or cuML's (all take y), or leave y out.")
         kwargs["y"] = y
     with warnings.catch_warnings():
-        # umap-learn says so at every seeded fit; the README documents it once
+        # umap-learn says so at every seeded fit; docs/parameters.md says it once
         warnings.filterwarnings("ignore", message=r"n_jobs value .* overridden to 1 by setting random_state")
         out = method(X_in, **kwargs)
     if not has_fit_transform:  # fit, then the points: embedding_ (UMAP-like) or transform
