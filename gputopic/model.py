@@ -212,7 +212,8 @@ class GPUTopic(ParamsMixin):
         """Learn from one more batch of documents (online topic modelling, BERTopic's
         ``partial_fit``). Needs a ``umap_model`` and ``hdbscan_model`` that learn
         incrementally, e.g. ``IncrementalPCA(n_components=5)`` and
-        ``MiniBatchKMeans(n_clusters=50)``. Topic words, sizes and embeddings describe all
+        ``MiniBatchKMeans(n_clusters=50)`` (a reducer without ``partial_fit`` learns from the
+        first batch only, as in BERTopic). Topic words, sizes and embeddings describe all
         batches so far; ``topics_`` are the last batch's; topic ids are the clustering
         model's cluster ids. See :mod:`gputopic.online`. Returns ``self``."""
         from .online import partial_fit

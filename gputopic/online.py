@@ -2,7 +2,9 @@
 time, for corpora that arrive as a stream.
 
 Each batch is embedded, reduced and clustered by models that learn incrementally (their
-own ``partial_fit``: e.g. scikit-learn's ``IncrementalPCA`` and ``MiniBatchKMeans``), and
+own ``partial_fit``: e.g. scikit-learn's ``IncrementalPCA`` and ``MiniBatchKMeans``; a
+reducer without ``partial_fit``, UMAP included, learns from the first batch and projects the
+later ones, as in BERTopic), and
 counted by an unfitted copy of the vectorizer whose terms join a growing vocabulary. Per
 topic, the term counts, embedding sums and sizes of all batches so far are kept and added
 to, so the c-TF-IDF, topic words and topic embeddings always describe every document
@@ -49,12 +51,10 @@ class OnlineState:
 
 
 def _check(model: Any) -> None:
-    for slot, example in (("umap_model", "IncrementalPCA(n_components=5)"),
-                          ("hdbscan_model", "MiniBatchKMeans(n_clusters=50)")):
-        value = getattr(model, slot)
-        if isinstance(value, str) or value is None or not callable(getattr(value, "partial_fit", None)):
-            raise InputError(f"partial_fit needs a {slot} that learns incrementally (with partial_fit), e.g. "
-                             f"scikit-learn's {example}; got {value!r}. Use fit() for UMAP and HDBSCAN.")
+    value = model.hdbscan_model
+    if isinstance(value, str) or value is None or not callable(getattr(value, "partial_fit", None)):
+        raise InputError("partial_fit needs a hdbscan_model that learns incrementally (with partial_fit), e.g. "
+                         f"scikit-learn's MiniBatchKMeans(n_clusters=50); got {value!r}. Use fit() for HDBSCAN.")
     for name in ("nr_topics", "seed_topic_list", "zeroshot_topic_list"):
         if getattr(model, name) is not None:
             raise InputError(f"partial_fit does not take {name}: fit the whole corpus with fit() to use it.")
@@ -93,7 +93,8 @@ def partial_fit(model: Any, state: FittedState | None, documents: Any, embedding
     run = OnlineState(ids=np.zeros(0, dtype=np.int64), counts=None, emb_sums=np.zeros((0, 0)),
                       sizes=np.zeros(0), vocab=[]) if first else state.online
     # a batch that fails leaves the model as it was: it learns on copies, stored at the end
-    umap_model = fresh(model.umap_model) if first else copy.deepcopy(state.umap_model)
+    umap_model = (fresh(_reduce.make_reducer(model.umap_model, device=backend.name, random_state=model.random_state))
+                  if first else copy.deepcopy(state.umap_model))
     hdbscan_model = fresh(model.hdbscan_model) if first else copy.deepcopy(state.hdbscan_model)
     vocab, column = list(run.vocab), dict(run.column)
     embedder = None if first else state.embedder
@@ -106,8 +107,13 @@ def partial_fit(model: Any, state: FittedState | None, documents: Any, embedding
         raise InputError(f"embeddings have {emb.shape[1]} dimensions but earlier batches had {state.n_features_in}: "
                          "use the same embedding model for every batch.")
 
-    umap_model.partial_fit(_reduce.model_input(umap_model, emb, backend))
-    reduced = _reduce.transform_reduce(umap_model, emb, backend)
+    if callable(getattr(umap_model, "partial_fit", None)):
+        umap_model.partial_fit(_reduce.model_input(umap_model, emb, backend))
+        reduced = _reduce.transform_reduce(umap_model, emb, backend)
+    elif first:  # a reducer that cannot learn incrementally learns from the first batch (BERTopic's rule)
+        reduced = _reduce.fit_reduce(umap_model, emb, backend)
+    else:
+        reduced = _reduce.transform_reduce(umap_model, emb, backend)
     hdbscan_model.partial_fit(_cluster.model_input(hdbscan_model, reduced, backend))
     predicted = _cluster.predict(hdbscan_model, reduced, backend)
     if predicted is None:

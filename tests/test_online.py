@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.cluster import MiniBatchKMeans
-from sklearn.decomposition import IncrementalPCA
+from sklearn.decomposition import PCA, IncrementalPCA
 
 from gputopic import ClassTfidfTransformer, InputError
 from gputopic.device import get_backend
@@ -61,8 +61,6 @@ def test_batches_add_up_to_the_whole_corpus(tmp_path):
 
 
 def test_partial_fit_refuses_what_cannot_learn_incrementally():
-    with pytest.raises(InputError, match="partial_fit needs a umap_model that learns incrementally"):
-        fast_model(umap_model=None).partial_fit(TOY_DOCS)
     with pytest.raises(InputError, match="partial_fit needs a hdbscan_model that learns incrementally"):
         fast_model(umap_model=IncrementalPCA(n_components=5)).partial_fit(TOY_DOCS)
     with pytest.raises(InputError, match="does not take nr_topics"):
@@ -137,3 +135,14 @@ def test_a_failed_batch_leaves_the_model_as_it_was():
     rep.fail = False
     model.partial_fit(TOY_DOCS[20:])
     assert model.umap_model_.n_samples_seen_ == 60 and "market" in model._state.online.vocab
+
+
+def test_a_reducer_without_partial_fit_learns_from_the_first_batch():
+    """BERTopic's rule: PCA (or UMAP) is fitted on the first batch and projects the later ones."""
+    model = fast_model(umap_model=PCA(n_components=5, random_state=0),
+                       hdbscan_model=MiniBatchKMeans(n_clusters=3, n_init=3, random_state=0))
+    model.partial_fit(TOY_DOCS[:30])
+    components = model.umap_model_.components_.copy()
+    model.partial_fit(TOY_DOCS[30:])
+    assert np.array_equal(model.umap_model_.components_, components)
+    assert sum(model.topic_sizes_.values()) == len(TOY_DOCS)
