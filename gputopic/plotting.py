@@ -286,7 +286,8 @@ def visualize_barchart(model: Any, topics: Any = None, top_n_topics: int = 8, n_
     """The ``n_words`` top words of each topic and their scores, one small bar chart per
     topic (4 per row; ``width``/``height`` are a chart's, and ``autoscale`` makes a chart
     tall enough for ``n_words`` bars). Topics: ``topics`` (may include -1), else the
-    ``top_n_topics`` largest."""
+    ``top_n_topics`` largest. Each chart's title is "Topic <id>" as in BERTopic (the custom
+    label with ``custom_labels``)."""
     go = _go()
     subplots = optional_import("plotly.subplots", "figures (visualize_*)")
     _check(model, custom_labels, width, height, title)
@@ -299,7 +300,7 @@ def visualize_barchart(model: Any, topics: Any = None, top_n_topics: int = 8, n_
     rows = -(-len(ids) // columns)
     fig = subplots.make_subplots(rows=rows, cols=columns, shared_xaxes=False, horizontal_spacing=0.1,
                                  vertical_spacing=0.4 / rows if rows > 1 else 0.1,
-                                 subplot_titles=[labels[t] for t in ids])
+                                 subplot_titles=[labels[t] if custom_labels else f"Topic {t}" for t in ids])
     for i, t in enumerate(ids):
         pairs = model.topic_representations_[t][:n_words][::-1]
         fig.add_trace(go.Bar(x=[s for _, s in pairs], y=[w + "  " for w, _ in pairs], orientation="h",

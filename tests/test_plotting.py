@@ -180,9 +180,9 @@ def test_barchart_bars_are_the_topic_words(real):
         words = model.get_topic(t)[:4][::-1]
         assert [y.strip() for y in trace.y] == [w for w, _ in words]
         np.testing.assert_allclose(trace.x, [s for _, s in words])
-    assert [a.text for a in fig.layout.annotations] == [model.topic_labels_[t] for t in range(6)]
+    assert [a.text for a in fig.layout.annotations] == [f"Topic {t}" for t in range(6)]  # BERTopic's titles
     with_outliers = model.visualize_barchart(topics=[-1, 3])
-    assert [a.text for a in with_outliers.layout.annotations] == [model.topic_labels_[-1], model.topic_labels_[3]]
+    assert [a.text for a in with_outliers.layout.annotations] == ["Topic -1", "Topic 3"]
     assert model.visualize_barchart(n_words=12, autoscale=True).layout.height > fig.layout.height
 
 
@@ -275,6 +275,7 @@ def test_generate_and_set_topic_labels():
     assert list(model.get_topic_info().CustomName) == model.custom_labels_
     assert model.get_document_info(TOY_DOCS).CustomName.iloc[0] == model.custom_labels_[int(model.topics_[0])]
     assert model.visualize_barchart(custom_labels=True).layout.annotations[1].text == "Football"
+    assert model.visualize_barchart().layout.annotations[1].text == "Topic 1"  # BERTopic's titles
     model.set_topic_labels(["a", "b", "c"])
     assert model.custom_labels_ == ["a", "b", "c"]
     with pytest.raises(InputError, match="has 2 labels but the model has 3 topics"):
