@@ -239,11 +239,12 @@ def _nearest_leaves(leaves: Leaves, n_probe: int, metric: str, budget: int) -> t
 
 
 def _search_leaves(X, leaves: Leaves, cand: torch.Tensor, k: int, metric: str, budget: int,
-                   gemm_dtype=None, best_d=None, best_i=None):
+                   gemm_dtype=None, best_d=None, best_i=None, diff=False):
     """Top-k (smallest distance) of every point among the points of its leaf's candidate
     leaves (``cand``: (L, c) leaf ids, -1 = none). Merged into ``best_d/best_i`` when
     given. Cosine: ``X`` normalised, distance ``1 - x.y``; euclidean: squared distances
-    are ranked and returned (the caller takes the square root)."""
+    are ranked and returned (the caller takes the square root); ``diff``: from coordinate
+    differences (low dimensions) instead of the one-GEMM expansion."""
     n, d = X.shape
     dev = X.device
     L, P = leaves.members.shape
@@ -267,10 +268,10 @@ def _search_leaves(X, leaves: Leaves, cand: torch.Tensor, k: int, metric: str, b
     while s < by_w.shape[0]:
         # grow the chunk while it fits: its widest row is its last (sorted by width)
         w_est = int(w_host[min(w_host.shape[0] - 1, s + 63)])
-        per_leaf = P * w_est * P * 12 + w_est * P * d * Xg.element_size()
+        per_leaf = P * w_est * P * (12 + 4 * d * diff) + w_est * P * d * Xg.element_size()
         e = min(by_w.shape[0], s + max(1, budget // max(1, per_leaf)))
         w = int(w_host[e - 1])
-        while e - s > 1 and (e - s) * (P * w * P * 12 + w * P * d * Xg.element_size()) > budget:
+        while e - s > 1 and (e - s) * (P * w * P * (12 + 4 * d * diff) + w * P * d * Xg.element_size()) > budget:
             e = s + max(1, (e - s) // 2)
             w = int(w_host[e - 1])
         sel = by_w[s:e]
@@ -278,12 +279,15 @@ def _search_leaves(X, leaves: Leaves, cand: torch.Tensor, k: int, metric: str, b
         q = leaves.members[sel]  # (B, P)
         cl = cand[sel, :w]
         refs = memb_ext[torch.where(cl >= 0, cl, L)].flatten(1)  # (B, c*P)
-        prod = torch.bmm(Xg[q], Xg[refs].transpose(1, 2)).float()  # (B, P, c*P)
-        if metric == "cosine":
-            dist = prod.neg_().add_(1.0)
+        if diff:  # squared distances from coordinate differences (no cancellation)
+            dist = (Xg[q][:, :, None, :] - Xg[refs][:, None, :, :]).pow_(2).sum(-1)
         else:
-            dist = prod.mul_(-2.0).add_(sq[q][:, :, None]).add_(sq[refs][:, None, :]).clamp_(min=0.0)
-        del prod
+            prod = torch.bmm(Xg[q], Xg[refs].transpose(1, 2)).float()  # (B, P, c*P)
+            if metric == "cosine":
+                dist = prod.neg_().add_(1.0)
+            else:
+                dist = prod.mul_(-2.0).add_(sq[q][:, :, None]).add_(sq[refs][:, None, :]).clamp_(min=0.0)
+            del prod
         dist.masked_fill_((refs == n)[:, None, :], float("inf"))
         kk = min(k, dist.shape[2])
         v, j = torch.topk(dist, kk, dim=2, largest=False, sorted=False)
@@ -524,7 +528,7 @@ def _kd_search(Xf, leaves, k, budget):
         g += 1
     ids = torch.arange(L, device=dev)
     cand1 = ((ids >> g) << g)[:, None] + torch.arange(1 << g, device=dev)[None, :]
-    bd, bi = _search_leaves(Xf, leaves, cand1, k, "euclidean", budget)
+    bd, bi = _search_leaves(Xf, leaves, cand1, k, "euclidean", budget, diff=True)
     # pass 2: every leaf outside that subtree whose box is nearer than the leaf's largest
     # bound (tree descent), then per point: the leaves whose box is nearer than its own bound
     bound = torch.cat([bd[:, -1], bd.new_zeros(1)])[leaves.members].amax(1)
@@ -655,7 +659,7 @@ KNN_MODES = ("auto", "exact", "approx")
 #: cores, the k-d tree search of 5-D points near 20k. CUDA: not measured (no GPU was lent);
 #: the exact fp16 search takes ~3 s at 1M points on an H100, so the switch is set at 200k
 #: until bench/scale.py has run on a card.
-AUTO_MIN = {"cpu": 50_000, "cuda": 200_000}
+AUTO_MIN = {"cpu": 50_001, "cuda": 200_000}  # CPU: above knn.CPU_EXACT_MAX, as NN-descent
 #: the sampled recall@k below which ``"auto"`` refuses the approximate graph
 MIN_RECALL = 0.95
 #: dimensions up to which the euclidean search uses the (exact) k-d tree

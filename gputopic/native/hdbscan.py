@@ -26,6 +26,14 @@ library (``min_cluster_size``, ``min_samples``, ``metric``, ``cluster_selection_
    minimum instead of writing distance tiles). The chosen edges of all components are
    merged with a small host union-find (sorted by weight), which keeps the tree exact with
    tied weights too.
+   ``knn="approx"`` (and ``"auto"`` from :data:`gputopic.native.ann.AUTO_MIN` points) on
+   euclidean data of at most 8 dimensions replaces both brute-force searches by the k-d
+   tree of :mod:`gputopic.native.ann`: exact neighbours (so the same core distances), and
+   a joining-edge search that compares only the point / leaf pairs whose boxes are nearer
+   than the point's threshold and whose leaf holds another component (the same tree, up to
+   ties); a component with no kNN edge leaving it first gets a finite bound from one
+   member's exact nearest foreign point. Other data: the inverted file (approximate;
+   ``"auto"`` refuses it below recall 0.95). ``knn_method_`` says which ran.
 3. Single-linkage tree, condensed tree, stabilities, EOM / leaf selection with
    ``allow_single_cluster`` and ``cluster_selection_epsilon``, labels and probabilities on
    the host with numba (pure-Python loops when numba is missing: correct but slow).
@@ -313,11 +321,13 @@ def _brute_best_tree(Xp, core, comp, lb, q_idx, q_thresh, leaves, boxes):
         w = torch.maximum(torch.maximum(d, core[qi][:, None]), core[rr])
         bad = ~rv | (comp[rr] == comp[qi][:, None]) | (lb[rr] >= thr[qi][:, None])
         w.masked_fill_(bad, float("inf"))
-        wm, j = w.min(1)
+        wm = w.amin(1)
         keep = torch.isfinite(wm)
+        # ties: the smallest target index (as the brute-force path)
+        tj = torch.where(w == wm[:, None], rr, n).amin(1)
         got_q.append(qi[keep])
         got_w.append(wm[keep])
-        got_t.append(rr.gather(1, j[:, None]).squeeze(1)[keep])
+        got_t.append(tj[keep])
     if got_q:
         gq, gw, gt = torch.cat(got_q), torch.cat(got_w), torch.cat(got_t)
         best_w.scatter_reduce_(0, gq, gw, "amin")
