@@ -77,7 +77,7 @@ def provenance(device: torch.device) -> dict:
 # ----------------------------------------------------------------------------- data
 
 
-def embeddings(device: str) -> tuple[np.ndarray, np.ndarray]:
+def embeddings(device: str, model: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(embeddings, labels) of all 20 Newsgroups posts; cached in bench/.cache."""
     from corpus import load
 
@@ -95,7 +95,7 @@ def embeddings(device: str) -> tuple[np.ndarray, np.ndarray]:
             from gputopic.device import get_backend
             from gputopic.embed import load_embedder
 
-            emb = load_embedder(None, device, embedding_backend="auto" if device == "cpu" else "torch")
+            emb = load_embedder(model, device, embedding_backend="auto" if device == "cpu" else "torch")
             E = np.asarray(emb.encode(docs, get_backend(device)), np.float32) if device == "cpu" else \
                 emb.encode(docs, get_backend(device)).get().astype(np.float32)
         CACHE.mkdir(parents=True, exist_ok=True)
@@ -109,14 +109,16 @@ def resample(E: torch.Tensor, labels: torch.Tensor, n: int, noise: float, seed: 
     """n rows drawn with replacement, plus Gaussian noise of norm ``noise`` x the median
     nearest-other-post distance, renormalised (see the module docstring)."""
     g = torch.Generator(device="cpu").manual_seed(seed)
+    gd = g if E.device.type == "cpu" else torch.Generator(device=E.device).manual_seed(seed)
     En = torch.nn.functional.normalize(E.float(), dim=1)
     d, _ = exact_knn(En[:5000], 2, "euclidean")
     scale = float(noise * d[:, 1].median()) / En.shape[1] ** 0.5
-    pick = torch.randint(0, En.shape[0], (n,), generator=g).to(E.device)
+    pick = torch.randint(0, En.shape[0], (n,), generator=g)
+    pick_d = pick.to(E.device)
     out = torch.empty((n, En.shape[1]), dtype=torch.float32, device=E.device)
     for s in range(0, n, 1 << 20):
-        p = pick[s : s + (1 << 20)]
-        z = torch.randn((p.shape[0], En.shape[1]), generator=g).to(E.device)
+        p = pick_d[s : s + (1 << 20)]
+        z = torch.randn((p.shape[0], En.shape[1]), generator=gd, device=E.device)
         out[s : s + p.shape[0]] = torch.nn.functional.normalize(En[p] + scale * z, dim=1)
     return out, labels[pick]
 
@@ -229,7 +231,7 @@ def run_gpu(args) -> dict:  # written against the documented torch / CuPy API; n
     except Exception:  # noqa: BLE001
         pool = None
     out = {"mode": "gpu", "provenance": provenance(dev), "args": vars(args), "runs": []}
-    E, lab = embeddings("cuda")
+    E, lab = embeddings("cuda", args.model)
     E, lab = torch.from_numpy(E).to(dev), torch.from_numpy(lab)
     t_start = time.perf_counter()
     prev = None
@@ -290,6 +292,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--noise", type=float, default=0.5)
     p.add_argument("--budget-s", type=float, default=480)
+    p.add_argument("--model", help="GPU: embedding model folder when bench/.cache has no embeddings")
     p.add_argument("--out")
     args = p.parse_args()
     res = run_cpu(args) if args.cpu else run_gpu(args)
