@@ -26,6 +26,7 @@ time left (``--budget-s``) is below twice the previous size's total times the si
 
     python bench/scale.py --cpu --sizes 50000,100000,200000 --out bench/results/scale_cpu.json
     python bench/scale.py --sizes 100000,1000000,3000000,10000000 --out /tmp/out/scale_gpu.json
+    python bench/scale.py --device cpu --sizes 3000,6000 --exact-sizes 3000 --budget-s 300   # dry run
 """
 
 from __future__ import annotations
@@ -219,19 +220,22 @@ def run_cpu(args) -> dict:
 # ----------------------------------------------------------------------------- GPU
 
 
-def run_gpu(args) -> dict:  # written against the documented torch / CuPy API; not run yet
+def run_gpu(args) -> dict:
+    """The device run; ``--device cpu`` is the dry run of the same code at small sizes (no
+    GPU was lent when this was written: the CUDA path is unverified)."""
     from sklearn.metrics import normalized_mutual_info_score
 
     from gputopic.native import HDBSCAN, UMAP
 
-    dev = torch.device("cuda")
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
     try:
         import cupy
-        pool = cupy.get_default_memory_pool()
+        pool = cupy.get_default_memory_pool() if cuda else None
     except Exception:  # noqa: BLE001
         pool = None
     out = {"mode": "gpu", "provenance": provenance(dev), "args": vars(args), "runs": []}
-    E, lab = embeddings("cuda", args.model)
+    E, lab = embeddings(dev.type, args.model)
     E, lab = torch.from_numpy(E).to(dev), torch.from_numpy(lab)
     t_start = time.perf_counter()
     prev = None
@@ -245,13 +249,16 @@ def run_gpu(args) -> dict:  # written against the documented torch / CuPy API; n
         stages = {}
 
         def stage(name, fn):
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
+            if cuda:
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
             t = time.perf_counter()
             r = fn()
-            torch.cuda.synchronize()
-            stages[name] = {"s": time.perf_counter() - t, "torch_peak_gib": torch.cuda.max_memory_allocated() / 2**30,
-                            "cupy_pool_used_gib": (pool.used_bytes() / 2**30) if pool else None,
+            if cuda:
+                torch.cuda.synchronize()
+            stages[name] = {"s": time.perf_counter() - t,
+                            "torch_peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
+                            "cupy_pool_used_gib": (pool.used_bytes() / 2**30) if (pool and cuda) else None,
                             "host_peak_rss_gib": rss_gib()}
             return r
 
@@ -260,10 +267,10 @@ def run_gpu(args) -> dict:  # written against the documented torch / CuPy API; n
         if rec is None and mode != "exact":
             rec = ann.sample_recall(X, i, "cosine", n_sample=1000)
         emb = stage("umap", lambda: UMAP(n_neighbors=15, n_components=5, metric="cosine", min_dist=0.0,
-                                         random_state=0, device="cuda").fit_transform(X, knn=(d, i)))
+                                         random_state=0, device=dev.type).fit_transform(X, knn=(d, i)))
         del d, i
         h = stage("hdbscan", lambda: HDBSCAN(min_cluster_size=max(15, n // 2000), min_samples=10,
-                                              knn=mode, device="cuda").fit(emb))
+                                              knn=mode, device=dev.type).fit(emb))
         labels = h.labels_.cpu().numpy() if hasattr(h.labels_, "cpu") else np.asarray(h.labels_)
         nmi = float(normalized_mutual_info_score(y.numpy(), labels))
         total = sum(s["s"] for s in stages.values())
@@ -274,7 +281,8 @@ def run_gpu(args) -> dict:  # written against the documented torch / CuPy API; n
         if mode == "approx":
             prev = (n, total)
         del X, emb, h
-        torch.cuda.empty_cache()
+        if cuda:
+            torch.cuda.empty_cache()
     ok = [r for r in out["runs"] if r.get("knn") == "approx" and "total_s" in r and r["n"] >= 1_000_000]
     out["exponent_1m_up"] = exponent([r["n"] for r in ok], [r["total_s"] for r in ok])
     return out
@@ -292,6 +300,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--noise", type=float, default=0.5)
     p.add_argument("--budget-s", type=float, default=480)
+    p.add_argument("--device", default="cuda", help="default mode: cuda, or cpu for a dry run at small sizes")
     p.add_argument("--model", help="GPU: embedding model folder when bench/.cache has no embeddings")
     p.add_argument("--out")
     args = p.parse_args()
