@@ -10,7 +10,8 @@ adversarial case for the inverted file.
 
 ``--cpu`` (anything can rerun it here; set ``--threads``): for each size, the inverted
 file kNN time (repeats, spread), its recall@15 on 1,000 sampled points against the exact
-search, the same on uniform data at the smallest size with what ``knn="auto"`` decides,
+search, the same on the real posts themselves and on ``--uniform-n`` uniform random unit vectors,
+with what ``knn="auto"`` decides there,
 and HDBSCAN on 5-D points (a Gaussian mixture with 10 % uniform background, a stand-in
 for a UMAP output) with ``knn="approx"`` (k-d tree kNN and MST search) against
 ``knn="exact"`` (ARI, times) where the exact one is affordable; exponents by least squares
@@ -180,7 +181,7 @@ def run_cpu(args) -> dict:
         # the real posts themselves (no resampling), and uniform random unit vectors
         for name, X in (("real_posts", torch.nn.functional.normalize(E.float(), dim=1)),
                         ("uniform", torch.nn.functional.normalize(
-                            torch.randn(sizes[0], 384, generator=torch.Generator().manual_seed(1)), dim=1))):
+                            torch.randn(args.uniform_n, 384, generator=torch.Generator().manual_seed(1)), dim=1))):
             t = time.perf_counter()
             _, idx = ann.knn_ivf(X, 15, "cosine")
             ti = time.perf_counter() - t
@@ -296,6 +297,7 @@ def main() -> int:
     p.add_argument("--hdb-sizes", default="50000,100000,200000,400000", help="CPU: 5-D HDBSCAN sizes")
     p.add_argument("--exact-max", type=int, default=50000, help="CPU: largest 5-D size also fit with knn='exact'")
     p.add_argument("--parts", default="knn,hdbscan", help="CPU: knn, hdbscan")
+    p.add_argument("--uniform-n", type=int, default=20000, help="CPU: uniform random points for the recall check")
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--noise", type=float, default=0.5)
