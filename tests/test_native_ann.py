@@ -92,11 +92,12 @@ def test_ivf_euclidean_matches_exact_on_clusters():
 
 def test_auto_refuses_low_recall_on_uniform_data(monkeypatch, caplog):
     X = torch.nn.functional.normalize(torch.randn(4000, 384, generator=torch.Generator().manual_seed(0)), dim=1)
-    _, i = ann.knn_ivf(X, 15, "cosine", leaf_size=64)
+    _, i = ann.knn_ivf(X, 15, "cosine", leaf_size=64, n_probe=16)
     _, ie = exact_knn(X, 15, "cosine")
     assert ann.recall(i, ie) < 0.95  # the inverted file collapses on uniform data in 384-D
     monkeypatch.setitem(ann.AUTO_MIN, "cpu", 0)
     monkeypatch.setattr(ann, "IVF_LEAF_SIZE", 64)
+    monkeypatch.setattr(ann, "IVF_PROBE", 16)  # 48 of ~125 leaves would scan most of the data
     with caplog.at_level(logging.INFO, logger="gputopic"):
         d, i2, info = ann.self_knn(X, 15, "cosine", "auto", who="test")
     assert info["method"] == "exact" and info["refused_recall"] < 0.95
