@@ -17,6 +17,8 @@
 # A third part, `figures` (plotly's tests), carries less: .gpu/plot holds plotly's wheel (9.7 MB; the
 # device has narwhals), and model + data + plot + the repository come to ~66.7 of the 64 MiB (67.1 MB):
 #   run(command="bash bench/gpu_check.sh figures", carry=[".gpu/model", ".gpu/data", ".gpu/plot"], timeout_s=300)
+# Issue 16's scaling run (not yet run on a card): one call of ~9 minutes,
+#   run(command="bash bench/gpu_check.sh scale", carry=[".gpu/model", ".gpu/data"], timeout_s=570)
 # Parts run in the order given; BENCH_BUDGET, BENCH_SKIP (empty: skip nothing), PLAIN_N and TESTS_TIMEOUT
 # size a call. The tests need ~75 s on a fresh machine (compiles): give them 150 s or more.
 # 15 minutes of device time per session in all, starting the machine included.
@@ -62,7 +64,14 @@ bench)
   timeout $((budget + 20)) python3 bench/gpu_bench.py --model .gpu/model --out "$OUT" --budget-s "$budget" \
     --skip "${BENCH_SKIP-knn_strategies,hdbscan_triton_vs_torch_100k}" --plain-n "${PLAIN_N:-10000}" \
     --cpu-peer-timeout 150 --embed-budget-s 90 2>&1 | tee "$OUT/bench_log.txt" | grep -v Warning ;;
-*) echo "unknown part $PART (tests, figures, dask, bench)" ;;
+scale)
+  # issue 16: approximate vs exact kNN / UMAP / HDBSCAN on resampled 20 Newsgroups embeddings,
+  # 100k..10M (bench/scale.py; the posts are embedded on the card first, ~1 s). Carry .gpu/model
+  # and .gpu/data; sizes that the time left cannot reach are skipped and listed
+  timeout "${SCALE_TIMEOUT:-540}" python3 bench/scale.py --model .gpu/model --budget-s "${SCALE_BUDGET:-470}" \
+    --sizes "${SCALE_SIZES:-100000,1000000,3000000,10000000}" --exact-sizes "${SCALE_EXACT:-100000,1000000}" \
+    --out "$OUT/scale_gpu.json" 2>&1 | tee "$OUT/scale_log.txt" | grep -v Warning | tail -40 ;;
+*) echo "unknown part $PART (tests, figures, dask, bench, scale)" ;;
 esac
 echo "gpu_check $PART done"
 done

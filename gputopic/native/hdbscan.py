@@ -26,6 +26,14 @@ library (``min_cluster_size``, ``min_samples``, ``metric``, ``cluster_selection_
    minimum instead of writing distance tiles). The chosen edges of all components are
    merged with a small host union-find (sorted by weight), which keeps the tree exact with
    tied weights too.
+   ``knn="approx"`` (and ``"auto"`` from :data:`gputopic.native.ann.AUTO_MIN` points) on
+   euclidean data of at most 8 dimensions replaces both brute-force searches by the k-d
+   tree of :mod:`gputopic.native.ann`: exact neighbours (so the same core distances), and
+   a joining-edge search that compares only the point / leaf pairs whose boxes are nearer
+   than the point's threshold and whose leaf holds another component (the same tree, up to
+   ties); a component with no kNN edge leaving it first gets a finite bound from one
+   member's exact nearest foreign point. Other data: the inverted file (approximate;
+   ``"auto"`` refuses it below recall 0.95). ``knn_method_`` says which ran.
 3. Single-linkage tree, condensed tree, stabilities, EOM / leaf selection with
    ``allow_single_cluster`` and ``cluster_selection_epsilon``, labels and probabilities on
    the host with numba (pure-Python loops when numba is missing: correct but slow).
@@ -60,6 +68,7 @@ import torch
 
 from ..device import array_kind, as_tensor, from_tensor
 from ..exceptions import InputError, NotFittedError
+from .ann import AUTO_MIN, KD_LEAF_SIZE, KD_MAX_DIM, check_mode, kd_applicable, kd_leaves, knn_kdtree, self_knn
 from .knn import knn
 
 logger = logging.getLogger("gputopic")
@@ -236,6 +245,101 @@ def _brute_best(Xp, core, comp, lb, q_idx, q_thresh, metric, budget):
     return _brute_best_torch(Xp, core, comp, lb, q_idx, q_thresh, metric, budget)
 
 
+def _tree_upper_bound(Xp, core, comp, need, thresh, n_comp):
+    """A finite upper bound of each component's cheapest outgoing edge where the kNN graph
+    gave none: the exact nearest point of another component to one member (the first
+    point needing a search), as a mutual reachability weight."""
+    dev = Xp.device
+    inf_c = torch.isinf(thresh)
+    if not bool(inf_c.any()):
+        return thresh
+    cq = comp[need[inf_c]]
+    rep = torch.full((n_comp,), Xp.shape[0], dtype=torch.int64, device=dev)
+    rep.scatter_reduce_(0, cq, need[inf_c], "amin")
+    reps = rep[rep < Xp.shape[0]]
+    ub = torch.full((n_comp,), float("inf"), device=dev)
+    for s in range(0, reps.shape[0], 256):
+        r = reps[s : s + 256]
+        d = torch.cdist(Xp[r], Xp)  # (<=256, n): one row per disconnected component
+        d = torch.maximum(torch.maximum(d, core[r][:, None]), core[None, :])
+        d.masked_fill_(comp[r][:, None] == comp[None, :], float("inf"))
+        ub[comp[r]] = d.amin(1)
+    # a little slack: the final comparison is strict and cdist rounds differently
+    return torch.where(inf_c, ub[comp[need]] * (1 + 1e-5) + 1e-12, thresh)
+
+
+def _brute_best_tree(Xp, core, comp, lb, q_idx, q_thresh, leaves, boxes):
+    """:func:`_brute_best` with the k-d tree leaves of :mod:`.ann`: only (point, leaf) pairs
+    whose box is nearer than the point's threshold, and whose leaf is not entirely of the
+    point's component nor entirely at ``lb >= threshold``, are compared."""
+    from .ann import leaf_pairs, point_box_pairs
+
+    n = Xp.shape[0]
+    dev = Xp.device
+    members = leaves.members
+    L = leaves.n_leaves
+    levels = L.bit_length() - 1
+    thr = torch.full((n + 1,), -1.0, device=dev)
+    thr[q_idx] = q_thresh
+    thr_leaf = thr[members].amax(1)
+    bound2 = torch.where(thr_leaf > 0, thr_leaf * thr_leaf, -1.0)
+    # per node of every level: component range and smallest lb (for pruning)
+    big = torch.iinfo(torch.int64).max
+    ce = torch.cat([comp, comp.new_full((1,), -1)])
+    cmin = torch.where(members < n, ce[members], big).amin(1)
+    cmax = ce[members].amax(1)
+    le = torch.cat([lb, lb.new_full((1,), float("inf"))])
+    lmin = le[members].amin(1)
+    cmins, cmaxs, lmins = [cmin], [cmax], [lmin]
+    for _ in range(levels):
+        cmins.append(torch.minimum(cmins[-1][0::2], cmins[-1][1::2]))
+        cmaxs.append(torch.maximum(cmaxs[-1][0::2], cmaxs[-1][1::2]))
+        lmins.append(torch.minimum(lmins[-1][0::2], lmins[-1][1::2]))
+    cmins, cmaxs, lmins = cmins[::-1], cmaxs[::-1], lmins[::-1]
+    tmax = [thr_leaf]
+    for _ in range(levels):
+        tmax.append(torch.maximum(tmax[-1][0::2], tmax[-1][1::2]))
+    tmax = tmax[::-1]
+
+    def ok(lev, a, b):
+        same = (cmins[lev][a] == cmaxs[lev][a]) & (cmins[lev][b] == cmaxs[lev][b]) & (cmins[lev][a] == cmins[lev][b])
+        return ~same & (lmins[lev][b] < tmax[lev][a])
+
+    a, b = leaf_pairs(leaves, boxes, bound2, pair_ok=ok)
+    best_w = torch.full((n,), float("inf"), device=dev)
+    best_t = torch.full((n,), n, dtype=torch.int64, device=dev)
+    got_q, got_w, got_t = [], [], []
+    step = 1 << 16
+    for s in range(0, a.shape[0], step):
+        qi, bl = point_box_pairs(Xp, leaves, a[s : s + step], b[s : s + step], torch.where(thr[:n] > 0, thr[:n] ** 2, -1.0))
+        if qi.numel() == 0:
+            continue
+        refs = members[bl]  # (K, P)
+        rv = refs < n
+        rr = torch.where(rv, refs, 0)
+        d = (Xp[qi][:, None, :] - Xp[rr]).norm(dim=-1)
+        w = torch.maximum(torch.maximum(d, core[qi][:, None]), core[rr])
+        bad = ~rv | (comp[rr] == comp[qi][:, None]) | (lb[rr] >= thr[qi][:, None])
+        w.masked_fill_(bad, float("inf"))
+        wm = w.amin(1)
+        keep = torch.isfinite(wm)
+        # ties: the smallest target index (as the brute-force path)
+        tj = torch.where(w == wm[:, None], rr, n).amin(1)
+        got_q.append(qi[keep])
+        got_w.append(wm[keep])
+        got_t.append(tj[keep])
+    if got_q:
+        gq, gw, gt = torch.cat(got_q), torch.cat(got_w), torch.cat(got_t)
+        best_w.scatter_reduce_(0, gq, gw, "amin")
+        # ties: the smallest target index among the minima
+        hit = gw == best_w[gq]
+        best_t.scatter_reduce_(0, gq[hit], gt[hit], "amin")
+    w_q = best_w[q_idx]
+    t_q = best_t[q_idx]
+    ok_t = torch.isfinite(w_q) & (t_q < n)
+    return torch.where(ok_t, w_q, float("inf")), torch.where(ok_t, t_q, -1)
+
+
 @njit(cache=True)
 def _uf_find(parent, x):
     root = x
@@ -273,8 +377,13 @@ def _merge_components(ca, cb, n_comp):
     return keep, mapping, count
 
 
-def _mst(Xp, core, nd, ni, metric, budget, verbose=False):
-    """Exact MST of the mutual reachability graph: (a, b, w) host arrays of n-1 edges."""
+def _mst(Xp, core, nd, ni, metric, budget, verbose=False, leaves=None):
+    """Exact MST of the mutual reachability graph: (a, b, w) host arrays of n-1 edges.
+
+    With ``leaves`` (k-d tree leaves of ``Xp``, :func:`.ann.kd_leaves`) the exact search
+    for edges outside the kNN graph compares only point / leaf pairs that the boxes cannot
+    rule out (:func:`_brute_best_tree`); a component without any kNN edge leaving it first
+    gets an upper bound from one member's exact nearest foreign point."""
     n = Xp.shape[0]
     dev = Xp.device
     kg = ni.shape[1]
@@ -291,6 +400,10 @@ def _mst(Xp, core, nd, ni, metric, budget, verbose=False):
     comp = ar.clone()
     n_comp = n
     out_a, out_b = [], []
+    if leaves is not None:
+        from .ann import tree_levels
+
+        boxes = tree_levels(leaves)
     rnd = 0
     while n_comp > 1:
         rnd += 1
@@ -303,8 +416,12 @@ def _mst(Xp, core, nd, ni, metric, budget, verbose=False):
         wc = torch.full((n_comp,), float("inf"), device=dev).scatter_reduce_(0, comp, bw, "amin")
         need = (lb < wc[comp]).nonzero().squeeze(1)
         n_bf = int(need.numel())
-        if n_bf:
+        if n_bf and leaves is not None:
+            thr = _tree_upper_bound(Xp, core, comp, need, wc[comp[need]], n_comp)
+            bfw, bft = _brute_best_tree(Xp, core, comp, lb, need, thr, leaves, boxes)
+        elif n_bf:
             bfw, bft = _brute_best(Xp, core, comp, lb, need, wc[comp[need]], metric, budget)
+        if n_bf:
             better = bfw < bw[need]
             upd = need[better]
             bw[upd] = bfw[better]
@@ -610,6 +727,7 @@ class HDBSCAN:
         prediction_data=False,
         device="auto",
         verbose=False,
+        knn="auto",
     ):
         self.min_cluster_size = min_cluster_size
         self.min_samples = min_samples
@@ -620,13 +738,14 @@ class HDBSCAN:
         self.prediction_data = prediction_data
         self.device = device
         self.verbose = verbose
+        self.knn = knn
 
     # sklearn-style parameter access
     def get_params(self, deep=True):
         return {k: getattr(self, k) for k in (
             "min_cluster_size", "min_samples", "metric", "cluster_selection_method",
             "cluster_selection_epsilon", "allow_single_cluster", "prediction_data",
-            "device", "verbose")}
+            "device", "verbose", "knn")}
 
     def set_params(self, **params):
         valid = self.get_params()
@@ -654,6 +773,7 @@ class HDBSCAN:
             raise InputError(f"cluster_selection_epsilon must be a float >= 0, got {eps!r}")
         if self.device not in _DEVICES:
             raise InputError(f"device must be one of {_DEVICES}, got {self.device!r}")
+        check_mode(self.knn)
         return int(mcs), int(ms) if ms is not None else int(mcs)
 
     def _compute_device(self, X: torch.Tensor) -> torch.device:
@@ -685,12 +805,27 @@ class HDBSCAN:
         ms_tree = max(1, min(n - 1, ms))
         ms_eff = min(ms, n)
         kg = min(n, max(ms_tree + 1, _GRAPH_K))
-        _, ni = knn(Xp, kg, self.metric, memory_budget=budget)
+        leaves = None
+        mode = self.knn
+        if mode == "auto" and n < AUTO_MIN.get(dev.type, AUTO_MIN["cuda"]):
+            mode = "exact"
+        if mode != "exact" and self.metric == "euclidean" and Xp.shape[1] <= KD_MAX_DIM \
+                and kd_applicable(n, kg):
+            # k-d tree: exact neighbours, and boxes that bound the MST's joining-edge search
+            leaves = kd_leaves(Xp, KD_LEAF_SIZE)
+            _, ni = knn_kdtree(Xp, kg, leaves=leaves, memory_budget=budget)
+            self.knn_method_ = "kdtree"
+        elif mode != "exact":
+            _, ni, info = self_knn(Xp, kg, self.metric, mode, who="HDBSCAN")
+            self.knn_method_ = info["method"]
+        else:
+            _, ni = knn(Xp, kg, self.metric, memory_budget=budget)
+            self.knn_method_ = "exact"
         nd, ni = _refine_knn(Xp, Xp, ni, self.metric)
         core = nd[:, min(ms_tree, kg - 1)].contiguous()
         pred_core = nd[:, ms_eff - 1].contiguous()
         t1 = time.perf_counter()
-        a, b, w = _mst(Xp, core, nd, ni, self.metric, budget, self.verbose)
+        a, b, w = _mst(Xp, core, nd, ni, self.metric, budget, self.verbose, leaves=leaves)
         t2 = time.perf_counter()
         order = np.argsort(w, kind="stable")
         self._mst_ = (a[order], b[order], w[order])

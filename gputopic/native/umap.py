@@ -20,10 +20,13 @@ What is implemented (umap-learn's parameter names, defaults and semantics):
 
 Where it differs from umap-learn:
 
-* metrics: only ``"euclidean"`` and ``"cosine"``; the kNN graph is exact
-  (:func:`gputopic.native.knn.knn`) instead of NN-descent, except for CPU fits of more
-  than :data:`~gputopic.native.knn.CPU_EXACT_MAX` points, which use NN-descent as
-  umap-learn does (the exact search is O(n^2) on the CPU);
+* metrics: only ``"euclidean"`` and ``"cosine"``; the kNN graph (``knn=``) is exact
+  (:func:`gputopic.native.knn.knn`) with ``"exact"``; the inverted file of
+  :mod:`gputopic.native.ann` (its sampled recall logged and kept in ``knn_recall_``) with
+  ``"approx"``; with ``"auto"`` (default) exact below :data:`gputopic.native.ann.AUTO_MIN`
+  points, NN-descent as umap-learn for CPU fits of more than
+  :data:`~gputopic.native.knn.CPU_EXACT_MAX` points, else the inverted file unless its
+  sampled recall is below 0.95 (then exact, logged). ``knn_method_`` says which ran;
 * on the CPU the fit's SGD is :mod:`gputopic.native._umap_sgd_cpu`: umap-learn's
   one-edge-at-a-time updates in numba on every thread (points split into per-thread
   blocks, other blocks read from a snapshot refreshed 8 times per epoch), reproducible
@@ -70,6 +73,7 @@ import torch
 from ..device import array_kind, as_tensor, from_tensor
 from ..exceptions import DeviceError, InputError, NotFittedError
 from . import _umap_sgd_cpu as _sgd_cpu
+from .ann import check_mode, self_knn
 from .knn import CPU_EXACT_MAX, METRICS, knn as _knn, nndescent
 
 logger = logging.getLogger("gputopic")
@@ -470,6 +474,7 @@ class UMAP:
         device: str = "auto",
         verbose: bool = False,
         target_weight: float = 0.5,
+        knn: str = "auto",
     ):
         self.n_neighbors = n_neighbors
         self.n_components = n_components
@@ -487,13 +492,14 @@ class UMAP:
         self.device = device
         self.verbose = verbose
         self.target_weight = target_weight
+        self.knn = knn
 
     # sklearn-style parameter access
     def get_params(self, deep: bool = True) -> dict:
         names = (
             "n_neighbors n_components metric min_dist spread n_epochs learning_rate "
             "negative_sample_rate repulsion_strength set_op_mix_ratio local_connectivity "
-            "init random_state device verbose target_weight"
+            "init random_state device verbose target_weight knn"
         ).split()
         return {n: getattr(self, n) for n in names}
 
@@ -561,6 +567,7 @@ class UMAP:
         if isinstance(self.target_weight, bool) or not isinstance(self.target_weight, (int, float)) \
                 or not 0 <= self.target_weight <= 1:
             raise InputError(f"target_weight must be a number in [0, 1], got {self.target_weight!r}")
+        check_mode(self.knn)
 
     def _seeds(self) -> tuple[np.random.RandomState, int]:
         if self.random_state is None:
@@ -622,12 +629,16 @@ class UMAP:
         self._device = device
 
         k = int(self.n_neighbors)
-        if knn is None and device.type == "cpu" and n > CPU_EXACT_MAX:
-            dist, idx = nndescent(Xt, k, self.metric, seed)
-        elif knn is None:
-            dist, idx = _knn(Xt, k, self.metric)
-        else:
+        self.knn_recall_ = None
+        if knn is not None:
             dist, idx = self._check_knn(knn, n, device)
+            self.knn_method_ = "precomputed"
+        elif self.knn == "auto" and device.type == "cpu" and n > CPU_EXACT_MAX:
+            dist, idx = nndescent(Xt, k, self.metric, seed)
+            self.knn_method_ = "nndescent"
+        else:
+            dist, idx, info = self_knn(Xt, k, self.metric, self.knn, seed=seed, who="UMAP")
+            self.knn_method_, self.knn_recall_ = info["method"], info["recall"]
         rows, cols, w, sigma, rho = fuzzy_simplicial_set(
             dist, idx, n, float(self.set_op_mix_ratio), float(self.local_connectivity)
         )
