@@ -248,7 +248,6 @@ def _search_leaves(X, leaves: Leaves, cand: torch.Tensor, k: int, metric: str, b
     n, d = X.shape
     dev = X.device
     L, P = leaves.members.shape
-    c = cand.shape[1]
     gemm_dtype = gemm_dtype or X.dtype
     Xg = torch.cat([X, X.new_zeros((1, d))]).to(gemm_dtype)
     sq = (X.float() * X.float()).sum(1)
@@ -521,7 +520,6 @@ def _kd_search(Xf, leaves, k, budget):
     """Both passes of :func:`knn_kdtree` on prepared data; squared distances."""
     L = leaves.n_leaves
     dev = Xf.device
-    n = Xf.shape[0]
     levels = L.bit_length() - 1
     # pass 1: the leaves of the query's subtree of 2^g leaves (at least k + 1 points)
     g = min(levels, KD_FIRST_LEVELS)

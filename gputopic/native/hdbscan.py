@@ -66,7 +66,8 @@ import numpy as np
 
 import torch
 
-from ..device import array_kind, as_tensor, from_tensor
+from .._params import ParamsMixin
+from ..device import array_kind, as_tensor, output_like
 from ..exceptions import InputError, NotFittedError
 from .ann import AUTO_MIN, KD_LEAF_SIZE, KD_MAX_DIM, check_mode, kd_applicable, kd_leaves, knn_kdtree, self_knn
 from .knn import knn
@@ -106,14 +107,6 @@ def _as_tensor(X: Any) -> torch.Tensor:
     if not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
         raise InputError(f"X must be numeric, got dtype {t.dtype}")
     return t
-
-
-def _to_kind(a: np.ndarray, kind: str, like: Any):
-    """Return host array ``a`` as the caller's kind (NumPy, torch on ``like``'s device, CuPy)."""
-    if kind == "numpy":
-        return a
-    t = torch.from_numpy(np.ascontiguousarray(a))
-    return from_tensor(t, kind, like.device if kind == "torch" else None)
 
 
 # ----------------------------------------------------------------------------- distances
@@ -704,7 +697,7 @@ def _predict(nn, lam_new, plam, ppar, birth, cpar, clab, cdeath):
 # ----------------------------------------------------------------------------- estimator
 
 
-class HDBSCAN:
+class HDBSCAN(ParamsMixin):
     """HDBSCAN clustering with hdbscan's parameters; kNN and MST in torch (CPU or CUDA).
 
     Fitted attributes: ``labels_`` (-1 is noise), ``probabilities_`` (same kind as the
@@ -740,21 +733,6 @@ class HDBSCAN:
         self.verbose = verbose
         self.knn = knn
 
-    # sklearn-style parameter access
-    def get_params(self, deep=True):
-        return {k: getattr(self, k) for k in (
-            "min_cluster_size", "min_samples", "metric", "cluster_selection_method",
-            "cluster_selection_epsilon", "allow_single_cluster", "prediction_data",
-            "device", "verbose", "knn")}
-
-    def set_params(self, **params):
-        valid = self.get_params()
-        for k, v in params.items():
-            if k not in valid:
-                raise InputError(f"Invalid parameter {k!r} for HDBSCAN")
-            setattr(self, k, v)
-        return self
-
     def _validate(self):
         mcs = self.min_cluster_size
         if isinstance(mcs, bool) or not isinstance(mcs, (int, np.integer)) or mcs < 2:
@@ -789,7 +767,7 @@ class HDBSCAN:
 
     def fit(self, X, y=None):
         mcs, ms = self._validate()
-        kind = array_kind(X)
+        out = output_like(X, keep_torch=True)  # torch in, torch out (on its device); CuPy in, CuPy out
         Xt = _as_tensor(X)
         n = Xt.shape[0]
         if n < 1:
@@ -843,9 +821,8 @@ class HDBSCAN:
         else:
             self._X_fit = None
             self._core_t = None
-        self._fit_kind = kind
-        self.labels_ = _to_kind(self._labels_np, kind, Xt)
-        self.probabilities_ = _to_kind(self._probs_np, kind, Xt)
+        self.labels_ = out.array(self._labels_np)
+        self.probabilities_ = out.array(self._probs_np)
         self.n_features_in_ = Xt.shape[1]
         return self
 
@@ -895,14 +872,14 @@ class HDBSCAN:
             raise InputError(
                 "approximate_predict needs prediction data: set prediction_data=True before fit"
             )
-        kind = array_kind(points)
+        out = output_like(points, keep_torch=True)
         Pt = _as_tensor(points)
         if Pt.shape[1] != self.n_features_in_:
             raise InputError(f"points have {Pt.shape[1]} features, the model was fit on {self.n_features_in_}")
         Xp = self._X_fit
         n = Xp.shape[0]
         if Pt.shape[0] == 0:
-            return (_to_kind(np.zeros(0, np.int64), kind, Pt), _to_kind(np.zeros(0, np.float64), kind, Pt))
+            return out.array(np.zeros(0, np.int64)), out.array(np.zeros(0, np.float64))
         ms = self._min_samples_eff
         k = min(n, 2 * ms)
         if self.metric == "cosine":
@@ -921,5 +898,5 @@ class HDBSCAN:
         with np.errstate(divide="ignore"):
             lam = np.where(mrv > 0.0, 1.0 / np.where(mrv > 0, mrv, 1.0), _DBL_MAX)
         labels, probs = _predict(nn, lam, *self._pred)
-        return _to_kind(labels, kind, Pt), _to_kind(probs, kind, Pt)
+        return out.array(labels), out.array(probs)
 

@@ -70,7 +70,8 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from ..device import array_kind, as_tensor, from_tensor
+from .._params import ParamsMixin
+from ..device import array_kind, as_tensor, output_like
 from ..exceptions import DeviceError, InputError, NotFittedError
 from . import _umap_sgd_cpu as _sgd_cpu
 from .ann import check_mode, self_knn
@@ -451,7 +452,7 @@ def _epochs_per_sample(w: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- estimator
-class UMAP:
+class UMAP(ParamsMixin):
     """Uniform Manifold Approximation and Projection in torch (see the module docstring)."""
 
     _gputopic_device_arrays = True  # takes CuPy / CUDA torch input as is (see gputopic.reduce)
@@ -493,25 +494,6 @@ class UMAP:
         self.verbose = verbose
         self.target_weight = target_weight
         self.knn = knn
-
-    # sklearn-style parameter access
-    def get_params(self, deep: bool = True) -> dict:
-        names = (
-            "n_neighbors n_components metric min_dist spread n_epochs learning_rate "
-            "negative_sample_rate repulsion_strength set_op_mix_ratio local_connectivity "
-            "init random_state device verbose target_weight knn"
-        ).split()
-        return {n: getattr(self, n) for n in names}
-
-    def set_params(self, **params) -> "UMAP":
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise InputError(f"UMAP has no parameter {k!r}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        return f"UMAP(n_neighbors={self.n_neighbors}, n_components={self.n_components}, metric={self.metric!r})"
 
     # ----------------------------------------------------------------- helpers
     def _resolve_device(self, X: Any) -> torch.device:
@@ -625,7 +607,7 @@ class UMAP:
         rng, seed = self._seeds()
         gen = self._generator(device, seed)
         self._input_kind = kind
-        self._input_device = X.device if kind == "torch" else None
+        self._output = output_like(X, keep_torch=True)  # torch in, torch out (on its device); CuPy in, CuPy out
         self._device = device
 
         k = int(self.n_neighbors)
@@ -678,7 +660,7 @@ class UMAP:
             else:
                 _optimize_layout(emb, emb, rows_l, cols_l, _epochs_per_sample(w_l), *args, True, gen, bool(self.verbose))
         self._embedding_t = emb
-        self.embedding_ = from_tensor(emb, kind, self._input_device)
+        self.embedding_ = self._output.array(emb)
         self.n_features_in_ = int(Xt.shape[1])
         if self.verbose:
             logger.info("UMAP: fit %d points in %.2fs", n, time.perf_counter() - t0)
@@ -717,8 +699,7 @@ class UMAP:
             raise NotFittedError("This UMAP instance is not fitted yet: call fit first")
         if not hasattr(X, "shape") or len(X.shape) != 2 or X.shape[1] != self.n_features_in_:
             raise InputError(f"X must be 2-D with {self.n_features_in_} features")
-        kind = array_kind(X)
-        in_dev = X.device if kind == "torch" else None
+        out = output_like(X, keep_torch=True)
         device = self._device
         Q = as_tensor(X, device)
         m = Q.shape[0]
@@ -747,4 +728,4 @@ class UMAP:
                 float(self.repulsion_strength), float(self.learning_rate) / 4.0,
                 int(self.negative_sample_rate), False, gen, bool(self.verbose),
             )
-        return from_tensor(emb, kind, in_dev)
+        return out.array(emb)
