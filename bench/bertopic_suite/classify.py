@@ -1,0 +1,150 @@
+"""Reason classes for the suite's outcomes on gputopic.
+
+Each test is first sorted by what it exercises (read from the test file's source with ``ast``):
+
+* ``private``: the test body reads or calls a BERTopic private member (``model._outliers``,
+  ``model._extract_topics(...)``, ...): such tests measure BERTopic's internals, not its API;
+* ``public``: everything else.
+
+A gputopic failure then gets a reason from ``RULES``: the first rule whose pattern matches the
+test id or the failure (exception type, message, failing test line, failing fixture line) gives
+its class and the feature it names. Classes:
+
+``missing``      a BERTopic feature gputopic does not have (yet);
+``difference``   gputopic behaves otherwise on purpose (see the README's differences table);
+``private``      the test needs BERTopic's private members;
+``bug``          gputopic's error, not a decision;
+``unclassified`` no rule matched: read the raw row and add a rule.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+RULES_VERSION = 1
+
+# (pattern, class, feature). Patterns are searched (re.search) in
+# "<nodeid>\n<exc_type>: <exc_message>\n<test_line>\n<fixture_line>".
+RULES: list[tuple[str, str, str]] = []
+
+
+# ------------------------------------------------------------------ what a test exercises
+def _private_members(tests_dir: Path) -> dict[str, list[str]]:
+    """``{"path::test_name": [private attribute names read in its body]}`` for every test."""
+    out = {}
+    for path in sorted(tests_dir.rglob("test_*.py")):
+        rel = path.relative_to(tests_dir.parent).as_posix()
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+                names = sorted({n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)
+                                and n.attr.startswith("_") and not n.attr.startswith("__")})
+                out[f"{rel}::{node.name}"] = names
+    return out
+
+
+def _base(nodeid: str) -> str:
+    return nodeid.split("[", 1)[0]
+
+
+def _text(row: dict) -> str:
+    return "\n".join([row["nodeid"], f"{row.get('exc_type', '')}: {row.get('exc_message', '')}",
+                      row.get("test_line", ""), row.get("fixture_line", "")])
+
+
+def reason(row: dict) -> tuple[str, str]:
+    text = _text(row)
+    for pattern, cls, feature in RULES:
+        if re.search(pattern, text):
+            return cls, feature
+    return "unclassified", ""
+
+
+def per_test(rows: list[dict]) -> dict[str, dict]:
+    """One entry per test id: the call row, or the setup/teardown row that failed."""
+    tests: dict[str, dict] = {}
+    for row in rows:
+        prev = tests.get(row["nodeid"])
+        if prev is None or row["outcome"] in ("failed",) and prev["outcome"] != "failed":
+            tests[row["nodeid"]] = row
+    return tests
+
+
+def summarise(runs: dict, tests_dir: Path) -> dict:
+    private = _private_members(tests_dir)
+    summary: dict = {"targets": {}}
+    for target, run in runs.items():
+        tests = per_test(run["rows"])
+        entries = {}
+        for nodeid, row in sorted(tests.items()):
+            members = private.get(_base(nodeid), [])
+            outcome = "passed" if row["outcome"] == "passed" else (
+                "skipped" if row["outcome"] == "skipped" else ("error" if row["when"] != "call" else "failed"))
+            entry = {"outcome": outcome, "scope": "private" if members else "public"}
+            if members:
+                entry["private_members"] = members
+            if outcome in ("failed", "error"):
+                entry["exc"] = f"{row.get('exc_type', '')}: {row.get('exc_message', '')}"[:300]
+                for key in ("test_line", "fixture_line"):
+                    if row.get(key):
+                        entry[key] = row[key]
+                if target == "gputopic":
+                    cls, feature = reason(row)
+                    if members and cls in ("unclassified", "missing"):
+                        cls, feature = "private", "BERTopic private members: " + ", ".join(members)
+                    entry["class"], entry["feature"] = cls, feature
+            entries[nodeid] = entry
+        run["tests"] = entries
+        counts = Counter(e["outcome"] for e in entries.values())
+        public = [e for e in entries.values() if e["scope"] == "public"]
+        summary["targets"][target] = {
+            "tests": len(entries), **{k: counts.get(k, 0) for k in ("passed", "failed", "error", "skipped")},
+            "public_tests": len(public), "public_passed": sum(e["outcome"] == "passed" for e in public),
+            "wall_s": run.get("wall_s"),
+        }
+    if {"bertopic", "gputopic"} <= set(runs):
+        b, g = runs["bertopic"]["tests"], runs["gputopic"]["tests"]
+        both_public = [t for t, e in b.items() if e["outcome"] == "passed" and e["scope"] == "public"]
+        summary["public_passing_on_bertopic"] = len(both_public)
+        summary["of_those_passing_on_gputopic"] = sum(g.get(t, {}).get("outcome") == "passed" for t in both_public)
+        classes = Counter()
+        features = defaultdict(list)
+        for t, e in g.items():
+            if e["outcome"] in ("failed", "error") and b.get(t, {}).get("outcome") == "passed":
+                classes[e["class"]] += 1
+                features[(e["class"], e["feature"])].append(t)
+        summary["gputopic_failures_passing_on_bertopic_by_class"] = dict(classes.most_common())
+        summary["by_feature"] = [{"class": c, "feature": f, "tests": len(ts), "test_ids": sorted(ts)}
+                                 for (c, f), ts in sorted(features.items(), key=lambda kv: -len(kv[1]))]
+    return summary
+
+
+def markdown(data: dict) -> str:
+    s = data["summary"]
+    lines = [f"# BERTopic 0.17.4 test suite, offline (run {data.get('started_utc')}, "
+             f"commit {data['git']['commit'][:10]}{' dirty' if data['git']['dirty'] else ''})", "",
+             "| target | tests | passed | failed | error | skipped | public-API tests | public passed | wall s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for t, c in s["targets"].items():
+        lines.append(f"| {t} | {c['tests']} | {c['passed']} | {c['failed']} | {c['error']} | {c['skipped']} "
+                     f"| {c['public_tests']} | {c['public_passed']} | {c['wall_s']} |")
+    if "by_feature" in s:
+        lines += ["", f"Public-API tests passing on BERTopic: {s['public_passing_on_bertopic']}; "
+                      f"of those, passing on gputopic: {s['of_those_passing_on_gputopic']}.", "",
+                  "gputopic failures among tests BERTopic passes, by class: "
+                  + ", ".join(f"{k} {v}" for k, v in s["gputopic_failures_passing_on_bertopic_by_class"].items()),
+                  "", "| class | reason | tests |", "|---|---|---:|"]
+        for f in s["by_feature"]:
+            lines.append(f"| {f['class']} | {f['feature'] or '(no rule)'} | {f['tests']} |")
+    lines += ["", "## Every test", "", "| test | " + " | ".join(data["runs"]) + " | gputopic reason |",
+              "|---|" + "---|" * len(data["runs"]) + "---|"]
+    ids = sorted({t for r in data["runs"].values() for t in r["tests"]})
+    for t in ids:
+        cells = [data["runs"][r]["tests"].get(t, {}).get("outcome", "-") for r in data["runs"]]
+        g = data["runs"].get("gputopic", {}).get("tests", {}).get(t, {})
+        why = f"{g.get('class', '')}: {g.get('feature', '')}" if g.get("class") else ""
+        lines.append(f"| `{t}` | " + " | ".join(cells) + f" | {why} |")
+    return "\n".join(lines) + "\n"
