@@ -9,7 +9,8 @@ conftest (tests/conftest.py): data and embedding model are local, and for ``--ta
 ``bertopic.BERTopic`` is GPUTopic. Each target runs in its own pytest process in a scratch folder
 (the tests write model folders to the working directory). Every test's outcome is classified
 (classify.py) and written to ``bench/results/bertopic_suite_<stamp>.json`` and ``.md``.
-The gputopic imported is the one of this checkout (its root goes first on PYTHONPATH).
+The gputopic imported is the one of this checkout, or of ``--src PATH`` (its root goes first on
+PYTHONPATH).
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ sys.path.insert(0, str(HERE))
 import classify  # noqa: E402
 
 
-def git_state() -> dict:
+def git_state(src: Path) -> dict:
     def run(*args):
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return subprocess.run(["git", *args], cwd=src, capture_output=True, text=True).stdout.strip()
 
     return {"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain", "--untracked-files=no"))}
 
@@ -53,7 +54,8 @@ def versions() -> dict:
     return out
 
 
-def run_target(target: str, pytest_args: list[str], keep: Path | None, docs: str) -> dict:
+def run_target(target: str, pytest_args: list[str], keep: Path | None, docs: str, src: Path,
+               unmask: bool = False) -> dict:
     """One pytest process over the vendored suite; returns the per-test rows and timings."""
     work = Path(tempfile.mkdtemp(prefix=f"bertopic_suite_{target}_"))
     results = work / "results.jsonl"
@@ -62,9 +64,10 @@ def run_target(target: str, pytest_args: list[str], keep: Path | None, docs: str
         "BERTOPIC_SUITE_TARGET": target,
         "BERTOPIC_SUITE_RESULTS": str(results),
         "BERTOPIC_SUITE_DOCS": docs,
+        "BERTOPIC_SUITE_UNMASK": "1" if unmask else "0",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
-        "PYTHONPATH": os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p]),
+        "PYTHONPATH": os.pathsep.join([str(src)] + [p for p in [env.get("PYTHONPATH")] if p]),
         "MPLBACKEND": "Agg",
     })
     cmd = [sys.executable, "-m", "pytest", "-c", str(HERE / "pytest.ini"), "--rootdir", str(HERE),
@@ -91,13 +94,36 @@ def main(argv=None):
                     help="the suite's 1,000 posts: the first 1,000 non-blank ones (default; gputopic refuses blank "
                          "documents, which would fail every fixture on that one difference) or upstream's exact "
                          "first 1,000 (27 blank)")
+    ap.add_argument("--unmask", action="store_true",
+                    help="diagnostic, gputopic only: build the fixture models that fail at one gate (sub-model "
+                         "attributes set after construction, PCA in partial_fit, BaseDimensionalityReduction, "
+                         "BERTopic representation models) so that they pass it; not the measure")
+    ap.add_argument("--src", default=str(ROOT),
+                    help="the checkout whose gputopic is tested (default: this one); its git state is recorded")
     ap.add_argument("-k", default=None, help="pytest -k expression (a subset of the tests)")
     ap.add_argument("--out", default=None, help="output JSON path (default bench/results/bertopic_suite_<stamp>.json)")
     ap.add_argument("--report", default=None, help="re-classify an earlier JSON's raw rows and rewrite it and its .md")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                    help="combine the runs of earlier JSON files (e.g. one per target, run side by side) into --out")
     ap.add_argument("--keep-logs", action="store_true", help="keep the pytest logs next to the JSON")
     args = ap.parse_args(argv)
 
-    if args.report:
+    if args.merge:
+        parts = [json.loads(Path(p).read_text()) for p in args.merge]
+        data = {k: v for k, v in parts[0].items() if k not in ("runs", "summary")}
+        data["runs"] = {}
+        for part in parts:
+            for target, run in part["runs"].items():
+                run.pop("tests", None)
+                run.setdefault("git", part["git"])
+                run.setdefault("started_utc", part.get("started_utc"))
+                data["runs"][target] = run
+        data["merged_from"] = [str(p) for p in args.merge]
+        data["git"] = data["runs"].get("gputopic", parts[0])["git"]
+        if not args.out:
+            ap.error("--merge needs --out")
+        out = Path(args.out)
+    elif args.report:
         out = Path(args.report)
         data = json.loads(out.read_text())
         for target, run in data["runs"].items():
@@ -112,15 +138,20 @@ def main(argv=None):
         data = {
             "what": "BERTopic 0.17.4's own test suite (tests/ at tag v0.17.4), offline, against each target",
             "started_utc": stamp,
-            "git": git_state(),
+            "gputopic_src": str(Path(args.src).resolve()),
+            "git": git_state(Path(args.src)),
             "versions": versions(),
             "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
                         "cpus": os.cpu_count(), "shared": "yes (several agents on 2 cores)"},
             "pytest_k": args.k,
             "documents": args.docs,
+            "unmask": args.unmask,
             "rules_version": classify.RULES_VERSION,
-            "runs": {t: run_target(t, pytest_args, keep, args.docs) for t in targets},
+            "runs": {t: run_target(t, pytest_args, keep, args.docs, Path(args.src).resolve(), args.unmask)
+                     for t in targets},
         }
+        for run in data["runs"].values():
+            run["git"], run["started_utc"] = data["git"], stamp
     data["summary"] = classify.summarise(data["runs"], HERE / "tests")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1))
