@@ -4,6 +4,8 @@ Each test is first sorted by what it exercises (read from the test file's source
 
 * ``private``: the test body reads or calls a BERTopic private member (``model._outliers``,
   ``model._extract_topics(...)``, ...) somewhere;
+* ``helpers``: the test uses no topic model at all (``test_utils.py``: BERTopic's own helper
+  functions), so it passes or fails the same on both targets and is counted in neither scope;
 * ``public``: everything else: the tests of BERTopic's public API only.
 
 A gputopic failure is of class ``private`` when it happens at such a member (an AttributeError
@@ -70,6 +72,23 @@ RULES: list[tuple[str, str, str]] = [
 
 
 # ------------------------------------------------------------------ what a test exercises
+def _helpers_only(tests_dir: Path) -> set[str]:
+    """Tests that exercise no topic model: they neither name ``BERTopic`` nor take a fixture
+    model (``request.getfixturevalue`` or a ``*_topic_model`` argument); they test BERTopic's
+    helper modules (``bertopic._utils``) and pass or fail the same on either target."""
+    out = set()
+    for path in sorted(tests_dir.rglob("test_*.py")):
+        rel = path.relative_to(tests_dir.parent).as_posix()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test"):
+                names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+                args = {a.arg for a in node.args.args}
+                if "BERTopic" not in names and "request" not in args and not any(a.endswith("_topic_model")
+                                                                              for a in args):
+                    out.add(f"{rel}::{node.name}")
+    return out
+
+
 def _private_members(tests_dir: Path) -> dict[str, list[str]]:
     """``{"path::test_name": [private attribute names read in its body]}`` for every test."""
     out = {}
@@ -127,6 +146,7 @@ def per_test(rows: list[dict]) -> dict[str, dict]:
 
 def summarise(runs: dict, tests_dir: Path) -> dict:
     private = _private_members(tests_dir)
+    helpers = _helpers_only(tests_dir)
     summary: dict = {"targets": {}}
     for target, run in runs.items():
         tests = per_test(run["rows"])
@@ -135,7 +155,8 @@ def summarise(runs: dict, tests_dir: Path) -> dict:
             members = private.get(_base(nodeid), [])
             outcome = "passed" if row["outcome"] == "passed" else (
                 "skipped" if row["outcome"] == "skipped" else ("error" if row["when"] != "call" else "failed"))
-            entry = {"outcome": outcome, "scope": "private" if members else "public"}
+            scope = "helpers" if _base(nodeid) in helpers else "private" if members else "public"
+            entry = {"outcome": outcome, "scope": scope}
             if members:
                 entry["private_members"] = members
             if outcome in ("failed", "error"):
