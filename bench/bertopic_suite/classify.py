@@ -62,6 +62,8 @@ RULES: list[tuple[str, str, str]] = [
     (r"invalid literal for int\(\) with base 10: '-?\d+_", "difference",
      "bar-chart subplot titles are topic labels ('0_word_word'), not 'Topic 0'"),
     (r"KeyError: 'sliders'", "missing", "the slider of visualize_topics (intertopic distance map)"),
+    (r"assert len\(words\) == 10\n", "difference",
+     "get_topic returns fewer than top_n_words words when a topic has fewer (BERTopic pads with ('', 1e-05))"),
     (r"test_documents\.py:\d+: assert set\(fig_topics\) == topics", "difference",
      "visualize_documents has no leading 'other documents' trace when there are no outliers"),
     (r"test_topics\.py.*\nIndexError", "bug",
