@@ -185,6 +185,7 @@ def summarise(runs: dict, tests_dir: Path) -> dict:
     if {"bertopic", "gputopic"} <= set(runs):
         b, g = runs["bertopic"]["tests"], runs["gputopic"]["tests"]
         both_public = [t for t, e in b.items() if e["outcome"] == "passed" and e["scope"] == "public"]
+        summary["bertopic_tests_run"] = len(b)
         summary["public_passing_on_bertopic"] = len(both_public)
         summary["of_those_passing_on_gputopic"] = sum(g.get(t, {}).get("outcome") == "passed" for t in both_public)
         classes = Counter()
@@ -206,15 +207,17 @@ def markdown(data: dict) -> str:
 
     unmask = " -- DIAGNOSTIC --unmask run, not the measure" if data.get("unmask") else ""
     lines = [f"# BERTopic 0.17.4 test suite, offline (posts: {data.get('documents', 'nonblank')}){unmask}", "",
-             "Runs: " + "; ".join(f"{t} at {r.get('started_utc')}, gputopic commit {commit(r.get('git', data['git']))}"
+             "Runs: " + "; ".join(f"{t} started {r.get('started_utc') or '?'}, checkout {commit(r.get('git', data['git']))}"
                                   for t, r in data["runs"].items()), "",
              "| target | tests | passed | failed | error | skipped | public-API tests | public passed | wall s |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for t, c in s["targets"].items():
-        lines.append(f"| {t} | {c['tests']} | {c['passed']} | {c['failed']} | {c['error']} | {c['skipped']} "
+        partial = " (partial: run in progress)" if data["runs"][t].get("partial") else ""
+        lines.append(f"| {t}{partial} | {c['tests']} | {c['passed']} | {c['failed']} | {c['error']} | {c['skipped']} "
                      f"| {c['public_tests']} | {c['public_passed']} | {c['wall_s']} |")
     if "by_feature" in s:
-        lines += ["", f"Public-API tests passing on BERTopic: {s['public_passing_on_bertopic']}; "
+        lines += ["", f"BERTopic tests run: {s['bertopic_tests_run']}. "
+                      f"Public-API tests passing on BERTopic: {s['public_passing_on_bertopic']}; "
                       f"of those, passing on gputopic: {s['of_those_passing_on_gputopic']}.", "",
                   "gputopic failures among tests BERTopic passes, by class: "
                   + ", ".join(f"{k} {v}" for k, v in s["gputopic_failures_passing_on_bertopic_by_class"].items()),

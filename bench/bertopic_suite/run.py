@@ -105,6 +105,9 @@ def main(argv=None):
     ap.add_argument("--report", default=None, help="re-classify an earlier JSON's raw rows and rewrite it and its .md")
     ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
                     help="combine the runs of earlier JSON files (e.g. one per target, run side by side) into --out")
+    ap.add_argument("--partial", nargs="+", default=None, metavar="TARGET=RAW.jsonl",
+                    help="with --merge: add a target's raw rows from a run still in progress (its scratch folder's "
+                         "results.jsonl); the run is marked partial")
     ap.add_argument("--keep-logs", action="store_true", help="keep the pytest logs next to the JSON")
     args = ap.parse_args(argv)
 
@@ -118,7 +121,12 @@ def main(argv=None):
                 run.setdefault("git", part["git"])
                 run.setdefault("started_utc", part.get("started_utc"))
                 data["runs"][target] = run
-        data["merged_from"] = [str(p) for p in args.merge]
+        for spec in args.partial or []:
+            target, _, raw = spec.partition("=")
+            rows = [json.loads(line) for line in Path(raw).read_text().splitlines() if line.strip()]
+            data["runs"][target] = {"rows": rows, "partial": True, "wall_s": None, "git": git_state(ROOT),
+                                    "note": f"run still in progress: {len(rows)} rows read from {raw}"}
+        data["merged_from"] = [str(p) for p in args.merge] + list(args.partial or [])
         data["git"] = data["runs"].get("gputopic", parts[0])["git"]
         if not args.out:
             ap.error("--merge needs --out")
