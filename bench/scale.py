@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from gputopic.native import ann  # noqa: E402
+from gputopic.native import ann, neighbors  # noqa: E402
 from gputopic.native.knn import knn as exact_knn  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache"
@@ -172,7 +172,7 @@ def run_cpu(args) -> dict:
                 t = time.perf_counter()
                 _, idx = ann.knn_ivf(X, 15, "cosine", seed=r)
                 times.append(time.perf_counter() - t)
-            rec = ann.sample_recall(X, idx, "cosine", n_sample=1000)
+            rec = neighbors.sample_recall(X, idx, "cosine", n_sample=1000)
             row = {"n": n, "ivf_s": times, "recall15_sampled": rec, "rss_gib": rss_gib()}
             print(json.dumps(row), flush=True)
             out["knn"].append(row)
@@ -185,13 +185,13 @@ def run_cpu(args) -> dict:
             t = time.perf_counter()
             _, idx = ann.knn_ivf(X, 15, "cosine")
             ti = time.perf_counter() - t
-            rec = ann.sample_recall(X, idx, "cosine", n_sample=1000)
-            saved = ann.AUTO_MIN["cpu"]
-            ann.AUTO_MIN["cpu"] = 0
+            rec = neighbors.sample_recall(X, idx, "cosine", n_sample=1000)
+            saved = neighbors.AUTO_MIN["cpu"]
+            neighbors.AUTO_MIN["cpu"] = 0
             try:
-                _, _, info = ann.self_knn(X, 15, "cosine", "auto", n_sample=1000) if rec < ann.MIN_RECALL else (None, None, {"method": "ivf"})
+                _, _, info = neighbors.self_knn(X, 15, "cosine", "auto", n_sample=1000) if rec < neighbors.MIN_RECALL else (None, None, {"method": "ivf"})
             finally:
-                ann.AUTO_MIN["cpu"] = saved
+                neighbors.AUTO_MIN["cpu"] = saved
             row = {"data": name, "n": int(X.shape[0]), "ivf_s": ti, "recall15_sampled": rec, "auto_chose": info["method"]}
             print(json.dumps(row), flush=True)
             out.setdefault("knn_cases", []).append(row)
@@ -263,10 +263,10 @@ def run_gpu(args) -> dict:
                             "host_peak_rss_gib": rss_gib()}
             return r
 
-        d, i, info = stage("knn", lambda: ann.self_knn(X, 15, "cosine", mode))
+        d, i, info = stage("knn", lambda: neighbors.self_knn(X, 15, "cosine", mode))
         rec = info.get("recall")
         if rec is None and mode != "exact":
-            rec = ann.sample_recall(X, i, "cosine", n_sample=1000)
+            rec = neighbors.sample_recall(X, i, "cosine", n_sample=1000)
         emb = stage("umap", lambda: UMAP(n_neighbors=15, n_components=5, metric="cosine", min_dist=0.0,
                                          random_state=0, device=dev.type).fit_transform(X, knn=(d, i)))
         del d, i

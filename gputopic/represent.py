@@ -18,8 +18,10 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from .bertopic_compat import wrap
 from .device import backend_of, to_numpy
 from .exceptions import InputError
+from .registry import takes
 
 
 def top_n_per_row(M, n: int) -> list[list[tuple[int, float]]]:
@@ -82,7 +84,10 @@ def _every_model(models) -> list:
 
 def check_representation(models) -> None:
     """An :class:`InputError` unless ``models`` is None, a representation model, a list of
-    them, or a dict ``{aspect name: model, list or None}`` (BERTopic's multi-aspect form)."""
+    them, or a dict ``{aspect name: model, list or None}`` (BERTopic's multi-aspect form);
+    BERTopic's own representation models count (they run through
+    :mod:`gputopic.bertopic_compat`)."""
+    models = wrap(models)
     if isinstance(models, dict) and not all(isinstance(k, str) and k for k in models):
         raise InputError(f"representation_model as a dict maps aspect names (strings, 'Main' for the topic "
                          f"words) to models; got keys {list(models)[:5]}.")
@@ -104,26 +109,25 @@ def docs_budget(models, n: int = 3) -> int:
     return max([n] + [int(getattr(m, "nr_repr_docs", 0) or 0) for m in _every_model(models)])
 
 
-def _run(models, words: dict, embed, representative, top_n_words: int) -> dict:
-    from .registry import takes
-
+def _run(models, words: dict, embed, inputs: Mapping, top_n_words: int) -> dict:
     for m in _as_list(models):
-        extra = {"representative_docs": representative} if takes(m.represent, "representative_docs") else {}
-        words = m.represent(words, embed=embed, **extra)
+        words = m.represent(words, embed=embed, **{k: v for k, v in inputs.items() if takes(m.represent, k)})
     return {t: list(w)[: int(top_n_words)] for t, w in words.items()}
 
 
-def apply_representation(models, words: dict, embed: Callable[[list[str]], np.ndarray],
-                         representative: Mapping[int, list[str]], top_n_words: int) -> tuple[dict, dict]:
-    """Run the representation models in order on ``words``, each given what it declares, and
-    cut each topic to ``top_n_words``: ``(topic words, aspects)``. A dict of models gives
-    its ``"Main"`` entry's result as the topic words (the c-TF-IDF words without one) and
-    every other entry's as the aspect of that name, each starting from ``words``."""
+def apply_representation(models, words: dict, embed: Callable[[list[str]], np.ndarray], inputs: Mapping,
+                         top_n_words: int) -> tuple[dict, dict]:
+    """Run the representation models in order on ``words``, each given those of ``inputs``
+    (``representative_docs``, ``c_tf_idf``, ``topic_ids``, ``vocabulary``) that its
+    ``represent`` declares, and cut each topic to ``top_n_words``: ``(topic words, aspects)``.
+    A dict of models gives its ``"Main"`` entry's result as the topic words (the c-TF-IDF
+    words without one) and every other entry's as the aspect of that name, each starting
+    from ``words``."""
+    models = wrap(models)
     if isinstance(models, dict):
-        aspects = {name: _run(m, words, embed, representative, top_n_words)
-                   for name, m in models.items() if name != "Main"}
-        return _run(models.get("Main"), words, embed, representative, top_n_words), aspects
-    return _run(models, words, embed, representative, top_n_words), {}
+        aspects = {name: _run(m, words, embed, inputs, top_n_words) for name, m in models.items() if name != "Main"}
+        return _run(models.get("Main"), words, embed, inputs, top_n_words), aspects
+    return _run(models, words, embed, inputs, top_n_words), {}
 
 
 def describe(c_tf_idf, ids, vocab: Sequence[str], models, top_n_words: int,
@@ -136,13 +140,16 @@ def describe(c_tf_idf, ids, vocab: Sequence[str], models, top_n_words: int,
     and cut to ``top_n_words``; ``representatives(c_tf_idf, n)`` gives each topic's ``n``
     documents most similar to its row (n as the models ask for, at least 3), in ``ids``
     order; a topic without documents there keeps its ``previous`` ones."""
+    models = wrap(models)  # BERTopic's representation models, as gputopic's
     words = topic_words(c_tf_idf, [int(t) for t in ids], vocab, word_budget(models, top_n_words))
     found = representatives(c_tf_idf, docs_budget(models))
     previous = previous or {}
     representative = {int(t): list(r) or list(previous.get(int(t), [])) for t, r in zip(ids, found)}
     aspects: dict = {}
     if models is not None:
-        words, aspects = apply_representation(models, words, embed_fn(), representative, top_n_words)
+        inputs = {"representative_docs": representative, "c_tf_idf": c_tf_idf, "topic_ids": [int(t) for t in ids],
+                  "vocabulary": list(vocab)}
+        words, aspects = apply_representation(models, words, embed_fn(), inputs, top_n_words)
     return words, aspects, representative
 
 

@@ -20,13 +20,8 @@ from bertopic.representation._utils import truncate_document  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
 
 from gputopic import represent  # noqa: E402
-from gputopic.bertopic_compat import (  # noqa: E402
-    BERTopicRepresentation,
-    is_bertopic_representation,
-    read_bertopic_folder,
-    wrap,
-    write_bertopic_folder,
-)
+from gputopic.bertopic_compat import BERTopicRepresentation, is_bertopic_representation, wrap  # noqa: E402
+from gputopic.bertopic_format import read_bertopic_folder, write_bertopic_folder  # noqa: E402
 from gputopic.exceptions import InputError, ModelFileError  # noqa: E402
 
 from helpers import TOY_DOCS, HashingEncoder, fast_model  # noqa: E402
@@ -117,9 +112,9 @@ def test_wrapped_keybert_equals_gputopics_keybert():
     _, _, topic_words, rep = _toy_inputs()
     enc = HashingEncoder(dim=256)
     ours, _ = represent.apply_representation(represent.KeyBERTInspired(top_n_words=3, nr_repr_docs=5),
-                                             topic_words, enc.encode, rep, 3)
+                                             topic_words, enc.encode, {"representative_docs": rep}, 3)
     theirs, _ = represent.apply_representation(wrap(KeyBERTInspired(top_n_words=3, nr_repr_docs=5)),
-                                               topic_words, enc.encode, rep, 3)
+                                               topic_words, enc.encode, {"representative_docs": rep}, 3)
     for t in ours:  # the same words with the same scores (compared as a mapping: equal scores may swap)
         assert dict(theirs[t]).keys() == dict(ours[t]).keys()
         np.testing.assert_allclose([dict(theirs[t])[w] for w, _ in ours[t]], [s for _, s in ours[t]], rtol=1e-5)

@@ -9,7 +9,7 @@ import torch
 from sklearn.metrics import adjusted_rand_score
 
 from gputopic.exceptions import InputError
-from gputopic.native import HDBSCAN, UMAP, ann
+from gputopic.native import HDBSCAN, UMAP, ann, neighbors
 from gputopic.native import hdbscan as H
 from gputopic.native.knn import knn as exact_knn
 
@@ -54,7 +54,7 @@ def test_kdtree_knn_is_exact(seed, d):
     de, ie = ref_knn(X, 16)
     # the same distances (indices may differ only among ties)
     assert torch.allclose(dk, de, atol=1e-6)
-    assert ann.recall(ik, ie) > 0.999
+    assert neighbors.recall(ik, ie) > 0.999
     assert torch.equal(ik[:, 0], torch.arange(4000))
 
 
@@ -72,7 +72,7 @@ def test_ivf_recall_on_clustered_data(seed):
     X = torch.nn.functional.normalize(mixture(6000, 32, seed, centres=40, spread=3.0, background=0.0), dim=1)
     d, i = ann.knn_ivf(X, 15, "cosine", leaf_size=64, seed=seed)
     de, ie = exact_knn(X, 15, "cosine")
-    r = ann.recall(i, ie)
+    r = neighbors.recall(i, ie)
     assert r >= 0.95, r
     assert torch.equal(i[:, 0], torch.arange(6000))
     assert bool((d[:, 1:] >= d[:, :-1]).all())
@@ -80,30 +80,30 @@ def test_ivf_recall_on_clustered_data(seed):
     true = (1 - (X[:, None, :] * X[i]).sum(-1)).clamp(min=0)
     assert torch.allclose(d, true, atol=1e-5)
     # the sampled recall estimates the full one
-    assert abs(ann.sample_recall(X, i, "cosine", n_sample=1000) - r) < 0.03
+    assert abs(neighbors.sample_recall(X, i, "cosine", n_sample=1000) - r) < 0.03
 
 
 def test_ivf_euclidean_matches_exact_on_clusters():
     X = mixture(5000, 16, 4, centres=30, spread=6.0, background=0.0)
     d, i = ann.knn_ivf(X, 10, "euclidean", leaf_size=64)
     _, ie = exact_knn(X, 10, "euclidean")
-    assert ann.recall(i, ie) >= 0.95
+    assert neighbors.recall(i, ie) >= 0.95
 
 
 def test_auto_refuses_low_recall_on_uniform_data(monkeypatch, caplog):
     X = torch.nn.functional.normalize(torch.randn(4000, 384, generator=torch.Generator().manual_seed(0)), dim=1)
     _, i = ann.knn_ivf(X, 15, "cosine", leaf_size=64, n_probe=16)
     _, ie = exact_knn(X, 15, "cosine")
-    assert ann.recall(i, ie) < 0.95  # the inverted file collapses on uniform data in 384-D
-    monkeypatch.setitem(ann.AUTO_MIN, "cpu", 0)
+    assert neighbors.recall(i, ie) < 0.95  # the inverted file collapses on uniform data in 384-D
+    monkeypatch.setitem(neighbors.AUTO_MIN, "cpu", 0)
     monkeypatch.setattr(ann, "IVF_LEAF_SIZE", 64)
     monkeypatch.setattr(ann, "IVF_PROBE", 16)  # 48 of ~125 leaves would scan most of the data
     with caplog.at_level(logging.INFO, logger="gputopic"):
-        d, i2, info = ann.self_knn(X, 15, "cosine", "auto", who="test")
+        d, i2, info = neighbors.self_knn(X, 15, "cosine", "auto", who="test")
     assert info["method"] == "exact" and info["refused_recall"] < 0.95
     assert "using the exact search" in caplog.text
     assert torch.equal(i2, ie)
-    _, _, info = ann.self_knn(X, 15, "cosine", "approx")
+    _, _, info = neighbors.self_knn(X, 15, "cosine", "approx")
     assert info["method"] == "ivf" and info["recall"] < 0.95  # "approx" is what was asked
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .knn import _fix_self, knn as exact_knn
+from .knn import fix_self, knn as exact_knn
 
 METRICS = ("cosine", "euclidean")
 
@@ -335,7 +335,7 @@ def _finish(X, best_d, best_i, k, metric):
     out_d = torch.where(ok, out_d, float("inf"))
     out_d, o = torch.sort(out_d, dim=1, stable=True)
     out_i = best_i.gather(1, o)
-    return _fix_self(out_d, out_i, 0, n, k)
+    return fix_self(out_d, out_i, 0, n, k)
 
 
 def _check(X, k, metric):
@@ -346,7 +346,7 @@ def _check(X, k, metric):
         raise ValueError(f"k must be between 1 and the number of points ({n}), got {k}")
 
 
-def _budget(device, memory_budget):
+def budget_for(device, memory_budget):
     if memory_budget is not None:
         return int(memory_budget)
     if device.type == "cuda":
@@ -377,7 +377,7 @@ def knn_ivf(X: torch.Tensor, k: int, metric: str = "cosine", *, n_probe: int | N
     _check(X, k, metric)
     n, d = X.shape
     dev = X.device
-    budget = _budget(dev, memory_budget)
+    budget = budget_for(dev, memory_budget)
     leaf_size = int(leaf_size or IVF_LEAF_SIZE)
     n_probe = int(n_probe or IVF_PROBE)
     Xf = X.float()
@@ -503,7 +503,7 @@ def knn_kdtree(X: torch.Tensor, k: int, *, leaf_size: int | None = None, memory_
     _check(X, k, "euclidean")
     n, d = X.shape
     dev = X.device
-    budget = _budget(dev, memory_budget)
+    budget = budget_for(dev, memory_budget)
     leaf_size = int(leaf_size or KD_LEAF_SIZE)
     Xf = X.float()
     if leaves is None:  # centred (less rounding); given leaves were built on X as it is
@@ -620,90 +620,3 @@ def _ragged_to_padded(r: torch.Tensor, c: torch.Tensor, L: int) -> torch.Tensor:
     out = torch.full((L, w), -1, dtype=torch.int64, device=dev)
     out[r, torch.arange(r.shape[0], device=dev) - starts[r]] = c
     return out
-
-
-# ----------------------------------------------------------------------------- recall
-
-
-def recall(approx_idx: torch.Tensor, exact_idx: torch.Tensor) -> float:
-    """Mean fraction of each row of ``exact_idx`` found in the same row of ``approx_idx``."""
-    a = approx_idx.cpu()
-    e = exact_idx.cpu()
-    hit = (a[:, :, None] == e[:, None, :]).any(1)
-    return float(hit.float().mean())
-
-
-def sample_recall(X: torch.Tensor, idx: torch.Tensor, metric: str, *, n_sample: int = 1000, seed: int = 0,
-                  memory_budget: int | None = None) -> float:
-    """Recall of the self-kNN ``idx`` of ``X`` on ``n_sample`` random rows, against the exact
-    search for those rows (``O(n_sample * n * d)``)."""
-    n, k = idx.shape
-    g = torch.Generator(device="cpu").manual_seed(int(seed))
-    rows = torch.randperm(n, generator=g)[: min(n, n_sample)].to(X.device)
-    Xf = X.float()
-    if metric == "cosine":
-        Xf = torch.nn.functional.normalize(Xf, dim=1)
-    _, ex = exact_knn(Xf, k, metric, queries=Xf[rows], memory_budget=_budget(X.device, memory_budget))
-    # the point itself is its own first neighbour in both (exact may rank a duplicate first)
-    ex[:, 0] = rows
-    return recall(idx[rows], ex)
-
-
-# ----------------------------------------------------------------------------- mode choice
-
-KNN_MODES = ("auto", "exact", "approx")
-#: ``knn="auto"`` takes the sub-quadratic search from this many points on, per device type.
-#: CPU (2 shared cores, 1 thread, bench/RESULTS.md "Scale"): 384-D cosine, exact 18 s at
-#: 16k points (so ~180 s at 50k, O(n^2)) against 68 s for the inverted file at 50k; 5-D
-#: HDBSCAN at 20k, 3.5 s with the k-d tree against 16 s exact. The CPU switch is kept at
-#: UMAP's NN-descent switch (knn.CPU_EXACT_MAX) so that "auto" keeps today's CPU graphs.
-#: CUDA: not measured (no GPU was lent), so "auto" stays exact on CUDA (the value below is
-#: out of reach) until bench/scale.py has run on a card; set it from that run (the exact
-#: fp16 search takes ~3 s at 1M points on an H100).
-AUTO_MIN = {"cpu": 50_001, "cuda": 1 << 62}  # CPU: above knn.CPU_EXACT_MAX, as NN-descent
-#: the sampled recall@k below which ``"auto"`` refuses the approximate graph
-MIN_RECALL = 0.95
-#: dimensions up to which the euclidean search uses the (exact) k-d tree
-KD_MAX_DIM = 8
-
-
-def check_mode(mode) -> str:
-    if mode not in KNN_MODES:
-        from ..exceptions import InputError
-
-        raise InputError(f"knn must be one of {KNN_MODES}, got {mode!r}")
-    return mode
-
-
-def self_knn(X: torch.Tensor, k: int, metric: str, mode: str, *, seed: int = 0, who: str = "kNN",
-             n_sample: int = 1000) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Self-kNN of ``X`` by ``mode`` ("exact", "approx", "auto"); returns (dist, idx, info).
-
-    "approx": the k-d tree search (exact) for euclidean data of at most
-    :data:`KD_MAX_DIM` dimensions, else the inverted file (:func:`knn_ivf`), whose recall
-    is measured on ``n_sample`` points against the exact search and logged. "auto": the
-    exact search below :data:`AUTO_MIN` points, else as "approx", except that an inverted
-    file graph whose sampled recall is below :data:`MIN_RECALL` is refused (logged) and
-    replaced by the exact search. ``info``: ``method`` ("exact", "kdtree", "ivf") and
-    ``recall`` (sampled, None when exact by construction).
-    """
-    import logging
-
-    log = logging.getLogger("gputopic")
-    n, d = X.shape
-    mode = check_mode(mode)
-    if mode == "exact" or (mode == "auto" and n < AUTO_MIN.get(X.device.type, AUTO_MIN["cuda"])):
-        dist, idx = exact_knn(X, k, metric)
-        return dist, idx, {"method": "exact", "recall": None}
-    if metric == "euclidean" and d <= KD_MAX_DIM:
-        dist, idx = knn_kdtree(X, k)
-        return dist, idx, {"method": "kdtree", "recall": None}
-    dist, idx = knn_ivf(X, k, metric, seed=seed)
-    r = sample_recall(X, idx, metric, n_sample=n_sample, seed=seed)
-    if mode == "auto" and r < MIN_RECALL:
-        log.info("%s: the approximate kNN graph reached recall@%d %.3f on %d sampled points (< %.2f); "
-                 "using the exact search", who, k, r, min(n, n_sample), MIN_RECALL)
-        dist, idx = exact_knn(X, k, metric)
-        return dist, idx, {"method": "exact", "recall": None, "refused_recall": r}
-    log.info("%s: approximate kNN graph (inverted file), sampled recall@%d %.3f", who, k, r)
-    return dist, idx, {"method": "ivf", "recall": r}

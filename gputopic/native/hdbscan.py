@@ -26,7 +26,7 @@ library (``min_cluster_size``, ``min_samples``, ``metric``, ``cluster_selection_
    minimum instead of writing distance tiles). The chosen edges of all components are
    merged with a small host union-find (sorted by weight), which keeps the tree exact with
    tied weights too.
-   ``knn="approx"`` (and ``"auto"`` from :data:`gputopic.native.ann.AUTO_MIN` points) on
+   ``knn="approx"`` (and ``"auto"`` from :data:`gputopic.native.neighbors.AUTO_MIN` points) on
    euclidean data of at most 8 dimensions replaces both brute-force searches by the k-d
    tree of :mod:`gputopic.native.ann`: exact neighbours (so the same core distances), and
    a joining-edge search that compares only the point / leaf pairs whose boxes are nearer
@@ -69,7 +69,8 @@ import torch
 from .._params import ParamsMixin
 from ..device import array_kind, as_tensor, output_like
 from ..exceptions import InputError, NotFittedError
-from .ann import AUTO_MIN, KD_LEAF_SIZE, KD_MAX_DIM, check_mode, kd_applicable, kd_leaves, knn_kdtree, self_knn
+from .ann import KD_LEAF_SIZE, kd_applicable, kd_leaves, knn_kdtree
+from .neighbors import AUTO_MIN, KD_MAX_DIM, check_mode, self_knn
 from .knn import knn
 
 logger = logging.getLogger("gputopic")

@@ -236,7 +236,7 @@ def _exact_cos_topk(q: torch.Tensor, Xf: torch.Tensor, k: int, budget: int) -> t
     return best_v.float(), best_i
 
 
-def _fix_self(dist: torch.Tensor, idx: torch.Tensor, start: int, stop: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def fix_self(dist: torch.Tensor, idx: torch.Tensor, start: int, stop: int, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Self-query: rounding can put duplicates ahead of the point itself, or (with more
     than k duplicates) leave it out; make self the first neighbour at distance 0 (a tie
     with those duplicates, so the result stays exact)."""
@@ -263,7 +263,7 @@ def _over_tiles(m: int, k: int, rows: int, device: torch.device, self_query: boo
         stop = min(m, start + rows)
         dist, idx = tile(start, stop)
         if self_query:
-            dist, idx = _fix_self(dist, idx, start, stop, k)
+            dist, idx = fix_self(dist, idx, start, stop, k)
         out_d[start:stop] = dist
         out_i[start:stop] = idx
     return out_d, out_i
@@ -455,5 +455,5 @@ def nndescent(X: torch.Tensor, k: int, metric: str, seed: int) -> tuple[torch.Te
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the number of points ({n}), got {k}")
     dist, idx = _nndescent_cpu.nn_descent(X.detach().cpu().float().numpy(), k, metric, int(seed))
-    dist, idx = _fix_self(torch.from_numpy(dist), torch.from_numpy(idx), 0, n, k)
+    dist, idx = fix_self(torch.from_numpy(dist), torch.from_numpy(idx), 0, n, k)
     return dist.to(X.device), idx.to(X.device)

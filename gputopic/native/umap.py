@@ -23,7 +23,7 @@ Where it differs from umap-learn:
 * metrics: only ``"euclidean"`` and ``"cosine"``; the kNN graph (``knn=``) is exact
   (:func:`gputopic.native.knn.knn`) with ``"exact"``; the inverted file of
   :mod:`gputopic.native.ann` (its sampled recall logged and kept in ``knn_recall_``) with
-  ``"approx"``; with ``"auto"`` (default) exact below :data:`gputopic.native.ann.AUTO_MIN`
+  ``"approx"``; with ``"auto"`` (default) exact below :data:`gputopic.native.neighbors.AUTO_MIN`
   points, NN-descent as umap-learn for CPU fits of more than
   :data:`~gputopic.native.knn.CPU_EXACT_MAX` points, else the inverted file unless its
   sampled recall is below 0.95 (then exact, logged). ``knn_method_`` says which ran;
@@ -74,7 +74,7 @@ from .._params import ParamsMixin
 from ..device import array_kind, as_tensor, output_like
 from ..exceptions import DeviceError, InputError, NotFittedError
 from . import _umap_sgd_cpu as _sgd_cpu
-from .ann import check_mode, self_knn
+from .neighbors import check_mode, self_knn
 from .knn import CPU_EXACT_MAX, METRICS, knn as _knn, nndescent
 
 logger = logging.getLogger("gputopic")
