@@ -579,29 +579,38 @@ class GPUTopic(ParamsMixin):
     # ----------------------------------------------------------- save / load
 
     def save(self, path, serialization: str = "safetensors", save_embedding_model=True,
-             save_ctfidf: bool = True) -> None:
-        """Save to a folder: ``gputopic.json`` (params, topics, vocabulary, versions) and
-        ``gputopic.safetensors`` (topic embeddings, c-TF-IDF and its idf). No pickle is written.
+             save_ctfidf: bool = True, format: str = "gputopic") -> None:
+        """Save to a folder. No pickle is written.
 
-        BERTopic's arguments are accepted: ``serialization`` "safetensors" or "pytorch"
-        (both write this format; "pickle" is refused); ``save_embedding_model`` True records
-        the embedding model the model was fitted with, a string records that model name or
-        folder for :meth:`load` to use instead, False records none (load then needs
-        ``embedding_model=`` to embed); ``save_ctfidf`` is always honoured as True, since
-        topic operations and figures need the c-TF-IDF.
-        """
-        from .persist import save_model
+        ``format="gputopic"``: ``gputopic.json`` (params, topics, vocabulary, versions) and a
+        checksum-named ``.safetensors`` file (topic embeddings, c-TF-IDF and its idf), written
+        atomically (docs/security.md). ``format="bertopic"``: a folder BERTopic 0.17 loads with
+        ``BERTopic.load`` (its ``serialization`` "safetensors" or "pytorch"; no representative
+        documents, which BERTopic does not save either).
+
+        BERTopic's arguments: ``serialization`` ("pickle" is refused); ``save_embedding_model``
+        True records the fitted model's embedding model, a string that name or folder, False
+        none (load then needs ``embedding_model=``); ``save_ctfidf`` is always True (topic
+        operations and figures need the c-TF-IDF)."""
+        from .persist import save_bertopic, save_model
 
         check_fitted(self)
         if serialization not in ("safetensors", "pytorch"):
-            raise InputError(f"serialization must be 'safetensors' (or 'pytorch', the same files here); got "
-                             f"{serialization!r}. gputopic never writes pickles: loading one can run any code.")
+            raise InputError(f"serialization must be 'safetensors' or 'pytorch'; got {serialization!r}. gputopic "
+                             "never writes pickles: loading one can run any code.")
+        if format not in ("gputopic", "bertopic"):
+            raise InputError(f"format must be 'gputopic' or 'bertopic' (a folder BERTopic.load reads); got {format!r}.")
         check_bool("save_ctfidf", save_ctfidf)
         if not isinstance(save_embedding_model, (bool, str)):
             raise InputError("save_embedding_model must be True, False or a model name / folder (str), got "
                              f"{type(save_embedding_model).__name__}.")
-        save_model(self, self._state, path, embedding_name=save_embedding_model if isinstance(save_embedding_model, str) else None,
-                   record_embedding_model=save_embedding_model is not False)
+        name = save_embedding_model if isinstance(save_embedding_model, str) else None
+        if format == "bertopic":
+            if name is None and save_embedding_model and isinstance(self.embedding_model, str):
+                name = self.embedding_model
+            save_bertopic(self, self._state, path, serialization, name)
+            return
+        save_model(self, self._state, path, embedding_name=name, record_embedding_model=save_embedding_model is not False)
 
     @classmethod
     def merge_models(cls, models, min_similarity: float = 0.7, embedding_model=None) -> "GPUTopic":
@@ -629,10 +638,13 @@ class GPUTopic(ParamsMixin):
 
     @classmethod
     def load(cls, path, embedding_model=None) -> "GPUTopic":
-        """Load a model saved by :meth:`save`; pass ``embedding_model`` if it was a custom object."""
-        from .persist import load_model
+        """Load a model saved by :meth:`save`, or a folder BERTopic 0.17 saved with
+        ``serialization="safetensors"`` or ``"pytorch"`` (read without unpickling anything);
+        pass ``embedding_model`` if it was a custom object."""
+        from .persist import is_bertopic_folder, load_bertopic, load_model
 
-        params, state = load_model(path, embedding_model=embedding_model)
+        load = load_bertopic if is_bertopic_folder(path) else load_model
+        params, state = load(path, embedding_model=embedding_model)
         model = cls(**params)
         model._apply(state)
         return model

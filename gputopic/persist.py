@@ -469,3 +469,82 @@ def _sizes_are_counts(topics: np.ndarray, sizes: dict) -> bool:
     """Whether the saved sizes count the saved topics (not so after partial_fit's batches)."""
     counts = dict(zip(*np.unique(topics, return_counts=True))) if topics.size else {}
     return all(int(counts.get(t, 0)) == int(c) for t, c in sizes.items())
+
+
+# ====================================================================== BERTopic's folders
+
+
+def is_bertopic_folder(path: Any) -> bool:
+    """A folder BERTopic saved (config.json + topics.json), not one of gputopic's."""
+    folder = Path(path)
+    return (folder / "topics.json").is_file() and (folder / "config.json").is_file() and not (folder / CONFIG).exists()
+
+
+# BERTopic's constructor parameters that mean the same here
+_BERTOPIC_SAME = ("top_n_words", "min_topic_size", "nr_topics", "calculate_probabilities", "seed_topic_list",
+                  "zeroshot_topic_list", "zeroshot_min_similarity", "verbose")
+
+
+def load_bertopic(path: Any, embedding_model: Any = None) -> tuple[dict, FittedState]:
+    """The parameters and fitted state of a folder BERTopic 0.17 saved with
+    ``serialization="safetensors"`` or ``"pytorch"`` (no pickle is read; see
+    :mod:`gputopic.bertopic_format`). Without the c-TF-IDF files (BERTopic's
+    ``save_ctfidf=False``), the c-TF-IDF rows are the topic words' scores."""
+    from .bertopic_format import read_bertopic_folder
+
+    v = read_bertopic_folder(path)
+    ids = [int(t) for t in v["topic_ids"]]
+    words = {int(t): [(str(w), float(s)) for w, s in v["topic_words"][t]] for t in ids}
+    if v.get("c_tf_idf") is not None:
+        c_tf_idf, vocabulary, idf = v["c_tf_idf"].tocsr(), list(v["vocabulary"]), v["idf"]
+    else:
+        import scipy.sparse as sps
+
+        vocabulary = sorted({w for t in ids for w, _ in words[t]})
+        column = {w: j for j, w in enumerate(vocabulary)}
+        rows = [(i, column[w], s) for i, t in enumerate(ids) for w, s in words[t]]
+        c_tf_idf = sps.csr_matrix(([s for _, _, s in rows], ([i for i, _, _ in rows], [j for _, j, _ in rows])),
+                                  shape=(len(ids), len(vocabulary)))
+        idf = None
+    aspects = {a: {int(t): [(str(w), float(s)) for w, s in pairs] for t, pairs in topics.items()}
+               for a, topics in (v.get("topic_aspects") or {}).items()
+               if sorted(int(t) for t in topics) == ids
+               and all(isinstance(p, (list, tuple)) and len(p) == 2 for pairs in topics.values() for p in pairs)}
+    topics = np.asarray(v["topics"], dtype=np.int64)
+    sizes = {int(t): int(v["topic_sizes"].get(t, 0)) for t in ids}
+    name = v.get("embedding_model")
+    params = {k: v["params"][k] for k in _BERTOPIC_SAME if k in v["params"]}
+    if embedding_model is not None:
+        params["embedding_model"] = embedding_model
+    elif name:
+        params["embedding_model"] = name
+    state = FittedState(
+        topics=topics, probabilities=None, topic_sizes=sizes, representations=words,
+        labels={t: str(v["topic_labels"].get(t, "")) for t in ids}, aspects=aspects,
+        custom_labels=list(v["custom_labels"]) if v.get("custom_labels") else None, representative_docs={},
+        topic_embeddings=np.asarray(v["topic_embeddings"], dtype=np.float32), c_tf_idf=c_tf_idf,
+        vocabulary=vocabulary, n_features_in=int(np.shape(v["topic_embeddings"])[1]), embedding_model_id=name,
+        saved_idf=None if idf is None else np.asarray(idf, dtype=np.float64),
+        needs_embedding_model=not name and embedding_model is None,
+        sizes_are_counts=_sizes_are_counts(topics, sizes),
+    )
+    return params, state
+
+
+def save_bertopic(model: Any, state: FittedState, path: Any, serialization: str, embedding_name: Any) -> None:
+    """Write ``state`` as a folder BERTopic 0.17 loads with ``BERTopic.load(path)``."""
+    from .bertopic_format import write_bertopic_folder
+
+    idf = getattr(state.ctfidf_model, "idf_", None)
+    idf = state.saved_idf if idf is None else idf
+    params = {k: getattr(model, k) for k in _BERTOPIC_SAME}
+    values = {
+        "topic_words": state.representations, "topics": state.topics, "topic_sizes": state.topic_sizes,
+        "topic_embeddings": np.asarray(to_numpy(state.topic_embeddings), dtype=np.float32),
+        "topic_labels": state.labels, "custom_labels": state.custom_labels, "topic_aspects": state.aspects,
+        "params": params, "embedding_model": embedding_name,
+    }
+    if idf is not None:
+        values.update(c_tf_idf=host_sparse(state.c_tf_idf), vocabulary=list(state.vocabulary),
+                      idf=np.asarray(to_numpy(idf), dtype=np.float64))
+    write_bertopic_folder(path, values, serialization=serialization)

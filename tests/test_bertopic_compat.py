@@ -385,3 +385,45 @@ def test_writer_refuses_bad_values_and_writes_nothing(fitted, change, message, t
 def test_writer_refuses_an_unknown_serialization(tmp_path):
     with pytest.raises(InputError, match="serialization must be"):
         write_bertopic_folder(tmp_path / "out", {}, serialization="pickle")
+
+
+# ------------------------------------------------- GPUTopic.load / save(format="bertopic")
+
+
+@pytest.mark.parametrize("serialization", ["safetensors", "pytorch"])
+@pytest.mark.parametrize("save_ctfidf", [True, False])
+def test_gputopic_loads_a_bertopic_folder(fitted, serialization, save_ctfidf, tmp_path):
+    from gputopic import GPUTopic
+
+    fitted.save(tmp_path / "m", serialization=serialization, save_ctfidf=save_ctfidf)
+    loaded = GPUTopic.load(tmp_path / "m", embedding_model=HashingEncoder())
+    assert list(loaded.topics_) == list(fitted.topics_) and loaded.topic_sizes_ == dict(fitted.topic_sizes_)
+    assert loaded.get_topic(0) == [(w, pytest.approx(s)) for w, s in fitted.get_topic(0)]
+    assert loaded.custom_labels_ == fitted.custom_labels_ and loaded.top_n_words == 7
+    np.testing.assert_allclose(loaded.topic_embeddings_, np.asarray(fitted.topic_embeddings_), rtol=1e-6)
+    emb = HashingEncoder().encode(TOY_DOCS[:6])
+    topics, _ = loaded.transform(TOY_DOCS[:6], embeddings=emb)  # by the topic embeddings
+    assert set(topics.tolist()) <= set(loaded.topic_sizes_)
+
+
+@pytest.mark.parametrize("serialization", ["safetensors", "pytorch"])
+def test_bertopic_loads_what_gputopic_saves(serialization, tmp_path):
+    from helpers import fast_model
+
+    model = fast_model().fit(TOY_DOCS)
+    model.set_topic_labels({1: "sports"})
+    model.save(tmp_path / "m", format="bertopic", serialization=serialization)
+    theirs = BERTopic.load(tmp_path / "m")
+    ours = model.get_topic_info()
+    info = theirs.get_topic_info()
+    assert info.Topic.tolist() == ours.Topic.tolist() and info.Count.tolist() == ours.Count.tolist()
+    assert info.Name.tolist() == ours.Name.tolist() and list(theirs.custom_labels_) == model.custom_labels_
+    assert [tuple(p) for p in theirs.get_topic(0)] == [(w, pytest.approx(s)) for w, s in model.get_topic(0)]
+    np.testing.assert_allclose(np.asarray(theirs.topic_embeddings_), model.topic_embeddings_, rtol=1e-6)
+
+
+def test_save_format_is_checked(tmp_path):
+    from helpers import fast_model
+
+    with pytest.raises(InputError, match="format must be 'gputopic' or 'bertopic'"):
+        fast_model().fit(TOY_DOCS).save(tmp_path / "m", format="pickle")
