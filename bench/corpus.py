@@ -167,8 +167,8 @@ def provenance() -> dict:
         versions["gputopic_path"] = str(Path(sys.modules["gputopic"].__file__).parent)
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {
-        "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": None if status is None else bool(status),
+        "commit": _git("rev-parse", "HEAD"),
+        "dirty": None if status is None else bool(status),
         "command": " ".join([Path(sys.argv[0]).name if sys.argv else "python", *sys.argv[1:]]),
         "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),

@@ -46,7 +46,7 @@ def run_demo() -> str:
 
 def block(output: str, prov: dict, load: float | None) -> str:
     threads = prov["threads"].get("affinity") or prov["threads"].get("cpu_count")
-    commit = (prov["git_commit"] or "unknown")[:10] + (" + uncommitted changes" if prov["git_dirty"] else "")
+    commit = (prov["commit"] or "unknown")[:10] + (" + uncommitted changes" if prov["dirty"] else "")
     busy = (f"; other jobs kept the load average at {load:.0f}, so the time says nothing about speed"
             if load is not None and threads and load > threads else "")
     return (f"{START}\n```text\n$ make demo\n{output}\n```\n"
