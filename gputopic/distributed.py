@@ -594,8 +594,8 @@ def _transform_partition(part, shipped: tuple, embedder_key: str | None):
 
 
 def transform(model: Any, state: FittedState, documents: Any, embeddings: Any = None):
-    """The sharded counterpart of :meth:`GPUTopic.transform`: each partition on its worker."""
-    check_fitted(model)
+    """The sharded counterpart of :meth:`GPUTopic.transform` (of a fitted model): each
+    partition on its worker."""
     client = _get_client(model)
     shards = _shard(client, documents)
     if embeddings is not None:

@@ -32,7 +32,7 @@ from .exceptions import InputError
 from .represent import check_representation, cosine, describe, representatives_in
 from .state import FittedState
 from .topics import merge_columns, merge_rows, reduce_in_fit
-from .vectorize import default_vectorizer, doc_term_matrix, labels_to_index, one_hot, class_term_matrix, vocabulary
+from .vectorize import default_vectorizer, doc_term_matrix, labels_to_index, one_hot, vocabulary
 
 logger = logging.getLogger("gputopic")
 
@@ -208,8 +208,8 @@ class TopicTotals:
     @classmethod
     def of_index(cls, ids: np.ndarray, index: np.ndarray, X, emb, backend: Backend) -> "TopicTotals":
         """The totals of documents whose topic rows are ``index`` (into ``ids``)."""
-        H = one_hot(index, len(ids), backend).T.tocsr()
-        return cls(ids, class_term_matrix(X, index, len(ids), backend), H @ emb,
+        H = one_hot(index, len(ids), backend).T.tocsr()  # topics x documents, shared by both sums
+        return cls(ids, (H @ X.astype(backend.xp.float32)).tocsr(), H @ emb,
                    np.bincount(index, minlength=len(ids)).astype(np.float64))
 
     def means(self):

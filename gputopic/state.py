@@ -26,6 +26,12 @@ from .exceptions import InputError
 Words = dict  # {topic: [(word, score), ...]}
 
 
+def topic_counts(topics: np.ndarray) -> dict[int, int]:
+    """``{topic: number of documents}`` of host topic ids >= -1, in O(n) (no sort)."""
+    counts = np.bincount(topics + 1) if topics.size else np.zeros(0, dtype=np.int64)
+    return {int(t) - 1: int(c) for t, c in enumerate(counts) if c}
+
+
 def topic_label(topic: int, words: list[tuple[str, float]]) -> str:
     """BERTopic's default topic name: the id and the first four words, joined by ``_``."""
     return f"{topic}_" + "_".join(w for w, _ in words[:4])
@@ -81,8 +87,7 @@ class FittedState:
         ``zeroshot_names[k]``), representative documents cut to the three kept."""
         topics = np.asarray(to_numpy(topics), dtype=np.int64)
         if topic_sizes is None:
-            ids, counts = np.unique(topics, return_counts=True)
-            topic_sizes = {int(t): int(c) for t, c in zip(ids, counts)}
+            topic_sizes = topic_counts(topics)
         zeroshot = {int(t): int(k) for t, k in (zeroshot_topics or {}).items()}
         labels = {t: topic_label(t, w) for t, w in words.items()}
         labels.update({t: zeroshot_names[k] for t, k in zeroshot.items()})
@@ -135,10 +140,10 @@ class FittedState:
         if tuple(self.topic_embeddings.shape) != (len(ids), self.n_features_in):
             problems.append(f"topic embeddings of shape {tuple(self.topic_embeddings.shape)} for {len(ids)} "
                             f"topics of width {self.n_features_in}")
-        present, counts = np.unique(self.topics, return_counts=True)
-        if set(present.tolist()) - set(ids):
-            problems.append(f"document topics {sorted(set(present.tolist()) - set(ids))[:5]} not in the table")
-        elif self.sizes_are_counts and any(self.topic_sizes[int(t)] != int(c) for t, c in zip(present, counts)):
+        counted = topic_counts(self.topics) if not self.topics.size or self.topics.min() >= -1 else {-2: 1}
+        if set(counted) - set(ids):
+            problems.append(f"document topics {sorted(set(counted) - set(ids))[:5]} not in the table")
+        elif self.sizes_are_counts and any(self.topic_sizes[t] != c for t, c in counted.items()):
             problems.append("topic sizes that are not the counts of the documents' topics")
         elif self.sizes_are_counts and sum(self.topic_sizes.values()) != self.topics.shape[0]:
             problems.append("topic sizes that do not sum to the documents")
