@@ -44,7 +44,7 @@ import numpy as np
 
 from . import cluster as _cluster
 from . import reduce as _reduce
-from ._validation import check_fitted, validate_documents
+from ._validation import validate_documents
 from .device import (Output, get_backend, host_sparse, is_on_gpu, optional_import, output_like, resolve_device,
                      text_list, to_numpy)
 from .embed import check_embeddings, cached_encode, load_embedder, model_identity
