@@ -216,7 +216,9 @@ def _arrow_ok(vectorizer: Any, docs: Sequence[str]) -> bool:
     return True
 
 
-ARROW_CHUNK_DOCS = 65_536
+#: documents per chunk of the Arrow counter: its tokens and temporaries (~40 bytes per token)
+#: are held only while it runs, one chunk per thread
+ARROW_CHUNK_DOCS = 16_384
 
 
 def _arrow_clean_lower(pa, texts):
@@ -265,17 +267,40 @@ def _arrow_csr(codes, rows, lut, n_rows: int, n_terms: int):
     return counts, col, indptr
 
 
+def _arrow_chunk(pa, docs: Sequence[str], rule: str, stop):
+    """One chunk of documents counted on its own: ``(terms, counts, cols, indptr)`` with the
+    chunk's own sorted terms (those matching the token pattern's ``rule``, not in ``stop``)
+    as columns. Only the chunk's text and tokens are held while it runs; what it returns is
+    its part of the final matrix."""
+    import pyarrow.compute as pc
+
+    texts = pa.array(docs, type=pa.large_string())
+    dictionary, codes, rows = _arrow_tokens(pa, texts)
+    del texts
+    terms = dictionary.filter(pc.and_(pc.match_substring_regex(dictionary, rule),
+                                      pc.invert(pc.is_in(dictionary, value_set=stop))))
+    terms = terms.take(pc.sort_indices(terms))  # byte order == str order: the text is ASCII
+    lut = pc.index_in(dictionary, value_set=terms).fill_null(-1).to_numpy().astype(np.int64)
+    counts, cols, indptr = _arrow_csr(codes, rows, lut, len(docs), len(terms))
+    # held until the matrix is assembled: 8 bytes per stored count (a count or a chunk's
+    # column past 2**31 - 1 cannot occur below 2**31 tokens per chunk)
+    return terms, counts.astype(np.int32), cols.astype(np.int32), indptr
+
+
 def _arrow_fit_transform(vectorizer: Any, docs: Sequence[str], n_jobs: int | None):
     """``vectorizer.fit_transform(clean(docs))`` with pyarrow.compute for the vectorizers
     :func:`_arrow_ok` admits, or None when Arrow cannot hold the documents (the caller then
     counts with scikit-learn).
 
-    Chunks of documents are cleaned and lowercased by one byte table on their UTF-8 buffers,
-    split on spaces and dictionary-encoded by Arrow's C++ kernels in a thread pool (NumPy
-    and Arrow release the GIL);
-    the chunk dictionaries are merged into the sorted vocabulary (the pieces that match the
-    token pattern's rule and are not English stop words) and each chunk's token codes become CSR
-    rows with NumPy. No Python code touches a single token.
+    Chunks of at most ``ARROW_CHUNK_DOCS`` documents are counted on their own in a thread
+    pool (NumPy and Arrow's C++ kernels release the GIL): each is turned into Arrow text,
+    cleaned and lowercased by one byte table on its UTF-8 buffer, split on spaces,
+    dictionary-encoded, and counted into CSR rows against the chunk's own sorted terms
+    (the pieces that match the token pattern's rule and are not English stop words). The
+    sorted union of the chunk terms is the vocabulary; each chunk's columns are remapped to
+    it by a monotone map (a chunk's sorted terms keep their order in the union), so its
+    rows stay sorted. Memory: the chunks in flight plus the final matrix, never the tokens
+    or the Arrow text of the whole corpus. No Python code touches a single token.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -284,41 +309,41 @@ def _arrow_fit_transform(vectorizer: Any, docs: Sequence[str], n_jobs: int | Non
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     pa = _pyarrow()
-    try:
-        texts = pa.array(docs if isinstance(docs, (list, tuple)) else list(docs), type=pa.large_string())
-    except (UnicodeError, pa.ArrowException) as exc:  # e.g. lone surrogates, which UTF-8 cannot hold
-        logger.debug("Arrow cannot hold these documents (%s): counting terms with scikit-learn", exc)
-        return None
-    n = len(texts)
+    docs = docs if isinstance(docs, (list, tuple)) else list(docs)
+    n = len(docs)
     jobs = min(_jobs(n_jobs), 32)
     size = max(1024, min(ARROW_CHUNK_DOCS, -(-n // (jobs * 4)) if n else 1))
-    chunks = [texts.slice(i, size) for i in range(0, n, size)]
+    rule = _ARROW_TERMS[vectorizer.token_pattern]
+    stop = pa.array(sorted(ENGLISH_STOP_WORDS), pa.large_string())
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        parts = list(pool.map(lambda c: _arrow_tokens(pa, c), chunks))
-
-        terms = pc.unique(pa.chunked_array([d for d, _, _ in parts], type=pa.large_string()))
-        rule = _ARROW_TERMS[vectorizer.token_pattern]
-        good = pc.and_(pc.match_substring_regex(terms, rule),
-                       pc.invert(pc.is_in(terms, value_set=pa.array(sorted(ENGLISH_STOP_WORDS), pa.large_string()))))
-        terms = terms.filter(good)
-        vocab = terms.take(pc.sort_indices(terms))  # byte order == str order: the text is ASCII
-        if len(vocab) == 0:
-            raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
+        try:
+            parts = list(pool.map(lambda i: _arrow_chunk(pa, docs[i:i + size], rule, stop), range(0, n, size)))
+        except (UnicodeError, pa.ArrowException) as exc:  # e.g. lone surrogates, which UTF-8 cannot hold
+            logger.debug("Arrow cannot hold these documents (%s): counting terms with scikit-learn", exc)
+            return None
+        vocab = pc.unique(pa.chunked_array([p[0] for p in parts], type=pa.large_string()))
+        vocab = vocab.take(pc.sort_indices(vocab))
         n_terms = len(vocab)
+        if n_terms == 0:
+            raise ValueError("empty vocabulary; perhaps the documents only contain stop words")
+        remaps = list(pool.map(lambda p: pc.index_in(p[0], value_set=vocab).to_numpy(zero_copy_only=False),
+                               parts))
 
-        def to_csr(part, c):
-            dictionary, codes, rows = part
-            lut = pc.index_in(dictionary, value_set=vocab).fill_null(-1).to_numpy().astype(np.int64)
-            return _arrow_csr(codes, rows, lut, len(c), n_terms)
-
-        blocks = list(pool.map(to_csr, parts, chunks))
-
-    data = np.concatenate([b[0] for b in blocks]) if blocks else np.zeros(0, np.int64)
-    offsets = np.cumsum([0] + [b[0].size for b in blocks])
-    indptr = np.concatenate([[0]] + [b[2][1:] + off for b, off in zip(blocks, offsets)])
-    index_dtype = np.int32 if max(n_terms, data.size) < np.iinfo(np.int32).max else np.int64
-    indices = np.concatenate([b[1] for b in blocks]).astype(index_dtype) if blocks else np.zeros(0, index_dtype)
-    X = scipy.sparse.csr_matrix((data, indices, indptr.astype(index_dtype)), shape=(n, n_terms))
+    nnz = sum(p[1].size for p in parts)
+    index_dtype = np.int32 if max(n_terms, nnz) < np.iinfo(np.int32).max else np.int64
+    data = np.empty(nnz, dtype=np.int64)
+    indices = np.empty(nnz, dtype=index_dtype)
+    indptr = np.zeros(n + 1, dtype=index_dtype)
+    at = row = 0
+    for k in range(len(parts)):  # filled part by part, each part dropped once copied
+        _, counts, cols, ptr = parts[k]
+        parts[k] = None
+        m, rows = counts.size, ptr.size - 1
+        data[at:at + m] = counts
+        indices[at:at + m] = remaps[k].astype(np.int64)[cols]
+        indptr[row + 1:row + rows + 1] = ptr[1:] + at
+        at, row = at + m, row + rows
+    X = scipy.sparse.csr_matrix((data, indices, indptr), shape=(n, n_terms))
     X.has_sorted_indices = True
     vectorizer.vocabulary_ = {str(t): i for i, t in enumerate(vocab.to_pylist())}
     vectorizer.fixed_vocabulary_ = False

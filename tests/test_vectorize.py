@@ -163,6 +163,26 @@ def test_arrow_counts_equal_sklearn_on_real_corpora(pattern):
         _assert_same_counts(docs, pattern)
 
 
+@pytest.mark.parametrize("chunk,jobs", [(1024, 1), (1024, 3), (4096, 2), (65_536, 2)])
+def test_chunked_counts_equal_serial_counts_on_real_text(monkeypatch, chunk, jobs):
+    """Chunks counted on their own in threads, their vocabularies merged and columns remapped:
+    the same CSR and vocabulary as one scikit-learn fit_transform, whatever the chunking."""
+    import gputopic.vectorize as vz
+    from conftest import load_corpus
+
+    monkeypatch.setattr(vz, "ARROW_CHUNK_DOCS", chunk)
+    docs = load_corpus("20newsgroups", n=2500)[0] + load_corpus("health_news_tweets", n=6000)[0]
+    want_vec, want = _sklearn_counts(docs)
+    vec = default_vectorizer()
+    got = vz._arrow_fit_transform(vec, docs, jobs)
+    assert got.has_sorted_indices and got.indices.dtype == want.indices.dtype
+    assert got.shape == want.shape and got.dtype == want.dtype and (got != want).nnz == 0
+    want.sort_indices()  # scikit-learn leaves columns unsorted within rows: compare canonical forms
+    assert np.array_equal(got.indptr, want.indptr) and np.array_equal(got.indices, want.indices)
+    assert np.array_equal(got.data, want.data)
+    assert vec.vocabulary_ == want_vec.vocabulary_
+
+
 def test_arrow_counter_only_for_the_default_vectorizer():
     import gputopic.vectorize as vz
     from sklearn.feature_extraction.text import CountVectorizer
