@@ -123,7 +123,7 @@ def model_only_rate(ours, texts: list, batch_size: int) -> float:
         sync()
         t = time.perf_counter()
         with torch.inference_mode():
-            for _, feats in batches:
+            for _, feats, _ in batches:
                 model({k: v.to(dev, non_blocking=True) if hasattr(v, "to") else v
                        for k, v in feats.items()})["sentence_embedding"]
         sync()

@@ -16,6 +16,12 @@
   Runtime from an int8 copy made once per model and cached (:mod:`gputopic.onnx_int8`),
   checked against fp32 on a sample first (speed and cosines: bench/cpu_embed_bench.py). Its activations are quantised per batch, so a document's vector depends slightly on
   the other documents of its batch: the default, ``"torch"``, keeps fp32 and exact.
+* Switches for the CUDA loop (:meth:`Embedder.set_fast_path`; off by default): ``packed``
+  runs a BERT-family model on packed token ids without padding (:mod:`gputopic.packed`),
+  its batches holding a token budget of real tokens; ``dtype`` "float16" (default) or
+  "bfloat16" for the weights; ``compile`` wraps the packed forward in ``torch.compile``.
+  The padding share of the batches (``Embedder.last_stats``) is logged per batch (debug)
+  and per call (info).
 * An optional on-disk cache keyed by the model and the exact documents skips re-embedding.
 """
 
@@ -47,6 +53,7 @@ DEFAULT_BATCH_SIZE = {"cpu": 32, "cuda": 2048}
 #: half the activation memory of the longest batches
 ONNX_CPU_BATCH_SIZE = 16
 EMBEDDING_BACKENDS = ("auto", "torch", "onnx-int8")
+HALF_DTYPES = ("float16", "bfloat16")
 
 
 def default_model_path() -> str:
@@ -68,8 +75,41 @@ class Embedder:
         self.onnx_cache = onnx_cache  # folder of those copies; None: onnx_int8.cache_root()
         self.int8_required = int8_required  # embedding_backend="onnx-int8": no silent torch fallback
         self._half = False
+        self.packed = False  # set_fast_path: packed token ids, no padding (packed.py)
+        self.half_dtype = "float16"  # set_fast_path: the CUDA weights' dtype
+        self.compile = False  # set_fast_path: torch.compile the packed forward
+        self._packed: Any = None  # PackedEncoder, False where it does not apply, None: not tried
+        #: tokens, computed token slots (tokens + padding), batches and their padding share
+        #: of the last call of the device loop
+        self.last_stats: dict = {}
         self._fast: Any = None  # FastTokenizer, False where it does not apply, None: not tried
         self._onnx: Any = None  # onnx_int8.OnnxTransformer, False where not used, None: not tried
+
+    def set_fast_path(self, packed: bool | None = None, dtype: str | None = None,
+                      compile: bool | None = None) -> "Embedder":
+        """Switches of the device loop (None: unchanged). ``packed``: run a BERT-family
+        SentenceTransformer on packed token ids (no padding; :mod:`gputopic.packed`), also
+        on the CPU, where it then replaces ``SentenceTransformer.encode`` in fp32; models it
+        does not handle keep padded batches. ``dtype``: "float16" or "bfloat16" weights on
+        CUDA for a model loaded here. ``compile``: ``torch.compile`` the packed forward
+        (CUDA; untested on a card so far). Returns self."""
+        if packed is not None:
+            if not isinstance(packed, bool):
+                raise InputError(f"packed must be True or False, got {packed!r}.")
+            self.packed = packed
+        if dtype is not None:
+            if dtype not in HALF_DTYPES:
+                raise InputError(f"dtype must be one of {HALF_DTYPES}, got {dtype!r}.")
+            if self._half and dtype != self.half_dtype:
+                raise InputError(f"the model already runs in {self.half_dtype}: set dtype before the first encode.")
+            self.half_dtype = dtype
+        if compile is not None:
+            if not isinstance(compile, bool):
+                raise InputError(f"compile must be True or False, got {compile!r}.")
+            self.compile = compile
+            if self._packed:
+                self._packed = None  # rebuilt, compiled or not, on the next call
+        return self
 
     @property
     def cache_id(self) -> str:
@@ -95,7 +135,7 @@ class Embedder:
         int8 = self.is_sentence_transformer and not backend.is_gpu and self._int8_ready(docs)
         if batch_size is None:
             batch_size = ONNX_CPU_BATCH_SIZE if int8 else DEFAULT_BATCH_SIZE[backend.name]
-        if self.is_sentence_transformer and (backend.is_gpu or int8):
+        if self.is_sentence_transformer and (backend.is_gpu or int8 or self.packed):
             emb = backend.asarray(self._encode_device(docs, batch_size, verbose))
         else:
             kwargs = {"batch_size": batch_size, "show_progress_bar": verbose} if self.is_sentence_transformer else {}
@@ -141,8 +181,9 @@ class Embedder:
         torch = optional_import("torch", "GPU embeddings")
         model = self.model
         dev = model.device
+        low = getattr(torch, self.half_dtype)
         if self.owned and not self._half and dev.type == "cuda":
-            model.half()
+            model.to(low)
             self._half = True
         n = len(docs)
         dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
@@ -154,13 +195,15 @@ class Embedder:
         pin = dev.type == "cuda"
         if n and self._fast is None:
             self._fast = fast_tokenizer(model, [docs[i][:cap] for i in probe_rows(order)]) or False
+        packed = self._packed_encoder(model, torch) if (self.packed and self._fast and not self._onnx) else None
 
         if self._fast:
             chunk = FAST_CHUNK_DOCS
 
             def tokenize(idx: np.ndarray):
                 # token budget per batch: batch_size documents of max_seq_length tokens
-                return self._fast.batches(idx, [docs[i][:cap] for i in idx], state["bs"] * max_len, pin)
+                return self._fast.batches(idx, [docs[i][:cap] for i in idx], state["bs"] * max_len, pin,
+                                          packed=packed is not None)
         else:
             chunk = None
             preprocess = getattr(model, "preprocess", None) or model.tokenize
@@ -169,14 +212,18 @@ class Embedder:
                 feats = preprocess([docs[i][:cap] for i in idx])
                 if pin:
                     feats = {k: v.pin_memory() if hasattr(v, "pin_memory") else v for k, v in feats.items()}
-                return [(idx, feats)]
+                mask = feats.get("attention_mask")
+                sizes = (int(mask.sum()), int(mask.numel())) if mask is not None else (0, 0)
+                return [(idx, feats, sizes)]
 
         def run(idx: np.ndarray, feats: dict):
             try:
                 on_dev = {k: v.to(dev, non_blocking=True) if hasattr(v, "to") else v for k, v in feats.items()}
-                with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.float16,
+                with torch.inference_mode(), torch.autocast(dev.type, dtype=low,
                                                             enabled=dev.type == "cuda" and not self._half):
-                    if self._onnx and dev.type == "cpu":
+                    if packed is not None:
+                        emb = packed(on_dev["flat"], on_dev["lengths"], self._fast.type_id)
+                    elif self._onnx and dev.type == "cpu":
                         emb = self._onnx.sentence_embedding(model, on_dev)
                     else:
                         emb = model(on_dev)["sentence_embedding"]
@@ -189,8 +236,8 @@ class Embedder:
                 half = len(idx) // 2
                 state["bs"] = max(1, min(state["bs"], half))
                 logger.warning("GPU out of memory at batch size %d: retrying with %d", len(idx), half)
-                run(idx[:half], {k: v[:half] if hasattr(v, "shape") else v for k, v in feats.items()})
-                run(idx[half:], {k: v[half:] if hasattr(v, "shape") else v for k, v in feats.items()})
+                for part, part_feats in zip((idx[:half], idx[half:]), _split_features(feats, half)):
+                    run(part, part_feats)
 
         bar = _progress(n, verbose, "Embedding")
         start = 0
@@ -198,6 +245,7 @@ class Embedder:
         # GPU fed; the Python tokenizer path needs several batches in flight instead
         workers = FAST_TOKENIZER_THREADS if self._fast else max(2, min(8, os.cpu_count() or 2))
         threads = CUDA_LOOP_TORCH_THREADS if (pin and self._fast) else None
+        stats = {"docs": n, "tokens": 0, "slots": 0, "batches": 0, "packed": packed is not None}
         with _torch_threads(torch, threads), ThreadPoolExecutor(max_workers=workers) as pool:
             pending: deque = deque()
             while start < n or pending:
@@ -205,15 +253,50 @@ class Embedder:
                     stop = min(n, start + (chunk or state["bs"]))
                     pending.append(pool.submit(tokenize, order[start:stop]))
                     start = stop
-                for idx, feats in pending.popleft().result():
+                for idx, feats, (tokens, slots) in pending.popleft().result():
                     run(idx, feats)
+                    stats["tokens"] += tokens
+                    stats["slots"] += slots
+                    stats["batches"] += 1
+                    logger.debug("embedding batch: %d documents, %d tokens, padding %.1f%%", len(idx), tokens,
+                                 100 * (1 - tokens / slots) if slots else 0.0)
                     if bar is not None:
                         bar.update(len(idx))
         if bar is not None:
             bar.close()
+        stats["padding"] = 1 - stats["tokens"] / stats["slots"] if stats["slots"] else 0.0
+        self.last_stats = stats
+        if stats["batches"]:
+            logger.info("embedded %d documents in %d batches (%s): %d tokens, padding %.1f%% of the computed slots",
+                        n, stats["batches"], "packed" if packed is not None else "padded", stats["tokens"],
+                        100 * stats["padding"])
         if self._onnx and dev.type == "cpu":
             self._onnx.release_memory()  # the steps after embedding do not run on ORT's arena
         return out
+
+    def _packed_encoder(self, model: Any, torch: Any):
+        """The PackedEncoder of ``model`` (compiled where asked), None where it does not apply."""
+        if self._packed is None:
+            from .packed import packed_encoder
+
+            attention = "nested" if model.device.type == "cuda" else "padded"  # nested is slow on the CPU
+            enc = packed_encoder(model, attention)
+            if enc is None:
+                logger.info("packed embedding does not apply to %s: padded batches", self.model_id)
+            elif self.compile:
+                enc.forward = torch.compile(enc.forward, dynamic=True)
+            self._packed = enc or False
+        return self._packed or None
+
+
+def _split_features(feats: dict, half: int) -> tuple[dict, dict]:
+    """A batch's features cut after row ``half``: padded rows, or packed ids and lengths."""
+    if "flat" in feats:
+        cut = int(feats["lengths"][:half].sum())
+        return ({"flat": feats["flat"][:cut], "lengths": feats["lengths"][:half]},
+                {"flat": feats["flat"][cut:], "lengths": feats["lengths"][half:]})
+    return ({k: v[:half] if hasattr(v, "shape") else v for k, v in feats.items()},
+            {k: v[half:] if hasattr(v, "shape") else v for k, v in feats.items()})
 
 
 FAST_CHUNK_DOCS = 4096

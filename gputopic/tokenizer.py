@@ -182,18 +182,39 @@ class FastTokenizer:
     def __call__(self, texts: Sequence[str]) -> dict:
         return self.features(*self.pack(texts))
 
-    def batches(self, idx: np.ndarray, texts: Sequence[str], token_budget: int, pin: bool) -> list:
-        """(rows, features) batches of one chunk: consecutive rows while rows x the longest
-        row stays within ``token_budget`` padded tokens (the rows come longest first)."""
+    def batches(self, idx: np.ndarray, texts: Sequence[str], token_budget: int, pin: bool,
+                packed: bool = False) -> list:
+        """``(rows, features, (tokens, slots))`` batches of one chunk, ``slots`` being the
+        token positions the model computes (tokens + padding).
+
+        Padded (default): consecutive rows while rows x the longest row stays within
+        ``token_budget`` (the rows come longest first, so a batch pads little); features
+        as the model takes them. ``packed``: consecutive rows while their tokens stay within
+        ``token_budget``; features ``{"flat": ids end to end, "lengths": per row}`` for
+        :class:`gputopic.packed.PackedEncoder`, which computes no padding."""
         flat, lengths = self.pack(texts)
         ends = np.cumsum(lengths)
         out, s = [], 0
         while s < len(idx):
-            longest = np.maximum.accumulate(np.maximum(lengths[s:], 1))
-            fits = np.arange(1, longest.size + 1) * longest <= token_budget
-            e = s + max(1, int(np.argmin(fits)) if not fits.all() else longest.size)
+            if packed:
+                used = np.cumsum(np.maximum(lengths[s:], 1))
+                e = s + max(1, int(np.searchsorted(used, token_budget, side="right")))
+            else:
+                longest = np.maximum.accumulate(np.maximum(lengths[s:], 1))
+                fits = np.arange(1, longest.size + 1) * longest <= token_budget
+                e = s + max(1, int(np.argmin(fits)) if not fits.all() else longest.size)
             lo = ends[s - 1] if s else 0
-            out.append((idx[s:e], self.features(flat[lo:ends[e - 1]], lengths[s:e], pin)))
+            tokens = int(ends[e - 1] - lo)
+            if packed:
+                torch = optional_import("torch", "document embeddings")
+                feats = {"flat": torch.from_numpy(flat[lo:ends[e - 1]]), "lengths": torch.from_numpy(lengths[s:e])}
+                if pin:
+                    feats = {k: v.pin_memory() for k, v in feats.items()}
+                slots = tokens
+            else:
+                feats = self.features(flat[lo:ends[e - 1]], lengths[s:e], pin)
+                slots = (e - s) * int(lengths[s:e].max(initial=0))
+            out.append((idx[s:e], feats, (tokens, slots)))
             s = e
         return out
 

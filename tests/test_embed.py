@@ -256,8 +256,8 @@ def test_token_budget_batches_cover_every_row_once():
     fast = fast_tokenizer(model, texts)
     idx = np.arange(len(texts)) + 100
     batches = fast.batches(idx, texts, token_budget=256, pin=False)
-    assert np.concatenate([b for b, _ in batches]).tolist() == idx.tolist()
-    for rows, feats in batches:
+    assert np.concatenate([b for b, _, _ in batches]).tolist() == idx.tolist()
+    for rows, feats, _ in batches:
         ids = feats["input_ids"]
         assert ids.shape[0] == len(rows)
         assert ids.shape[0] == 1 or ids.numel() <= 256  # a single over-long row still runs
@@ -401,3 +401,72 @@ def test_torch_threads_are_set_inside_the_cuda_loop_scope_and_restored():
     assert torch.get_num_threads() == before
     with _torch_threads(torch, None):
         assert torch.get_num_threads() == before
+
+
+# ------------------------------------------------- packed (unpadded) batches
+
+
+def test_packed_loop_equals_padded_encode_in_document_order(ng2000, monkeypatch):
+    """The packed path (no padding: linear layers on real tokens only, attention per
+    document) gives the padded model's vectors, row for row in input order, on real posts
+    of all lengths plus odd texts, with many chunks and batches."""
+    import gputopic.embed as embed_mod
+
+    monkeypatch.setattr(embed_mod, "FAST_CHUNK_DOCS", 16)
+    docs = ng2000[0][:48] + ODD_DOCS
+    emb = load_embedder(None, "cpu").set_fast_path(packed=True)
+    got = emb.encode(docs, CPU, batch_size=4)
+    assert emb._packed and emb.last_stats["packed"] and emb.last_stats["padding"] == 0.0
+    assert emb.last_stats["batches"] > 3 and emb.last_stats["docs"] == len(docs)
+    plain = emb.model.encode(docs, batch_size=16)
+    assert _cos(got, plain).min() > 0.9999
+
+
+def test_packed_attention_kinds_agree():
+    """Nested-tensor attention and the padded-attention copy give the same vectors (CPU)."""
+    import torch
+
+    from gputopic.packed import PackedEncoder, packed_encoder
+    from gputopic.tokenizer import fast_tokenizer
+
+    model = load_embedder(None, "cpu").model
+    texts = ["word " * n + "end" for n in (40, 7, 1, 0, 19)]
+    fast = fast_tokenizer(model, texts)
+    flat, lengths = (torch.from_numpy(a) for a in fast.pack(texts))
+    with torch.inference_mode():
+        a = packed_encoder(model, "nested")(flat, lengths, fast.type_id)
+        b = packed_encoder(model, "padded")(flat, lengths, fast.type_id)
+    assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="attention must be one of"):
+        PackedEncoder(model[0].auto_model, True, "flash")
+
+
+def test_padding_share_is_recorded_and_packed_batches_hold_the_token_budget():
+    from gputopic.tokenizer import fast_tokenizer
+
+    model = load_embedder(None, "cpu").model
+    texts = ["word " * n for n in (300, 120, 60, 60, 30, 10, 3, 0)]
+    fast = fast_tokenizer(model, texts)
+    idx = np.arange(len(texts))
+    padded = fast.batches(idx, texts, token_budget=256, pin=False)
+    packed = fast.batches(idx, texts, token_budget=256, pin=False, packed=True)
+    for batches in (padded, packed):
+        assert np.concatenate([b for b, _, _ in batches]).tolist() == idx.tolist()
+    tokens = sum(t for _, _, (t, _) in padded)
+    assert tokens == sum(t for _, _, (t, _) in packed) == sum(min(n + 2, 256) for n in (300, 120, 60, 60, 30, 10, 3, 0))
+    assert all(slots == t for _, _, (t, slots) in packed)
+    assert sum(s for _, _, (_, s) in padded) > tokens  # padded batches compute some padding
+    for rows, feats, (t, _) in packed:
+        assert feats["lengths"].shape[0] == len(rows) and feats["flat"].shape[0] == t
+        assert len(rows) == 1 or t <= 256
+
+
+def test_fast_path_switches_are_checked():
+    emb = load_embedder(None, "cpu")
+    with pytest.raises(InputError, match="dtype must be one of"):
+        emb.set_fast_path(dtype="float8")
+    with pytest.raises(InputError, match="packed must be True or False"):
+        emb.set_fast_path(packed="yes")
+    with pytest.raises(InputError, match="compile must be True or False"):
+        emb.set_fast_path(compile=1)
+    assert emb.set_fast_path(dtype="bfloat16").half_dtype == "bfloat16"

@@ -6,7 +6,7 @@
   that package's own business;
 * only the modules that must run torch / CuPy / cuDF import them: ``device.py`` (the one
   place that knows the array library), ``native/`` (the torch / Triton kernels), and the
-  embedding stage (``embed.py``, ``tokenizer.py``, ``onnx_int8.py``: sentence-transformers
+  embedding stage (``embed.py``, ``tokenizer.py``, ``onnx_int8.py``, ``packed.py``: sentence-transformers
   models are torch models), and ``bertopic_format.py`` (BERTopic's ``.bin`` files are torch
   archives, read with ``torch.load(weights_only=True)``);
 * no module over 650 lines but the two native algorithm files.
@@ -22,7 +22,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "gputopic"
 ARRAY_LIBRARIES = {"cupy", "cupyx", "torch", "cudf"}
 MAY_IMPORT_ARRAY_LIBRARIES = {"gputopic.device", "gputopic.embed", "gputopic.tokenizer", "gputopic.onnx_int8",
-                              "gputopic.bertopic_format"}
+                              "gputopic.packed", "gputopic.bertopic_format"}
 LONG_ALLOWED = {"gputopic.native.hdbscan", "gputopic.native.umap"}
 MAX_LINES = 650
 
