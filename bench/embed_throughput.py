@@ -54,14 +54,15 @@ def padding_share(lengths: np.ndarray, order: np.ndarray, size: int) -> float:
 
 
 def budget_padding_share(lengths: np.ndarray, chars: np.ndarray, budget_docs: int, max_len: int,
-                         chunk: int) -> float:
+                         chunk: int, token_order: bool = True) -> float:
     """Padding share of the embedding loop's padded batches (``FastTokenizer.batches``):
-    documents longest first by characters, in chunks of ``chunk``, each cut into batches
-    of rows x longest row <= budget_docs x max_len tokens."""
+    documents longest first by characters, in chunks of ``chunk``, each put in token order
+    and cut into batches of rows x longest row <= budget_docs x max_len tokens
+    (``token_order=False``: left in character order, as before 2026-12-06)."""
     lengths = np.maximum(lengths[np.argsort(-chars, kind="stable")], 1)
     budget, slots = budget_docs * max_len, 0
     for c in range(0, lengths.size, chunk):
-        part = lengths[c:c + chunk]
+        part = np.sort(lengths[c:c + chunk])[::-1] if token_order else lengths[c:c + chunk]
         s = 0
         while s < part.size:
             longest = np.maximum.accumulate(part[s:])
@@ -123,10 +124,11 @@ def main(argv=None) -> int:
         out["flops_per_doc_g"] = round(minilm_flops(lengths, cfg) / len(docs) / 1e9, 4)
         out["padding_share_fixed32_input_order"] = round(padding_share(lengths, np.arange(len(docs)), 32), 4)
         out["padding_share_fixed32_length_sorted"] = round(padding_share(lengths, order, 32), 4)
+        chars = np.array([len(d) for d in docs])
         for bs in sorted({32, 2048, args.batch_size or 32}):
-            out[f"padding_share_token_budget_{bs}"] = round(
-                budget_padding_share(lengths, np.array([len(d) for d in docs]), bs,
-                                     ref_model.max_seq_length, FAST_CHUNK_DOCS), 4)
+            for tok, name in ((True, ""), (False, "_char_order")):
+                out[f"padding_share_token_budget_{bs}{name}"] = round(
+                    budget_padding_share(lengths, chars, bs, ref_model.max_seq_length, FAST_CHUNK_DOCS, tok), 4)
     peak = next((v for k, v in PEAK_TFLOPS.items() if out["card"] and k in out["card"]), None)
     out["card_peak_tflops_dense_16bit"] = peak
     t = time.perf_counter()

@@ -18,10 +18,15 @@ for a UMAP output) with ``knn="approx"`` (k-d tree kNN and MST search) against
 on log time vs log n.
 
 Default (GPU): for each of ``--sizes`` (100k, 1M, 3M, 10M), resampled on the device, the
-stages kNN, UMAP (5-D, given the graph), HDBSCAN, each timed between
-``torch.cuda.synchronize()`` calls, with peak torch memory (``max_memory_allocated``,
-reset per stage), the CuPy pool's bytes in use, host peak RSS (``ru_maxrss``, process-wide
-running maximum) after each stage, recall@15 (sampled), NMI against the resampled labels;
+stages kNN, UMAP (5-D, given the graph), HDBSCAN, and up to ``--count-max`` documents
+(1M) the counting of as many resampled 20 Newsgroups texts (``doc_term_matrix`` with the
+default vectorizer, on all cores, the matrix then copied to the device), each timed between
+``torch.cuda.synchronize()`` calls, with per stage: peak torch memory
+(``max_memory_allocated``, reset per stage), the CuPy pool's bytes in use after it and held
+at its end (``total_bytes``; the pool's blocks are freed before each stage, and a pool keeps
+what it grew to, so this is the stage's peak of the pool), host peak RSS during the stage
+(``VmHWM`` reset through ``/proc/self/clear_refs`` before it; Linux) and the process's
+peak so far; recall@15 (sampled), NMI against the resampled labels;
 the exact path at ``--exact-sizes`` (100k, 1M) as the peer. A size is skipped when the
 time left (``--budget-s``) is below twice the previous size's total times the size ratio.
 
@@ -125,6 +130,13 @@ def resample(E: torch.Tensor, labels: torch.Tensor, n: int, noise: float, seed: 
     return out, labels[pick]
 
 
+def corpus_texts(n: int, seed: int = 0) -> list[str]:
+    """``n`` texts resampled from the 20 Newsgroups posts (bench/corpus.py)."""
+    from corpus import load, resample
+
+    return resample(*load("20newsgroups", min_words=0), n, seed)[0]
+
+
 def mixture5(n: int, seed: int) -> torch.Tensor:
     """5-D stand-in for a UMAP output: 60 Gaussian clusters (scales 0.2-0.9, centres spread
     8) and 10 % uniform background in [-15, 15]^5."""
@@ -146,6 +158,39 @@ def exponent(ns, ts) -> float | None:
 
 def rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+_HOST_PEAK = [0.0]  # the process's peak RSS before the last reset (GiB)
+
+
+def reset_host_peak() -> bool:
+    """Reset this process's peak RSS (VmHWM) to its current RSS (Linux >= 4.0). That also
+    lowers what ``ru_maxrss`` reports for the running process: the peak before the reset is
+    kept in ``_HOST_PEAK`` for :func:`process_peak_gib`."""
+    _HOST_PEAK[0] = process_peak_gib()
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def process_peak_gib() -> float:
+    """The process's peak RSS so far (GiB), across :func:`reset_host_peak` calls."""
+    return max(_HOST_PEAK[0], rss_gib(), host_peak_gib() or 0.0)
+
+
+def host_peak_gib() -> float | None:
+    """VmHWM: the peak RSS since the last :func:`reset_host_peak` (None: not Linux)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return None
 
 
 # ----------------------------------------------------------------------------- CPU
@@ -226,7 +271,9 @@ def run_gpu(args) -> dict:
     GPU was lent when this was written: the CUDA path is unverified)."""
     from sklearn.metrics import normalized_mutual_info_score
 
+    from gputopic.device import get_backend
     from gputopic.native import HDBSCAN, UMAP
+    from gputopic.vectorize import default_vectorizer, doc_term_matrix
 
     dev = torch.device(args.device)
     cuda = dev.type == "cuda"
@@ -253,6 +300,9 @@ def run_gpu(args) -> dict:
             if cuda:
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
+                if pool:
+                    pool.free_all_blocks()
+            reset = reset_host_peak()
             t = time.perf_counter()
             r = fn()
             if cuda:
@@ -260,8 +310,16 @@ def run_gpu(args) -> dict:
             stages[name] = {"s": time.perf_counter() - t,
                             "torch_peak_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
                             "cupy_pool_used_gib": (pool.used_bytes() / 2**30) if (pool and cuda) else None,
-                            "host_peak_rss_gib": rss_gib()}
+                            "cupy_pool_held_gib": (pool.total_bytes() / 2**30) if (pool and cuda) else None,
+                            "host_stage_peak_rss_gib": host_peak_gib() if reset else None,
+                            "host_peak_rss_gib": process_peak_gib()}
             return r
+
+        if n <= args.count_max:
+            texts = corpus_texts(n)
+            Xc = stage("count", lambda: doc_term_matrix(default_vectorizer(), texts, get_backend(dev.type)))
+            stages["count"].update(n_terms=int(Xc.shape[1]), nnz=int(Xc.nnz))
+            del texts, Xc
 
         d, i, info = stage("knn", lambda: neighbors.self_knn(X, 15, "cosine", mode))
         rec = info.get("recall")
@@ -302,6 +360,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--noise", type=float, default=0.5)
     p.add_argument("--budget-s", type=float, default=480)
+    p.add_argument("--count-max", type=int, default=1_000_000,
+                   help="GPU: largest size whose resampled texts are also counted (0: none)")
     p.add_argument("--device", default="cuda", help="default mode: cuda, or cpu for a dry run at small sizes")
     p.add_argument("--model", help="GPU: embedding model folder when bench/.cache has no embeddings")
     p.add_argument("--out")

@@ -89,7 +89,10 @@ class PackedEncoder:
         x = emb.LayerNorm(x)
         hidden = x.shape[1]
         d = hidden // self.heads
-        pad = self._padding(lengths, offsets, doc, n_tok) if self.attention == "padded" else None
+        # the longest and shortest document, read once per batch (one device sync): given to
+        # the nested tensors, which would otherwise each compute them
+        bounds = (int(lengths.max()), int(lengths.min()))
+        pad = self._padding(lengths, offsets, doc, n_tok, bounds[0]) if self.attention == "padded" else bounds
         for layer in bert.encoder.layer:
             att = layer.attention.self
             q, k, v = (f(x).view(n_tok, self.heads, d) for f in (att.query, att.key, att.value))
@@ -103,18 +106,19 @@ class PackedEncoder:
         return F.normalize(out, p=2, dim=1) if self.normalize else out
 
     @staticmethod
-    def _padding(lengths, offsets, doc, n_tok):
-        """Where each packed token sits in a padded (docs x longest) layout, and the key mask."""
+    def _padding(lengths, offsets, doc, n_tok, width):
+        """Where each packed token sits in a padded (docs x ``width``) layout, and the key mask."""
         torch = optional_import("torch", "document embeddings")
-        width = int(lengths.max())
         slot = doc * width + (torch.arange(n_tok, device=doc.device) - offsets[:-1][doc])
         mask = torch.arange(width, device=doc.device)[None, :] < lengths[:, None]
         return slot, mask, width
 
     def _attend(self, torch, F, q, k, v, offsets, pad):
-        if pad is None:
+        if self.attention == "nested":
             # (docs, jagged, heads, d) -> (docs, heads, jagged, d), as SDPA wants
-            qn, kn, vn = (torch.nested.nested_tensor_from_jagged(t, offsets).transpose(1, 2) for t in (q, k, v))
+            longest, shortest = pad
+            qn, kn, vn = (torch.nested.nested_tensor_from_jagged(t, offsets, min_seqlen=shortest, max_seqlen=longest)
+                          .transpose(1, 2) for t in (q, k, v))
             return F.scaled_dot_product_attention(qn, kn, vn).transpose(1, 2).values()
         slot, mask, width = pad
         n_docs = mask.shape[0]
