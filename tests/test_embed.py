@@ -470,3 +470,27 @@ def test_fast_path_switches_are_checked():
     with pytest.raises(InputError, match="compile must be True or False"):
         emb.set_fast_path(compile=1)
     assert emb.set_fast_path(dtype="bfloat16").half_dtype == "bfloat16"
+
+
+def test_packed_batch_out_of_memory_is_split_in_half(ng2000):
+    """A packed batch that runs out of memory is cut in two (ids and lengths together) and
+    retried until the halves fit; the vectors stay those of the model, in input order."""
+    import torch
+
+    docs = ng2000[0][:24]
+    emb = load_embedder(None, "cpu").set_fast_path(packed=True)
+    want = emb.encode(docs, CPU, batch_size=32)
+    real, sizes = emb._packed.forward, []
+
+    def forward(flat, lengths, type_id=0):
+        sizes.append(int(lengths.shape[0]))
+        assert int(lengths.sum()) == flat.shape[0]
+        if lengths.shape[0] > 4:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real(flat, lengths, type_id)
+
+    emb._packed.forward = forward
+    got = emb.encode(docs, CPU, batch_size=32)
+    assert sizes[:3] == [24, 12, 6]  # one batch of all 24, halved on each failure
+    assert sum(s for s in sizes if s <= 4) == len(docs)  # the halves that ran cover every row once
+    assert _cos(got, want).min() > 0.99999
