@@ -196,7 +196,7 @@ class FastTokenizer:
         The rows are first put in order of their token counts, longest first (the caller
         sorts by characters, which tokens follow only roughly: on 20 Newsgroups, batches
         cut in character order compute 24% padding at 32 documents' budget, in token order
-        0.2%); ``rows`` says where each embedding goes."""
+        1%: bench/RESULTS.md); ``rows`` says where each embedding goes."""
         flat, lengths = self.pack(texts)
         perm = np.argsort(-lengths, kind="stable")
         if not np.array_equal(perm, np.arange(perm.size)):
