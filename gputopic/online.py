@@ -12,7 +12,8 @@ seen, while no document is kept. A vectorizer with a ``decay`` attribute (BERTop
 ``OnlineCountVectorizer(decay=...)``) makes earlier term counts fade: they are multiplied
 by ``1 - decay`` before each batch's are added. Topic ids are the clustering model's cluster ids (stable
 from batch to batch, not ordered by size). ``topics_`` holds the last batch's topics,
-``topic_sizes_`` the counts over all batches.
+``topic_sizes_`` the counts over all batches. Empty documents are outliers (-1), embedded
+and counted but not reduced or clustered, as in ``fit``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .defaults import embedding_spec, slot_model
 from .device import Backend, get_backend, output_like, resolve_device, to_numpy
 from .embed import cached_encode, check_embeddings, load_embedder
 from .exceptions import InputError
-from .pipeline import TopicTotals, check_params, embed_fn, weigh_topics
+from .pipeline import TopicTotals, blank_rows, check_params, embed_fn, weigh_topics
 from .represent import describe, representatives_in
 from .state import FittedState
 from .vectorize import doc_term_matrix, vocabulary
@@ -87,7 +88,10 @@ def partial_fit(model: Any, state: FittedState | None, documents: Any, embedding
     decay = getattr(param_value(model, "vectorizer_model"), "decay", None)  # e.g. BERTopic's OnlineCountVectorizer(decay=...)
     if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
         raise InputError(f"The vectorizer's decay must be a number in [0, 1), got {decay!r}.")
-    docs = validate_documents(documents)
+    docs = validate_documents(documents, blank_ok=True)
+    keep = np.setdiff1d(np.arange(len(docs)), blank_rows(docs))  # empty documents are outliers, not clustered
+    if keep.size == 0:
+        raise InputError(f"All {len(docs)} documents of the batch are empty or whitespace only: nothing to learn.")
     backend = get_backend(resolve_device(model.device))
     first = state is None
     run = OnlineState(ids=np.zeros(0, dtype=np.int64), counts=None, emb_sums=np.zeros((0, 0)),
@@ -105,20 +109,22 @@ def partial_fit(model: Any, state: FittedState | None, documents: Any, embedding
     if not first and emb.shape[1] != state.n_features_in:
         raise InputError(f"embeddings have {emb.shape[1]} dimensions but earlier batches had {state.n_features_in}: "
                          "use the same embedding model for every batch.")
+    filled = emb if keep.size == len(docs) else emb[backend.xp.asarray(keep)]
 
     if callable(getattr(umap_model, "partial_fit", None)):
-        umap_model.partial_fit(_reduce.model_input(umap_model, emb, backend))
-        reduced = _reduce.transform_reduce(umap_model, emb, backend)
+        umap_model.partial_fit(_reduce.model_input(umap_model, filled, backend))
+        reduced = _reduce.transform_reduce(umap_model, filled, backend)
     elif first:  # a reducer that cannot learn incrementally learns from the first batch (BERTopic's rule)
-        reduced = _reduce.fit_reduce(umap_model, emb, backend)
+        reduced = _reduce.fit_reduce(umap_model, filled, backend)
     else:
-        reduced = _reduce.transform_reduce(umap_model, emb, backend)
+        reduced = _reduce.transform_reduce(umap_model, filled, backend)
     hdbscan_model.partial_fit(_cluster.model_input(hdbscan_model, reduced, backend))
     predicted = _cluster.predict(hdbscan_model, reduced, backend)
     if predicted is None:
         raise InputError(f"hdbscan_model {type(hdbscan_model).__name__} cannot predict the clusters of a batch: "
                          "pass one with predict(X), e.g. MiniBatchKMeans.")
-    topics = predicted[0]
+    topics = np.full(len(docs), -1, dtype=np.int64)
+    topics[keep] = predicted[0]
 
     vectorizer = fresh(slot_model(model, "vectorizer_model", backend.name))
     X = doc_term_matrix(vectorizer, docs, backend)
