@@ -160,6 +160,15 @@ def fitted_slots_follow(obj: Any) -> None:
     vars(obj).pop("_slots_set_since_fit", None)
 
 
+def is_untouched_default(model: Any, name: str) -> bool:
+    """Whether slot ``name`` holds a default built on read and not changed since: it means
+    what None means (``save`` writes None for it, so a loaded model needs nothing set again)."""
+    value = param_value(model, name)
+    built = vars(model).get("_slot_defaults", {}).get(name)
+    return (built is not None and built[0] is value
+            and all(_same(v, built[2].get(k)) for k, v in _params_of(value).items()))
+
+
 def slot_model(model: Any, name: str, device: str) -> Any:
     """The sub-model a fit on ``device`` starts from for slot ``name`` (the caller copies it):
     the object set, the default (for None or a backend name), or a default built on read

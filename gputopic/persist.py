@@ -48,7 +48,7 @@ import numpy as np
 
 from ._params import param_value
 from ._validation import check_bool
-from .defaults import ENGLISH, LANGUAGES
+from .defaults import ENGLISH, LANGUAGES, is_untouched_default
 from .device import host_sparse, optional_import, to_numpy, versions
 from .exceptions import InputError, ModelFileError, ModelSaveError
 from .persist_schema import (FORMAT, FORMAT_VERSION, HINT, PLAIN_PARAMS, SLOTS, TENSORS, SavedModel, bad,
@@ -294,7 +294,8 @@ def _config_of(model: Any, state: FittedState, tensors: dict, embedding_name: st
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "versions": versions(),
-        "params": {name: _describe(param_value(model, name)) for name in PLAIN_PARAMS + SLOTS},
+        "params": {name: _describe(None if is_untouched_default(model, name) else param_value(model, name))
+                   for name in PLAIN_PARAMS + SLOTS},
         "embedding_model": embedding,
         "n_features_in": int(state.n_features_in),
         "vocabulary": list(state.vocabulary),

@@ -234,6 +234,15 @@ def test_low_memory_reaches_a_default_umap_that_has_it():
     assert slot_model(GPUTopic(umap_model="umap-learn"), "umap_model", "cpu").low_memory is False
 
 
+def test_a_default_read_but_unchanged_is_saved_as_the_default(tmp_path):
+    model = fast_model().fit(TOY_DOCS)
+    model.set_params(ctfidf_model__bm25_weighting=False)  # builds the default, with its own value
+    assert model.get_params(deep=False)["ctfidf_model"] is not None
+    model.save(tmp_path / "m")
+    loaded = GPUTopic.load(tmp_path / "m", embedding_model=HashingEncoder())
+    assert loaded.get_params(deep=False)["ctfidf_model"] is None and "ctfidf_model" not in loaded._state.unsaved_slots
+
+
 def test_new_parameters_are_saved(tmp_path):
     model = fast_model(n_gram_range=(1, 2), language="multilingual", low_memory=True).fit(TOY_DOCS)
     model.save(tmp_path / "m")
