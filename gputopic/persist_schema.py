@@ -236,14 +236,15 @@ def _check_params(c: _Check, raw: Any) -> tuple[dict, tuple]:
     return kwargs, tuple(k for k in SLOTS if k in unsaved)
 
 
-def _check_mapper(c: _Check, raw: Any, ids: set) -> tuple:
-    """The rows of ``topic_mapper`` (optional; a file without it gets one row per topic):
-    integer ids >= -1, rows of one length >= 2, each ending in a topic of the table."""
+def _check_mapper(c: _Check, raw: Any) -> tuple:
+    """The rows of ``topic_mapper`` (format 1 files have none: one row per topic then):
+    integer ids >= -1, rows of one length >= 2 (that they end in topics of the table is
+    checked with the tensors)."""
     rows = c.list(raw, "topic_mapper")
     out = tuple(tuple(c.int(v, f"topic_mapper[{i}][{j}]", -1, 2**31 - 1) for j, v in enumerate(c.list(r, f"topic_mapper[{i}]", 2)))
                 for i, r in enumerate(rows))
-    if len({len(r) for r in out}) > 1 or {r[-1] for r in out} - ids:
-        raise bad(c.source, "topic_mapper rows differ in length or end in topics missing from the topic table")
+    if len({len(r) for r in out}) > 1:
+        raise bad(c.source, "topic_mapper rows differ in length")
     return out
 
 
@@ -318,7 +319,9 @@ def check_config(config: Any, source: Any) -> dict:
             out["aspects"].setdefault(a, {})[t] = c.words(aspects[a], f"{w}.aspects.{a:.40}")
     if out["custom"] and len(out["custom"]) != len(table):
         raise bad(source, "custom_label is set on some topics but not all")
-    out["topic_mapper"] = _check_mapper(c, config.get("topic_mapper", []), set(out["sizes"]))
+    if version > 1 and "topic_mapper" not in config:
+        raise bad(source, "the file lacks the field 'topic_mapper'")
+    out["topic_mapper"] = _check_mapper(c, config.get("topic_mapper", []))
     return out
 
 
@@ -387,6 +390,9 @@ def check_tensors(tensors: dict, cfg: dict, source: Any) -> dict:
     if cfg["sizes_mode"] == "batches" and (counts > sizes).any():
         k = int(np.flatnonzero(counts > sizes)[0])
         raise bad(source, f"topic {int(ids[k])} has size {int(sizes[k])} but {int(counts[k])} documents")
+
+    if {r[-1] for r in cfg["topic_mapper"]} - set(ids.tolist()):
+        raise bad(source, "topic_mapper rows end in topics missing from the topic table")
 
     probs = tensors.get("probabilities")
     if probs is not None:

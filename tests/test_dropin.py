@@ -146,7 +146,7 @@ def test_topic_mapper_is_saved_and_checked_on_load(with_outliers, tmp_path):
     config = json.loads((tmp_path / "m" / "gputopic.json").read_text())
     config["topic_mapper"][0][-1] = 99
     (tmp_path / "m" / "gputopic.json").write_text(json.dumps(config))
-    with pytest.raises(ModelFileError, match="topic_mapper rows .* end in topics missing"):
+    with pytest.raises(ModelFileError, match="topic_mapper rows end in topics missing"):
         GPUTopic.load(tmp_path / "m", embedding_model=HashingEncoder())
 
 
