@@ -433,7 +433,8 @@ class GPUTopic(ParamsMixin):
         and the other topics are numbered again by size, keeping their words; see
         :func:`gputopic.operations.delete_topics`. No documents are needed. Returns ``self``."""
         check_fitted(self)
-        self._apply(delete_topics(self, self._state, topics_to_delete))
+        topics = topic_array(self.topics_, int(np.shape(self.topics_)[0]), "topics_")  # as set, as BERTopic
+        self._apply(delete_topics(self, self._state, topics_to_delete, topics))
         return self
 
     def reduce_outliers(self, documents, topics, strategy: str = "distributions", probabilities=None,

@@ -165,13 +165,14 @@ def ngram_vectorizer(model: Any, state: FittedState, n_gram_range: Any, vectoriz
     return vectorizer.set_params(ngram_range=(low, high))
 
 
-def delete_topics(model: Any, state: FittedState, topics_to_delete: Any) -> FittedState:
+def delete_topics(model: Any, state: FittedState, topics_to_delete: Any, topics: Any = None) -> FittedState:
     """The state without the topics ``topics_to_delete`` (BERTopic's ``delete_topics``): their
     documents become outliers (-1), the other topics keep their words and rows and are
     numbered again by size (0 the largest; ties: the smaller old id first). The outlier
     topic's embedding and c-TF-IDF row become the size-weighted means of its own and the
     deleted topics' rows, and its words the top terms of that row. New documents of a deleted
-    topic's cluster are outliers in ``transform``."""
+    topic's cluster are outliers in ``transform``. ``topics``: the document topics to relabel
+    (default the state's; after ``partial_fit`` BERTopic users set ``topics_`` to all batches')."""
     real = [t for t in state.ids if t >= 0]
     items = list(topics_to_delete) if isinstance(topics_to_delete, (list, tuple, set, np.ndarray)) else None
     if not items or not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in items):
@@ -209,7 +210,7 @@ def delete_topics(model: Any, state: FittedState, topics_to_delete: Any) -> Fitt
     if probs is not None and np.ndim(probs) == 2:
         probs = np.asarray(to_numpy(probs))[:, [real.index(t) for t in kept]]
     return state.derive(
-        topics=relabel(state.topics, mapping), words=words, aspects=aspects, probabilities=probs,
+        topics=relabel(state.topics if topics is None else topics, mapping), words=words, aspects=aspects, probabilities=probs,
         topic_sizes={t: int(s) for t, s in zip(new_ids, merge_rows(weight, old_ids, mapping, host).tolist())},
         representative={-1: state.representative_docs.get(-1, []),
                         **{mapping[t]: state.representative_docs.get(t, []) for t in kept}},

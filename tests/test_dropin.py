@@ -248,3 +248,21 @@ def test_new_parameters_are_saved(tmp_path):
     model.save(tmp_path / "m")
     loaded = GPUTopic.load(tmp_path / "m", embedding_model=HashingEncoder())
     assert (loaded.n_gram_range, loaded.language, loaded.low_memory) == ((1, 2), "multilingual", True)
+
+
+def test_delete_topics_after_partial_fit_relabels_the_topics_the_user_kept():
+    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.decomposition import IncrementalPCA
+
+    model = fast_model(umap_model=IncrementalPCA(n_components=5),
+                       hdbscan_model=MiniBatchKMeans(n_clusters=3, n_init=3, random_state=0))
+    topics = []
+    for start in range(0, 60, 20):
+        model.partial_fit(TOY_DOCS[start:start + 20])
+        topics.extend(model.topics_)
+    model.topics_ = topics  # BERTopic's online idiom: all batches' topics
+    model.delete_topics([1])
+    assert len(model.topics_) == 60 and set(model.topics_) == {-1, 0, 1}
+    assert sum(model.get_topic_info().Count) == 60
+    mappings = model.topic_mapper_.get_mappings()
+    assert [mappings[c] for c in model.hdbscan_model.labels_] == model.topics_[40:]
