@@ -155,9 +155,14 @@ class SubModelSlot:
         return value
 
 
-def fitted_slots_follow(obj: Any) -> None:
-    """After a new state is applied, reading a slot gives the state's fitted sub-model again."""
-    vars(obj).pop("_slots_set_since_fit", None)
+def fitted_slots_follow(obj: Any, old: Any, new: Any) -> None:
+    """When state ``new`` replaces ``old`` (None before the first), reading a slot whose
+    fitted sub-model changed gives the new one, even if the slot was set since."""
+    marks = vars(obj).get("_slots_set_since_fit")
+    if marks and old is not None:
+        marks.difference_update({name for name in SLOTS if getattr(new, name) is not getattr(old, name)})
+    elif marks:
+        marks.clear()
 
 
 def is_untouched_default(model: Any, name: str) -> bool:

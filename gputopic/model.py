@@ -227,8 +227,8 @@ class GPUTopic(ParamsMixin):
         """Make ``state`` the model's fitted state: the one place that sets fitted attributes
         (in the kind of output the state names), after checking that its parts agree."""
         out = state.check().output
+        fitted_slots_follow(self, getattr(self, "_state", None), state)
         self._state = state
-        fitted_slots_follow(self)
         topics = out.array(state.topics)  # BERTopic's list, or the GPU array of GPU input
         self.topics_ = topics.tolist() if isinstance(topics, np.ndarray) else topics
         self.probabilities_ = out.array(state.probabilities)

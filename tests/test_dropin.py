@@ -76,7 +76,8 @@ def test_the_fitted_sub_models_are_shown_and_the_users_objects_stay_unfitted():
     assert not hasattr(km, "labels_") and model.get_params(deep=False)["hdbscan_model"] is km
     assert model.hdbscan_model is model.hdbscan_model_ and len(model.hdbscan_model.labels_) == len(TOY_DOCS)
     other = KMeans(n_clusters=2, n_init=3, random_state=0)
-    model.hdbscan_model = other  # set again: the slot shows it until the next fit
+    model.hdbscan_model = other  # set again: the slot shows it until the next fit ...
+    model.set_topic_labels({0: "zero"})  # ... not merely until the next change of state
     assert model.hdbscan_model is other
     model.fit(TOY_DOCS)
     assert model.hdbscan_model is model.hdbscan_model_ and len(model.topic_sizes_) == 2
