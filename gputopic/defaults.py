@@ -96,7 +96,7 @@ def build(model: Any, name: str, device: str, spec: Any = None) -> Any:
     the estimator's parameters as they are now."""
     if name == "umap_model":
         reducer = _reduce.make_reducer(spec, device=device, random_state=model.random_state)
-        if hasattr(reducer, "low_memory") and hasattr(reducer, "set_params"):  # umap-learn's, cuML's
+        if hasattr(reducer, "low_memory") and hasattr(reducer, "set_params"):  # umap-learn's
             reducer.set_params(low_memory=bool(model.low_memory))
         return reducer
     if name == "hdbscan_model":

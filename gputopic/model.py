@@ -113,8 +113,8 @@ class GPUTopic(ParamsMixin):
         (an error names it when it cannot be loaded, e.g. offline), and the default vectorizer
         then keeps English stop words.
     low_memory : bool, default False
-        Passed to a default UMAP that has the switch (umap-learn's, cuML's); gputopic's native
-        UMAP has none.
+        Passed to a default UMAP that has the switch (umap-learn's: ``umap_model="umap-learn"``);
+        gputopic's native UMAP has none.
 
     The sub-model slots (``umap_model``, ``hdbscan_model``, ``vectorizer_model``,
     ``ctfidf_model``) can be read and tuned before fit as in BERTopic: reading one that is
