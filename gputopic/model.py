@@ -39,6 +39,11 @@ from .state import FittedState
 class GPUTopic(ParamsMixin):
     """Topic model: sentence embeddings -> UMAP -> HDBSCAN -> class-based TF-IDF topic words.
 
+    The sub-model slots (``umap_model``, ``hdbscan_model``, ``vectorizer_model``,
+    ``ctfidf_model``) can be read and tuned before fit as in BERTopic: reading one that is
+    None builds its default then (``model.umap_model.n_neighbors = 10``); after a fit they
+    show the fitted sub-models (``model.hdbscan_model.labels_``). See :mod:`gputopic.defaults`.
+
     Parameters
     ----------
     embedding_model : None, str, SentenceTransformer or object with ``encode()``
@@ -115,11 +120,6 @@ class GPUTopic(ParamsMixin):
     low_memory : bool, default False
         Passed to a default UMAP that has the switch (umap-learn's: ``umap_model="umap-learn"``);
         gputopic's native UMAP has none.
-
-    The sub-model slots (``umap_model``, ``hdbscan_model``, ``vectorizer_model``,
-    ``ctfidf_model``) can be read and tuned before fit as in BERTopic: reading one that is
-    None builds its default then (``model.umap_model.n_neighbors = 10``); after a fit they
-    show the fitted sub-models (``model.hdbscan_model.labels_``). See :mod:`gputopic.defaults`.
     """
 
     umap_model = SubModelSlot()
