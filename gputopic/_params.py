@@ -26,7 +26,7 @@ class ParamsMixin:
         return [p for p, v in sig.parameters.items() if p != "self" and v.kind is not v.VAR_KEYWORD]
 
     def get_params(self, deep: bool = True) -> dict:
-        out = {name: getattr(self, name) for name in self._param_names()}
+        out = {name: param_value(self, name) for name in self._param_names()}
         if deep:
             for name, value in list(out.items()):
                 if hasattr(value, "get_params") and not isinstance(value, type):
@@ -40,7 +40,9 @@ class ParamsMixin:
             if name not in valid:
                 raise InputError(f"{type(self).__name__} has no parameter {name!r}; valid parameters: {valid}.")
             if sub:
-                target = getattr(self, name)
+                target = param_value(self, name)
+                if target is None and hasattr(getattr(type(self), name, None), "materialize"):
+                    target = getattr(type(self), name).materialize(self)  # a default slot: built now
                 if not hasattr(target, "set_params"):
                     raise InputError(f"{type(self).__name__}.{name} is {type(target).__name__}, which has no "
                                      f"parameters to set: {key!r} cannot be set.")
@@ -68,6 +70,14 @@ class ParamsMixin:
             if not same:
                 changed.append(f"{k}={v!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
+
+
+def param_value(obj: Any, name: str) -> Any:
+    """The value set for parameter ``name`` (what ``get_params`` returns): for a sub-model
+    slot (:class:`gputopic.defaults.SubModelSlot`) the stored value, never a default built
+    or a fitted sub-model shown by reading the attribute."""
+    stored = vars(obj) if hasattr(obj, "__dict__") else {}
+    return stored[name] if name in stored else getattr(obj, name)
 
 
 def fresh(model: Any) -> Any:

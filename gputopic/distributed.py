@@ -49,6 +49,7 @@ from .device import (Output, get_backend, host_sparse, is_on_gpu, optional_impor
                      text_list, to_numpy)
 from .embed import check_embeddings, cached_encode, load_embedder, model_identity
 from .exceptions import DeviceError, InputError
+from .defaults import embedding_spec
 from .pipeline import (Clock, TopicTotals, build_stages, check_params, embed_fn, fit_probabilities, order_by_size,
                        transform as transform_in_process, weigh_topics)
 from .represent import describe, representative_docs
@@ -212,7 +213,7 @@ class EmbedderPlugin(distributed.WorkerPlugin):
 @contextmanager
 def _embedder_on_workers(client, model):
     """Register the model's embedder on every worker; yields the cache key."""
-    spec = model.embedding_model
+    spec = embedding_spec(model)
     if spec is None or isinstance(spec, str):
         key, drop = f"gputopic-embedder:{spec or 'default'}:{model.device}:{model.embedding_backend}", False
     else:
@@ -421,7 +422,7 @@ def fit(model: Any, documents: Any, embeddings: Any = None, *, sample_size: int 
 
     words, aspects, representative = describe(
         w.c_tf_idf, w.totals.ids, vocab, model.representation_model, model.top_n_words,
-        lambda: embed_fn(load_embedder(model.embedding_model, device, model.embedding_backend), backend),
+        lambda: embed_fn(load_embedder(embedding_spec(model), device, model.embedding_backend), backend),
         representatives)
     probs = fit_probabilities(model, hdbscan_model, w.cluster_to_topic, strengths)
     clock.lap("represent")
@@ -445,7 +446,7 @@ def _embed_blocks(client, shards: _Shards, model: Any, embeddings: Any, device: 
         blocks = client.map(_embed_partition, shards.parts, embedder_key=key, device=model.device,
                             encode_batch=model.batch_size, cache_dir=model.embedding_cache_dir, pure=False)
         distributed.wait(blocks)
-    return blocks, load_embedder(model.embedding_model, device).model_id
+    return blocks, load_embedder(embedding_spec(model), device).model_id
 
 
 def embed(model: Any, documents: Any):

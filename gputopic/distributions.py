@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._params import fresh
+from ._params import fresh, param_value
 from ._validation import check_int, check_number
 from .ctfidf import ClassTfidfTransformer
 from .device import get_backend, host_sparse, to_numpy
@@ -32,7 +32,7 @@ def sub_model(model: Any, state: FittedState, name: str, explicit: Any = None, c
     not saved needs the user to set it again."""
     value = explicit if explicit is not None else getattr(state, name, None)
     if value is None:
-        value = getattr(model, name)
+        value = param_value(model, name)
         if value is None and name in state.unsaved_slots:
             raise InputError(
                 f"This model was saved with a custom {name}, which save() does not store: set "

@@ -16,8 +16,6 @@ CuPy arrays and cuDF frames (when cuDF is installed); anything else NumPy and pa
 from __future__ import annotations
 
 import copy
-import logging
-from contextlib import contextmanager
 from typing import Sequence
 
 import numpy as np
@@ -30,39 +28,21 @@ from ._params import ParamsMixin
 from ._validation import check_bool, check_fitted, check_int, topic_array, validate_documents
 from .device import get_backend, output_like, resolve_device, text_list, to_numpy
 from .distributions import approximate_distribution
+from .defaults import SubModelSlot, fitted_slots_follow
 from .exceptions import InputError
-from .operations import outlier_topics, refit_topics
+from .logs import logging_for
+from .mapper import TopicMapper
+from .operations import delete_topics, ngram_vectorizer, outlier_topics, refit_topics
 from .represent import cosine
 from .state import FittedState
 
-logger = logging.getLogger("gputopic")
-
-
-@contextmanager
-def _logging_for(verbose: bool):
-    """While a call of a ``verbose=True`` model runs, its stage log lines reach the user:
-    the "gputopic" logger logs at INFO, through a stderr handler of its own unless logging
-    was configured (a handler on it or on the root logger)."""
-    if not verbose:
-        yield
-        return
-    handler = None
-    if not logger.hasHandlers():
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s - gputopic - %(message)s"))
-        logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-        if handler is not None:
-            logger.removeHandler(handler)
-
-
 class GPUTopic(ParamsMixin):
     """Topic model: sentence embeddings -> UMAP -> HDBSCAN -> class-based TF-IDF topic words.
+
+    The sub-model slots (``umap_model``, ``hdbscan_model``, ``vectorizer_model``,
+    ``ctfidf_model``) can be read and tuned before fit as in BERTopic: reading one that is
+    None builds its default then (``model.umap_model.n_neighbors = 10``); after a fit they
+    show the fitted sub-models (``model.hdbscan_model.labels_``). See :mod:`gputopic.defaults`.
 
     Parameters
     ----------
@@ -130,7 +110,22 @@ class GPUTopic(ParamsMixin):
         ``zeroshot_min_similarity`` cosine-similar to a name's join that topic (numbered
         first, in list order, labelled with the name); only the others are clustered.
     zeroshot_min_similarity : float, default 0.7
+    n_gram_range : (int, int), default (1, 1)
+        The word n-grams of the default vectorizer (BERTopic's parameter).
+    language : str, default "english"
+        With ``embedding_model=None``: "english" embeds with the bundled all-MiniLM-L6-v2;
+        "multilingual" or a language of BERTopic's list loads its multilingual MiniLM by name
+        (an error names it when it cannot be loaded, e.g. offline), and the default vectorizer
+        then keeps English stop words.
+    low_memory : bool, default False
+        Passed to a default UMAP that has the switch (umap-learn's: ``umap_model="umap-learn"``);
+        gputopic's native UMAP has none.
     """
+
+    umap_model = SubModelSlot()
+    hdbscan_model = SubModelSlot()
+    vectorizer_model = SubModelSlot()
+    ctfidf_model = SubModelSlot()
 
     def __init__(
         self,
@@ -154,6 +149,9 @@ class GPUTopic(ParamsMixin):
         seed_topic_list: list[list[str]] | None = None,
         zeroshot_topic_list: list[str] | None = None,
         zeroshot_min_similarity: float = 0.7,
+        n_gram_range: tuple[int, int] = (1, 1),
+        language: str = "english",
+        low_memory: bool = False,
     ):
         self.embedding_model = embedding_model
         self.umap_model = umap_model
@@ -175,6 +173,9 @@ class GPUTopic(ParamsMixin):
         self.seed_topic_list = seed_topic_list
         self.zeroshot_topic_list = zeroshot_topic_list
         self.zeroshot_min_similarity = zeroshot_min_similarity
+        self.n_gram_range = n_gram_range
+        self.language = language
+        self.low_memory = low_memory
 
     # ------------------------------------------------------------------ fit
 
@@ -193,7 +194,7 @@ class GPUTopic(ParamsMixin):
         receives it too, so a classifier in the ``hdbscan_model`` slot gives supervised
         topics (its predictions are the clusters).
         """
-        with _logging_for(self.verbose is True):
+        with logging_for(self.verbose is True):
             if self.client is not None or hasattr(documents, "__dask_graph__"):
                 used = [name for name, v in (("y (class labels)", y), ("seed_topic_list", self.seed_topic_list),
                                              ("zeroshot_topic_list", self.zeroshot_topic_list)) if v is not None]
@@ -218,7 +219,7 @@ class GPUTopic(ParamsMixin):
         model's cluster ids. See :mod:`gputopic.online`. Returns ``self``."""
         from .online import partial_fit
 
-        with _logging_for(self.verbose is True):
+        with logging_for(self.verbose is True):
             self._apply(partial_fit(self, getattr(self, "_state", None), documents, embeddings))
         return self
 
@@ -226,8 +227,10 @@ class GPUTopic(ParamsMixin):
         """Make ``state`` the model's fitted state: the one place that sets fitted attributes
         (in the kind of output the state names), after checking that its parts agree."""
         out = state.check().output
+        fitted_slots_follow(self, getattr(self, "_state", None), state)
         self._state = state
-        self.topics_ = out.array(state.topics)
+        topics = out.array(state.topics)  # BERTopic's list, or the GPU array of GPU input
+        self.topics_ = topics.tolist() if isinstance(topics, np.ndarray) else topics
         self.probabilities_ = out.array(state.probabilities)
         self.topic_sizes_ = dict(state.topic_sizes)
         self.topic_representations_ = state.representations
@@ -246,6 +249,7 @@ class GPUTopic(ParamsMixin):
         self.n_features_in_ = state.n_features_in
         self.timings_ = state.timings
         self.embeddings_sample_size_ = state.embeddings_sample_size
+        self.topic_mapper_ = TopicMapper(state.topic_mapper)
 
     def __sklearn_is_fitted__(self) -> bool:
         """Fitted (or loaded): what ``sklearn.utils.validation.check_is_fitted`` asks."""
@@ -301,15 +305,13 @@ class GPUTopic(ParamsMixin):
 
     def get_topic(self, topic: int, full: bool = False):
         """The ``(word, score)`` pairs of one topic; with ``full``, ``{"Main": pairs, aspect:
-        pairs, ...}``."""
+        pairs, ...}``. False for an id the model does not have, as BERTopic (the other
+        getters raise an error naming the topics there are)."""
         check_fitted(self)
         check_bool("full", full)
-        try:
-            key = int(topic)
-        except (TypeError, ValueError):
-            key = None
-        if key not in self.topic_representations_:
-            raise InputError(f"No topic {topic!r}; the topics are {sorted(self.topic_representations_)}.")
+        key = _views.topic_key(self._state, topic, required=False)
+        if key is None:
+            return False
         if full:
             return {"Main": list(self.topic_representations_[key]),
                     **{a: list(words[key]) for a, words in self.topic_aspects_.items()}}
@@ -318,9 +320,7 @@ class GPUTopic(ParamsMixin):
     def get_topic_info(self, topic: int | None = None):
         """One row per topic: Topic, Count, Name, Representation, Representative_Docs."""
         check_fitted(self)
-        if topic is not None:
-            self.get_topic(topic)  # raises for an unknown topic
-        topics = sorted(self.topic_sizes_) if topic is None else [int(topic)]
+        topics = sorted(self.topic_sizes_) if topic is None else [_views.topic_key(self._state, topic)]
         return self._state.output.frame(_views.topic_info(self._state, topics))
 
     def get_representative_docs(self, topic: int | None = None):
@@ -328,8 +328,7 @@ class GPUTopic(ParamsMixin):
         check_fitted(self)
         if topic is None:
             return {t: list(d) for t, d in self.representative_docs_.items()}
-        self.get_topic(topic)
-        return list(self.representative_docs_.get(int(topic), []))
+        return list(self.representative_docs_.get(_views.topic_key(self._state, topic), []))
 
     def get_document_info(self, docs: Sequence[str], df=None, metadata: dict | None = None):
         """One row per training document: its topic, the topic's name and words, probability.
@@ -362,8 +361,7 @@ class GPUTopic(ParamsMixin):
         topic -1 sits where its size puts it); or the size of one ``topic``."""
         check_fitted(self)
         if topic is not None:
-            self.get_topic(topic)  # raises for an unknown topic
-            return self.topic_sizes_[int(topic)]
+            return self.topic_sizes_[_views.topic_key(self._state, topic)]
         items = sorted(self.topic_sizes_.items(), key=lambda kv: (-kv[1], kv[0]))
         return self._state.output.frame({"Topic": [t for t, _ in items], "Count": [c for _, c in items]})
 
@@ -430,6 +428,15 @@ class GPUTopic(ParamsMixin):
         self._apply(refit_topics(self, self._state, docs, _topics.relabel(topics, merge), merge=merge))
         return self
 
+    def delete_topics(self, topics_to_delete):
+        """Delete topics (BERTopic's ``delete_topics``): their documents become outliers (-1)
+        and the other topics are numbered again by size, keeping their words; see
+        :func:`gputopic.operations.delete_topics`. No documents are needed. Returns ``self``."""
+        check_fitted(self)
+        topics = topic_array(self.topics_, int(np.shape(self.topics_)[0]), "topics_")  # as set, as BERTopic
+        self._apply(delete_topics(self, self._state, topics_to_delete, topics))
+        return self
+
     def reduce_outliers(self, documents, topics, strategy: str = "distributions", probabilities=None,
                         threshold: float = 0.0, embeddings=None, distributions_params: dict | None = None):
         """New topics for ``documents`` in which each outlier (-1) gets its most similar
@@ -476,8 +483,8 @@ class GPUTopic(ParamsMixin):
                                                         padding=padding, calculate_tokens=calculate_tokens)
         return output_like(documents).array(dist), tokens
 
-    def update_topics(self, docs, topics=None, top_n_words: int | None = None, vectorizer_model=None,
-                      ctfidf_model=None, representation_model=None, embeddings=None):
+    def update_topics(self, docs, topics=None, top_n_words: int | None = None, n_gram_range=None,
+                      vectorizer_model=None, ctfidf_model=None, representation_model=None, embeddings=None):
         """Recompute the topic representations, with new document ``topics`` (e.g. from
         :meth:`reduce_outliers`) and/or another vectorizer, c-TF-IDF or representation
         model, or ``top_n_words``. ``docs`` are the training documents. Returns ``self``.
@@ -486,11 +493,14 @@ class GPUTopic(ParamsMixin):
         merge; other reassignments take the topic embeddings from the documents'
         ``embeddings`` (embedded again when not given), set ``probabilities_`` to None and
         make :meth:`transform` assign the nearest topic embedding. The vectorizer and
-        c-TF-IDF model passed here are kept for later topic operations.
+        c-TF-IDF model passed here are kept for later topic operations. ``n_gram_range``
+        (BERTopic's): count those n-grams with that vectorizer (or the fitted one).
         """
         docs = self._training_docs(docs, "update_topics")
         _pipeline.check_counting_models(vectorizer_model, ctfidf_model)
         check_int("top_n_words", top_n_words, 1, none_ok=True)
+        if n_gram_range is not None:
+            vectorizer_model = ngram_vectorizer(self, self._state, n_gram_range, vectorizer_model)
         old = topic_array(self.topics_, len(docs), "topics_")
         new = old if topics is None else topic_array(topics, len(docs), "topics")
         if not (new >= 0).any():
@@ -592,25 +602,10 @@ class GPUTopic(ParamsMixin):
         True records the fitted model's embedding model, a string that name or folder, False
         none (load then needs ``embedding_model=``); ``save_ctfidf`` is always True (topic
         operations and figures need the c-TF-IDF)."""
-        from .persist import save_bertopic, save_model
+        from .persist import save
 
         check_fitted(self)
-        if serialization not in ("safetensors", "pytorch"):
-            raise InputError(f"serialization must be 'safetensors' or 'pytorch'; got {serialization!r}. gputopic "
-                             "never writes pickles: loading one can run any code.")
-        if format not in ("gputopic", "bertopic"):
-            raise InputError(f"format must be 'gputopic' or 'bertopic' (a folder BERTopic.load reads); got {format!r}.")
-        check_bool("save_ctfidf", save_ctfidf)
-        if not isinstance(save_embedding_model, (bool, str)):
-            raise InputError("save_embedding_model must be True, False or a model name / folder (str), got "
-                             f"{type(save_embedding_model).__name__}.")
-        name = save_embedding_model if isinstance(save_embedding_model, str) else None
-        if format == "bertopic":
-            if name is None and save_embedding_model and isinstance(self.embedding_model, str):
-                name = self.embedding_model
-            save_bertopic(self, self._state, path, serialization, name)
-            return
-        save_model(self, self._state, path, embedding_name=name, record_embedding_model=save_embedding_model is not False)
+        save(self, self._state, path, serialization, save_embedding_model, save_ctfidf, format)
 
     @classmethod
     def merge_models(cls, models, min_similarity: float = 0.7, embedding_model=None) -> "GPUTopic":

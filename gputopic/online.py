@@ -12,7 +12,8 @@ seen, while no document is kept. A vectorizer with a ``decay`` attribute (BERTop
 ``OnlineCountVectorizer(decay=...)``) makes earlier term counts fade: they are multiplied
 by ``1 - decay`` before each batch's are added. Topic ids are the clustering model's cluster ids (stable
 from batch to batch, not ordered by size). ``topics_`` holds the last batch's topics,
-``topic_sizes_`` the counts over all batches.
+``topic_sizes_`` the counts over all batches. Empty documents are outliers (-1), embedded
+and counted but not reduced or clustered, as in ``fit``.
 """
 
 from __future__ import annotations
@@ -25,16 +26,16 @@ import numpy as np
 
 from . import cluster as _cluster
 from . import reduce as _reduce
-from ._params import fresh
+from ._params import fresh, param_value
 from ._validation import validate_documents
-from .ctfidf import ClassTfidfTransformer
+from .defaults import embedding_spec, slot_model
 from .device import Backend, get_backend, output_like, resolve_device, to_numpy
 from .embed import cached_encode, check_embeddings, load_embedder
 from .exceptions import InputError
-from .pipeline import TopicTotals, check_params, embed_fn, weigh_topics
+from .pipeline import TopicTotals, blank_rows, check_params, embed_fn, weigh_topics
 from .represent import describe, representatives_in
 from .state import FittedState
-from .vectorize import default_vectorizer, doc_term_matrix, vocabulary
+from .vectorize import doc_term_matrix, vocabulary
 
 
 @dataclass
@@ -51,7 +52,7 @@ class OnlineState:
 
 
 def _check(model: Any) -> None:
-    value = model.hdbscan_model
+    value = param_value(model, "hdbscan_model")
     if isinstance(value, str) or value is None or not callable(getattr(value, "partial_fit", None)):
         raise InputError("partial_fit needs a hdbscan_model that learns incrementally (with partial_fit), e.g. "
                          f"scikit-learn's MiniBatchKMeans(n_clusters=50); got {value!r}. Use fit() for HDBSCAN.")
@@ -84,44 +85,48 @@ def partial_fit(model: Any, state: FittedState | None, documents: Any, embedding
                          "or loaded. Start from an unfitted GPUTopic (e.g. sklearn.base.clone(model)).")
     _check(model)
     check_params(model)
-    decay = getattr(model.vectorizer_model, "decay", None)  # e.g. BERTopic's OnlineCountVectorizer(decay=...)
+    decay = getattr(param_value(model, "vectorizer_model"), "decay", None)  # e.g. BERTopic's OnlineCountVectorizer(decay=...)
     if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0 <= decay < 1):
         raise InputError(f"The vectorizer's decay must be a number in [0, 1), got {decay!r}.")
-    docs = validate_documents(documents)
+    docs = validate_documents(documents, blank_ok=True)
+    keep = np.setdiff1d(np.arange(len(docs)), blank_rows(docs))  # empty documents are outliers, not clustered
+    if keep.size == 0:
+        raise InputError(f"All {len(docs)} documents of the batch are empty or whitespace only: nothing to learn.")
     backend = get_backend(resolve_device(model.device))
     first = state is None
     run = OnlineState(ids=np.zeros(0, dtype=np.int64), counts=None, emb_sums=np.zeros((0, 0)),
                       sizes=np.zeros(0), vocab=[]) if first else state.online
     # a batch that fails leaves the model as it was: it learns on copies, stored at the end
-    umap_model = (fresh(_reduce.make_reducer(model.umap_model, device=backend.name, random_state=model.random_state))
-                  if first else copy.deepcopy(state.umap_model))
-    hdbscan_model = fresh(model.hdbscan_model) if first else copy.deepcopy(state.hdbscan_model)
+    umap_model = fresh(slot_model(model, "umap_model", backend.name)) if first else copy.deepcopy(state.umap_model)
+    hdbscan_model = fresh(param_value(model, "hdbscan_model")) if first else copy.deepcopy(state.hdbscan_model)
     vocab, column = list(run.vocab), dict(run.column)
     embedder = None if first else state.embedder
     if embeddings is None:
-        embedder = embedder or load_embedder(model.embedding_model, backend.name, model.embedding_backend)
+        embedder = embedder or load_embedder(embedding_spec(model), backend.name, model.embedding_backend)
         emb = cached_encode(embedder, docs, backend, model.embedding_cache_dir, model.batch_size, model.verbose)
     else:
         emb = check_embeddings(embeddings, len(docs), backend)
     if not first and emb.shape[1] != state.n_features_in:
         raise InputError(f"embeddings have {emb.shape[1]} dimensions but earlier batches had {state.n_features_in}: "
                          "use the same embedding model for every batch.")
+    filled = emb if keep.size == len(docs) else emb[backend.xp.asarray(keep)]
 
     if callable(getattr(umap_model, "partial_fit", None)):
-        umap_model.partial_fit(_reduce.model_input(umap_model, emb, backend))
-        reduced = _reduce.transform_reduce(umap_model, emb, backend)
+        umap_model.partial_fit(_reduce.model_input(umap_model, filled, backend))
+        reduced = _reduce.transform_reduce(umap_model, filled, backend)
     elif first:  # a reducer that cannot learn incrementally learns from the first batch (BERTopic's rule)
-        reduced = _reduce.fit_reduce(umap_model, emb, backend)
+        reduced = _reduce.fit_reduce(umap_model, filled, backend)
     else:
-        reduced = _reduce.transform_reduce(umap_model, emb, backend)
+        reduced = _reduce.transform_reduce(umap_model, filled, backend)
     hdbscan_model.partial_fit(_cluster.model_input(hdbscan_model, reduced, backend))
     predicted = _cluster.predict(hdbscan_model, reduced, backend)
     if predicted is None:
         raise InputError(f"hdbscan_model {type(hdbscan_model).__name__} cannot predict the clusters of a batch: "
                          "pass one with predict(X), e.g. MiniBatchKMeans.")
-    topics = predicted[0]
+    topics = np.full(len(docs), -1, dtype=np.int64)
+    topics[keep] = predicted[0]
 
-    vectorizer = fresh(model.vectorizer_model) if model.vectorizer_model is not None else default_vectorizer()
+    vectorizer = fresh(slot_model(model, "vectorizer_model", backend.name))
     X = doc_term_matrix(vectorizer, docs, backend)
     cols = np.empty(X.shape[1], dtype=np.int64)
     for j, term in enumerate(vocabulary(vectorizer)):
@@ -146,12 +151,12 @@ def partial_fit(model: Any, state: FittedState | None, documents: Any, embedding
     emb_sums[at_new] += to_numpy(batch.emb_sums)
     sizes[at_new] += batch.sizes
     totals = TopicTotals(ids, counts.tocsr(), emb_sums, sizes)
-    ctfidf = fresh(model.ctfidf_model) if model.ctfidf_model is not None else ClassTfidfTransformer()
+    ctfidf = fresh(slot_model(model, "ctfidf_model", backend.name))
     c_tf_idf = weigh_topics(model, topics, {}, totals, ctfidf, backend).c_tf_idf
 
     def lazy_embed():
         nonlocal embedder
-        embedder = embedder or load_embedder(model.embedding_model, backend.name, model.embedding_backend)
+        embedder = embedder or load_embedder(embedding_spec(model), backend.name, model.embedding_backend)
         return embed_fn(embedder, backend)
 
     words, aspects, representative = describe(c_tf_idf, ids, vocab, model.representation_model, model.top_n_words,

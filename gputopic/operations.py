@@ -1,5 +1,6 @@
 """Topic operations on a fitted model: refit the topics' description after their documents
-changed (reduce, merge, update), and give outliers a topic (BERTopic's ``reduce_outliers``).
+changed (reduce, merge, update), delete topics, and give outliers a topic (BERTopic's
+``reduce_outliers``).
 
 Each operation takes the estimator (its parameters) and its :class:`FittedState`, computes
 everything, and returns a new state for the estimator to apply: an error leaves the model
@@ -18,15 +19,17 @@ import numpy as np
 
 from ._validation import check_number
 from .ctfidf import ClassTfidfTransformer, fit_ctfidf
-from .device import Backend, get_backend, resolve_device, to_numpy
+from .defaults import check_n_gram_range, vectorizer_for
+from .device import Backend, backend_of, get_backend, host_sparse, resolve_device, to_numpy
 from .distributions import approximate_distribution, fitted_counting, real_topic_rows, sub_model, topic_rows
 from .exceptions import InputError
 from .guided import carry_names, check_seed_topics, seed_multiplier
 from .pipeline import TopicTotals, embed_documents, embed_fn, embedder_of
 from .represent import cosine, describe, representatives_in
 from .state import FittedState
-from .topics import merge_columns, merge_rows
-from .vectorize import class_term_matrix, default_vectorizer, doc_term_matrix, labels_to_index, vocabulary
+from .mapper import add_column
+from .topics import merge_columns, merge_rows, relabel
+from .vectorize import class_term_matrix, doc_term_matrix, labels_to_index, vocabulary
 
 OUTLIER_STRATEGIES = ("distributions", "c-tf-idf", "embeddings", "probabilities")
 
@@ -36,7 +39,8 @@ def count_topics(model: Any, state: FittedState, docs: list[str], topics: np.nda
     """The documents counted as ``fit`` counts them, summed per topic: ``(ids, index, X,
     vectorizer, vocab, counts, ctfidf)``, both models fitted here (unfitted copies of the
     given or fitted sub-models, so the training documents give fit's vocabulary and idf)."""
-    vectorizer = sub_model(model, state, "vectorizer_model", vectorizer_model) or default_vectorizer()
+    vectorizer = (sub_model(model, state, "vectorizer_model", vectorizer_model)
+                  or vectorizer_for(model.n_gram_range, model.language))
     ctfidf = sub_model(model, state, "ctfidf_model", ctfidf_model) or ClassTfidfTransformer()
     ids, index = labels_to_index(topics)
     X = doc_term_matrix(vectorizer, docs, backend)
@@ -96,6 +100,7 @@ def refit_topics(model: Any, state: FittedState, docs: list[str], topics: np.nda
         topics=topics, probabilities=probs, words=words, aspects=aspects, representative=representative,
         topic_embeddings=topic_emb, c_tf_idf=c_tf_idf, vocabulary=vocab, vectorizer_model=vectorizer,
         ctfidf_model=ctfidf, cluster_to_topic=cluster_to_topic, zeroshot_topics=named,
+        topic_mapper=add_column(state.topic_mapper, merge) if merge is not None else (),
         zeroshot_names=model.zeroshot_topic_list, zeroshot_name_emb=name_emb,
     )
 
@@ -145,3 +150,74 @@ def outlier_topics(model: Any, state: FittedState, docs: list[str], topics: np.n
     ok = (top >= threshold) & (top > 0)  # a document similar to no topic stays an outlier
     out[rows[ok]] = real[best[ok]]
     return out
+
+
+def ngram_vectorizer(model: Any, state: FittedState, n_gram_range: Any, vectorizer_model: Any = None) -> Any:
+    """``update_topics(n_gram_range=)``: the vectorizer given, else the fitted one, else the
+    default, as an unfitted copy counting ``n_gram_range`` word n-grams (BERTopic replaces the
+    vectorizer by a plain ``CountVectorizer(ngram_range=...)``; here its other settings stay)."""
+    low, high = check_n_gram_range(n_gram_range)
+    vectorizer = (sub_model(model, state, "vectorizer_model", vectorizer_model)
+                  or vectorizer_for(model.n_gram_range, model.language))
+    if "ngram_range" not in (vectorizer.get_params() if hasattr(vectorizer, "get_params") else {}):
+        raise InputError(f"n_gram_range needs a vectorizer with an ngram_range parameter; {type(vectorizer).__name__} "
+                         "has none. Pass vectorizer_model= configured as you need instead.")
+    return vectorizer.set_params(ngram_range=(low, high))
+
+
+def delete_topics(model: Any, state: FittedState, topics_to_delete: Any, topics: Any = None) -> FittedState:
+    """The state without the topics ``topics_to_delete`` (BERTopic's ``delete_topics``): their
+    documents become outliers (-1), the other topics keep their words and rows and are
+    numbered again by size (0 the largest; ties: the smaller old id first). The outlier
+    topic's embedding and c-TF-IDF row become the size-weighted means of its own and the
+    deleted topics' rows, and its words the top terms of that row. New documents of a deleted
+    topic's cluster are outliers in ``transform``. ``topics``: the document topics to relabel
+    (default the state's; after ``partial_fit`` BERTopic users set ``topics_`` to all batches')."""
+    real = [t for t in state.ids if t >= 0]
+    items = list(topics_to_delete) if isinstance(topics_to_delete, (list, tuple, set, np.ndarray)) else None
+    if not items or not all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) for t in items):
+        raise InputError(f"topics_to_delete must be a non-empty list of topic ids, e.g. [1, 2]; got {topics_to_delete!r}.")
+    unknown = sorted({int(t) for t in items} - set(real))
+    if unknown:
+        raise InputError(f"Cannot delete topics {unknown[:5]}: " + ("-1 holds the outliers, it is not a topic to "
+                         "delete; " if -1 in unknown else "") + f"the topics are {real}.")
+    gone = {int(t) for t in items}
+    sizes = state.topic_sizes
+    kept = sorted((t for t in real if t not in gone), key=lambda t: (-sizes[t], t))
+    mapping = {-1: -1, **{t: -1 for t in gone}, **{t: i for i, t in enumerate(kept)}}
+    old_ids = state.ids
+    weight = np.asarray([sizes[t] for t in old_ids], dtype=np.float64)
+    host = get_backend("cpu")
+    total = np.maximum(merge_rows(weight, old_ids, mapping, host), 1e-12)
+    emb_backend = backend_of(state.topic_embeddings)
+    old_emb = to_numpy(state.topic_embeddings).astype(np.float64)
+    topic_emb = merge_rows(old_emb * weight[:, None], old_ids, mapping, host) / total[:, None]
+    C = host_sparse(state.c_tf_idf).tocsr().astype(np.float64)
+    c_tf_idf = (merge_rows(C.multiply(weight[:, None]).tocsr(), old_ids, mapping, host)
+                .multiply(1.0 / total[:, None]).tocsr())
+    outlier = np.asarray(c_tf_idf[0].todense()).ravel()
+    top = [j for j in np.argsort(-outlier, kind="stable")[: int(model.top_n_words)] if outlier[j] > 0]
+    words = {-1: [(state.vocabulary[j], float(outlier[j])) for j in top],
+             **{mapping[t]: list(state.representations[t]) for t in kept}}
+    aspects = {a: {-1: list(w.get(-1, words[-1])), **{mapping[t]: list(w[t]) for t in kept}}
+               for a, w in state.aspects.items()}
+    new_ids = [-1] + list(range(len(kept)))
+    custom = None
+    if state.custom_labels is not None:
+        old = dict(zip(old_ids, state.custom_labels))
+        custom = [old.get(-1, "-1_" + "_".join(w for w, _ in words[-1][:4]))] + [old[t] for t in kept]
+    probs = state.probabilities
+    if probs is not None and np.ndim(probs) == 2:
+        probs = np.asarray(to_numpy(probs))[:, [real.index(t) for t in kept]]
+    return state.derive(
+        topics=relabel(state.topics if topics is None else topics, mapping), words=words, aspects=aspects, probabilities=probs,
+        topic_sizes={t: int(s) for t, s in zip(new_ids, merge_rows(weight, old_ids, mapping, host).tolist())},
+        representative={-1: state.representative_docs.get(-1, []),
+                        **{mapping[t]: state.representative_docs.get(t, []) for t in kept}},
+        topic_embeddings=emb_backend.asarray(topic_emb.astype(np.float32)),
+        c_tf_idf=backend_of(state.c_tf_idf).assparse(c_tf_idf),
+        cluster_to_topic={c: mapping[t] for c, t in state.cluster_to_topic.items()}, custom_labels=custom,
+        zeroshot_topics={mapping[t]: k for t, k in state.zeroshot_topics.items() if t not in gone},
+        zeroshot_names=model.zeroshot_topic_list, topic_mapper=add_column(state.topic_mapper, mapping),
+        sizes_are_counts=state.sizes_are_counts,
+    )

@@ -46,10 +46,14 @@ from typing import Any
 
 import numpy as np
 
+from ._params import param_value
+from ._validation import check_bool
+from .defaults import ENGLISH, LANGUAGES, is_untouched_default
 from .device import host_sparse, optional_import, to_numpy, versions
-from .exceptions import ModelFileError, ModelSaveError
+from .exceptions import InputError, ModelFileError, ModelSaveError
 from .persist_schema import (FORMAT, FORMAT_VERSION, HINT, PLAIN_PARAMS, SLOTS, TENSORS, SavedModel, bad,
                              build_saved, check_config, check_tensors)
+from .mapper import identity_rows
 from .state import FittedState
 
 logger = logging.getLogger("gputopic")
@@ -290,11 +294,13 @@ def _config_of(model: Any, state: FittedState, tensors: dict, embedding_name: st
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "versions": versions(),
-        "params": {name: _describe(getattr(model, name)) for name in PLAIN_PARAMS + SLOTS},
+        "params": {name: _describe(None if is_untouched_default(model, name) else param_value(model, name))
+                   for name in PLAIN_PARAMS + SLOTS},
         "embedding_model": embedding,
         "n_features_in": int(state.n_features_in),
         "vocabulary": list(state.vocabulary),
         # partial_fit's sizes count every batch, its topics_ only the last one
+        "topic_mapper": [list(r) for r in state.topic_mapper],
         "sizes": "documents" if all(state.topic_sizes[t] == counts.get(t, 0) for t in ids) else "batches",
         "topics": [
             {
@@ -311,6 +317,27 @@ def _config_of(model: Any, state: FittedState, tensors: dict, embedding_name: st
             for t in ids
         ],
     }
+
+
+def save(model: Any, state: FittedState, path: Any, serialization: str, save_embedding_model: Any,
+         save_ctfidf: Any, format: str) -> None:
+    """``GPUTopic.save``: its arguments checked, then :func:`save_model` or :func:`save_bertopic`."""
+    if serialization not in ("safetensors", "pytorch"):
+        raise InputError(f"serialization must be 'safetensors' or 'pytorch'; got {serialization!r}. gputopic "
+                         "never writes pickles: loading one can run any code.")
+    if format not in ("gputopic", "bertopic"):
+        raise InputError(f"format must be 'gputopic' or 'bertopic' (a folder BERTopic.load reads); got {format!r}.")
+    check_bool("save_ctfidf", save_ctfidf)
+    if not isinstance(save_embedding_model, (bool, str)):
+        raise InputError("save_embedding_model must be True, False or a model name / folder (str), got "
+                         f"{type(save_embedding_model).__name__}.")
+    name = save_embedding_model if isinstance(save_embedding_model, str) else None
+    if format == "bertopic":
+        if name is None and save_embedding_model and isinstance(model.embedding_model, str):
+            name = model.embedding_model
+        save_bertopic(model, state, path, serialization, name)
+        return
+    save_model(model, state, path, embedding_name=name, record_embedding_model=save_embedding_model is not False)
 
 
 def save_model(model: Any, state: FittedState, path: Any, embedding_name: str | None = None,
@@ -461,6 +488,7 @@ def load_model(path: Any, embedding_model: Any = None) -> tuple[dict, FittedStat
         needs_embedding_model=saved.embedding_kind in ("object", "none") and embedding_model is None,
         # custom sub-models are described in the file, not stored: topic operations ask for them
         unsaved_slots=saved.unsaved_slots, saved_idf=saved.idf,
+        topic_mapper=saved.topic_mapper or identity_rows(saved.sizes),
     )
     return kwargs, state
 
@@ -482,7 +510,7 @@ def is_bertopic_folder(path: Any) -> bool:
 
 # BERTopic's constructor parameters that mean the same here
 _BERTOPIC_SAME = ("top_n_words", "min_topic_size", "nr_topics", "calculate_probabilities", "seed_topic_list",
-                  "zeroshot_topic_list", "zeroshot_min_similarity", "verbose")
+                  "zeroshot_topic_list", "zeroshot_min_similarity", "verbose", "low_memory")
 
 
 def load_bertopic(path: Any, embedding_model: Any = None) -> tuple[dict, FittedState]:
@@ -514,6 +542,13 @@ def load_bertopic(path: Any, embedding_model: Any = None) -> tuple[dict, FittedS
     sizes = {int(t): int(v["topic_sizes"].get(t, 0)) for t in ids}
     name = v.get("embedding_model")
     params = {k: v["params"][k] for k in _BERTOPIC_SAME if k in v["params"]}
+    if isinstance(v["params"].get("language"), str) and v["params"]["language"].lower() in LANGUAGES + ENGLISH:
+        params["language"] = v["params"]["language"]
+    if v["params"].get("n_gram_range") is not None:
+        params["n_gram_range"] = tuple(v["params"]["n_gram_range"])
+    mapper = tuple(tuple(r) for r in v["topic_mapper"])
+    if len({len(r) for r in mapper}) != 1 or len(mapper[0]) < 2 or {r[-1] for r in mapper} - set(ids):
+        mapper = identity_rows(ids)  # rows BERTopic's online models pad with None, or inconsistent ones
     if embedding_model is not None:
         params["embedding_model"] = embedding_model
     elif name:
@@ -526,7 +561,7 @@ def load_bertopic(path: Any, embedding_model: Any = None) -> tuple[dict, FittedS
         vocabulary=vocabulary, n_features_in=int(np.shape(v["topic_embeddings"])[1]), embedding_model_id=name,
         saved_idf=None if idf is None else np.asarray(idf, dtype=np.float64),
         needs_embedding_model=not name and embedding_model is None,
-        sizes_are_counts=_sizes_are_counts(topics, sizes),
+        sizes_are_counts=_sizes_are_counts(topics, sizes), topic_mapper=mapper,
     )
     return params, state
 
@@ -537,12 +572,13 @@ def save_bertopic(model: Any, state: FittedState, path: Any, serialization: str,
 
     idf = getattr(state.ctfidf_model, "idf_", None)
     idf = state.saved_idf if idf is None else idf
-    params = {k: getattr(model, k) for k in _BERTOPIC_SAME}
+    params = {k: getattr(model, k) for k in _BERTOPIC_SAME + ("n_gram_range", "language")}
     values = {
         "topic_words": state.representations, "topics": state.topics, "topic_sizes": state.topic_sizes,
         "topic_embeddings": np.asarray(to_numpy(state.topic_embeddings), dtype=np.float32),
         "topic_labels": state.labels, "custom_labels": state.custom_labels, "topic_aspects": state.aspects,
         "params": params, "embedding_model": embedding_name,
+        "topic_mapper": [list(r) for r in state.topic_mapper],
     }
     if idf is not None:
         values.update(c_tf_idf=host_sparse(state.c_tf_idf), vocabulary=list(state.vocabulary),

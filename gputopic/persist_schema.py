@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .device import optional_import
+from .defaults import ENGLISH, LANGUAGES
 from .exceptions import ModelFileError
 
 logger = logging.getLogger("gputopic")
@@ -41,7 +42,7 @@ _INT_MAX = 2**62
 
 PLAIN_PARAMS = ("top_n_words", "min_topic_size", "nr_topics", "calculate_probabilities", "device",
                  "batch_size", "random_state", "verbose", "embedding_backend", "seed_topic_list",
-                 "zeroshot_topic_list", "zeroshot_min_similarity")
+                 "zeroshot_topic_list", "zeroshot_min_similarity", "n_gram_range", "language", "low_memory")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -84,6 +85,7 @@ class SavedModel:
     topics: np.ndarray
     probabilities: np.ndarray | None
     idf: np.ndarray | None
+    topic_mapper: tuple = ()
 
 
 def bad(source: Any, detail: str) -> ModelFileError:
@@ -174,7 +176,17 @@ def _check_param(c: _Check, name: str, value: Any) -> Any:
         return None if value is None else c.int(value, where, 1 if name == "batch_size" else 0)
     if name == "nr_topics":
         return value if value is None or value == "auto" else c.int(value, where + " (or null or 'auto')", 1)
-    if name in ("calculate_probabilities", "verbose"):
+    if name == "n_gram_range":
+        pair = c.list(value, where, 2)
+        low, high = (c.int(v, f"{where}[{i}]", 1, 1 << 10) for i, v in enumerate(pair))
+        if len(pair) != 2 or low > high:
+            raise c.fail(where, "[low, high] with low <= high", value)
+        return (low, high)
+    if name == "language":
+        if not isinstance(value, str) or value.lower() not in LANGUAGES + ENGLISH:
+            raise c.fail(where, "'english', 'multilingual' or a language of BERTopic's list", value)
+        return value
+    if name in ("calculate_probabilities", "verbose", "low_memory"):
         return c.bool(value, where)
     if name == "device":
         if not isinstance(value, str) or value.lower() not in _DEVICES:
@@ -224,6 +236,18 @@ def _check_params(c: _Check, raw: Any) -> tuple[dict, tuple]:
     return kwargs, tuple(k for k in SLOTS if k in unsaved)
 
 
+def _check_mapper(c: _Check, raw: Any) -> tuple:
+    """The rows of ``topic_mapper`` (format 1 files have none: one row per topic then):
+    integer ids >= -1, rows of one length >= 2 (that they end in topics of the table is
+    checked with the tensors)."""
+    rows = c.list(raw, "topic_mapper")
+    out = tuple(tuple(c.int(v, f"topic_mapper[{i}][{j}]", -1, 2**31 - 1) for j, v in enumerate(c.list(r, f"topic_mapper[{i}]", 2)))
+                for i, r in enumerate(rows))
+    if len({len(r) for r in out}) > 1:
+        raise bad(c.source, "topic_mapper rows differ in length")
+    return out
+
+
 def check_config(config: Any, source: Any) -> dict:
     """The parsed JSON, checked against the format's schema, as plain values."""
     c = _Check(source)
@@ -235,7 +259,7 @@ def check_config(config: Any, source: Any) -> dict:
                              "Upgrade gputopic to load it.")
     c.int(version, "format_version", 1, FORMAT_VERSION)
     c.obj(config, "the file", ("format", "format_version", "versions", "params", "embedding_model", "n_features_in",
-                               "vocabulary", "topics", "tensors"), ("sizes",))
+                               "vocabulary", "topics", "tensors"), ("sizes", "topic_mapper"))
     for k, v in c.obj(config["versions"], "versions", (), tuple(config["versions"]) if isinstance(
             config["versions"], dict) else ()).items():
         c.str(v, f"versions.{k:.40}")
@@ -295,6 +319,9 @@ def check_config(config: Any, source: Any) -> dict:
             out["aspects"].setdefault(a, {})[t] = c.words(aspects[a], f"{w}.aspects.{a:.40}")
     if out["custom"] and len(out["custom"]) != len(table):
         raise bad(source, "custom_label is set on some topics but not all")
+    if version > 1 and "topic_mapper" not in config:
+        raise bad(source, "the file lacks the field 'topic_mapper'")
+    out["topic_mapper"] = _check_mapper(c, config.get("topic_mapper", []))
     return out
 
 
@@ -364,6 +391,9 @@ def check_tensors(tensors: dict, cfg: dict, source: Any) -> dict:
         k = int(np.flatnonzero(counts > sizes)[0])
         raise bad(source, f"topic {int(ids[k])} has size {int(sizes[k])} but {int(counts[k])} documents")
 
+    if {r[-1] for r in cfg["topic_mapper"]} - set(ids.tolist()):
+        raise bad(source, "topic_mapper rows end in topics missing from the topic table")
+
     probs = tensors.get("probabilities")
     if probs is not None:
         real = int((ids >= 0).sum())
@@ -389,4 +419,5 @@ def build_saved(cfg: dict, ten: dict) -> SavedModel:
         else None, zeroshot=cfg["zeroshot"], words=cfg["words"], aspects=cfg["aspects"],
         representative_docs=cfg["representative_docs"], topic_embeddings=ten["topic_embeddings"],
         c_tf_idf=c_tf_idf, topics=ten["topics"], probabilities=ten["probabilities"], idf=ten["idf"],
+        topic_mapper=cfg["topic_mapper"],
     )

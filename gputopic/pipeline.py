@@ -23,16 +23,18 @@ import numpy as np
 from . import cluster as _cluster
 from . import guided as _guided
 from . import reduce as _reduce
-from ._params import fresh
+from ._params import fresh, param_value
 from ._validation import check_bool, check_int, check_nr_topics, class_labels, validate_documents
-from .ctfidf import ClassTfidfTransformer, fit_ctfidf
+from .ctfidf import fit_ctfidf
+from .defaults import check_language, check_n_gram_range, embedding_spec, slot_model
 from .device import Backend, backend_of, get_backend, output_like, resolve_device, to_numpy
 from .embed import EMBEDDING_BACKENDS, Embedder, cached_encode, check_embeddings, load_embedder
 from .exceptions import InputError
 from .represent import check_representation, cosine, describe, representatives_in
+from .mapper import initial_rows
 from .state import FittedState
 from .topics import merge_columns, merge_rows, reduce_in_fit
-from .vectorize import default_vectorizer, doc_term_matrix, labels_to_index, one_hot, vocabulary
+from .vectorize import doc_term_matrix, labels_to_index, one_hot, vocabulary
 
 logger = logging.getLogger("gputopic")
 
@@ -55,7 +57,10 @@ def check_params(model: Any) -> None:
         raise InputError(f"embedding_backend must be one of {', '.join(map(repr, EMBEDDING_BACKENDS))}; "
                          f"got {model.embedding_backend!r}.")
     check_representation(model.representation_model)
-    check_counting_models(model.vectorizer_model, model.ctfidf_model)
+    check_counting_models(param_value(model, "vectorizer_model"), param_value(model, "ctfidf_model"))
+    check_n_gram_range(model.n_gram_range)
+    check_language(model.language)
+    check_bool("low_memory", model.low_memory)
 
 
 def check_counting_models(vectorizer_model: Any, ctfidf_model: Any) -> None:
@@ -93,14 +98,14 @@ class Stages:
 
 
 def build_stages(model: Any, device: str) -> Stages:
-    """The sub-models of a fit from the estimator's slots (defaults built here, not in __init__)."""
-    return Stages(
-        umap_model=fresh(_reduce.make_reducer(model.umap_model, device=device, random_state=model.random_state)),
-        hdbscan_model=fresh(_cluster.make_clusterer(model.hdbscan_model, device=device,
-                                                    min_cluster_size=model.min_topic_size)),
-        vectorizer=fresh(model.vectorizer_model) if model.vectorizer_model is not None else default_vectorizer(),
-        ctfidf=fresh(model.ctfidf_model) if model.ctfidf_model is not None else ClassTfidfTransformer(),
-    )
+    """The sub-models of a fit from the estimator's slots: unfitted copies of the objects set,
+    defaults built here for None (see :func:`gputopic.defaults.slot_model`)."""
+    umap_model, hdbscan_model = (slot_model(model, name, device) for name in ("umap_model", "hdbscan_model"))
+    _reduce.make_reducer(umap_model, device=device)  # an object of the wrong kind is refused here
+    _cluster.make_clusterer(hdbscan_model, device=device, min_cluster_size=model.min_topic_size)
+    return Stages(umap_model=fresh(umap_model), hdbscan_model=fresh(hdbscan_model),
+                  vectorizer=fresh(slot_model(model, "vectorizer_model", device)),
+                  ctfidf=fresh(slot_model(model, "ctfidf_model", device)))
 
 
 class Clock:
@@ -129,7 +134,7 @@ def embedder_of(model: Any, state: FittedState | None, device: str) -> Embedder:
         )
     if state is not None and state.embedder is not None:
         return state.embedder
-    embedder = load_embedder(model.embedding_model, device, model.embedding_backend)
+    embedder = load_embedder(embedding_spec(model), device, model.embedding_backend)
     if state is not None:
         state.embedder = embedder  # a cache: the state's meaning does not change
     return embedder
@@ -325,7 +330,7 @@ def fit(model: Any, documents: Any, embeddings: Any = None, y: Any = None) -> Fi
 
     embedder = None
     if embeddings is None:
-        embedder = load_embedder(model.embedding_model, device, model.embedding_backend)
+        embedder = load_embedder(embedding_spec(model), device, model.embedding_backend)
         emb = cached_encode(embedder, docs, backend, model.embedding_cache_dir, model.batch_size, model.verbose)
     else:
         emb = check_embeddings(embeddings, len(docs), backend)
@@ -338,7 +343,7 @@ def fit(model: Any, documents: Any, embeddings: Any = None, y: Any = None) -> Fi
     seeds = _guided.check_seed_topics(model.seed_topic_list)
     names = _guided.check_zeroshot(model.zeroshot_topic_list, model.zeroshot_min_similarity)
     if seeds is not None or names is not None:
-        embedder = embedder or load_embedder(model.embedding_model, device, model.embedding_backend)
+        embedder = embedder or load_embedder(embedding_spec(model), device, model.embedding_backend)
     labels, emb, zeroshot, name_emb = _guided.steer(seeds, names, float(model.zeroshot_min_similarity), emb,
                                                     labels, embedder, backend)
     clock.lap("embed")
@@ -383,7 +388,7 @@ def fit(model: Any, documents: Any, embeddings: Any = None, y: Any = None) -> Fi
 
     def lazy_embed():
         nonlocal embedder
-        embedder = embedder or load_embedder(model.embedding_model, device, model.embedding_backend)
+        embedder = embedder or load_embedder(embedding_spec(model), device, model.embedding_backend)
         return embed_fn(embedder, backend)
 
     ids = w.totals.ids
@@ -406,6 +411,7 @@ def fit(model: Any, documents: Any, embeddings: Any = None, y: Any = None) -> Fi
         embedding_model_id=embedder.model_id if embedder is not None else None, n_features_in=int(emb.shape[1]),
         timings=clock.timings, embedder=embedder, cluster_to_topic=cluster_to_topic, output=output,
         zeroshot_topics=w.named, zeroshot_names=model.zeroshot_topic_list,
+        topic_mapper=initial_rows(w.cluster_to_topic, ids),
         # the names' embeddings, for topic operations that carry the names (no re-embedding)
         zeroshot_name_emb=None if name_emb is None else to_numpy(name_emb),
     )

@@ -22,6 +22,7 @@ import numpy as np
 
 from .device import HOST, Output, to_numpy
 from .exceptions import InputError
+from .mapper import current_topics, initial_rows
 
 Words = dict  # {topic: [(word, score), ...]}
 
@@ -46,7 +47,9 @@ class FittedState:
     to its index in ``zeroshot_topic_list``; ``online`` holds ``partial_fit``'s running sums;
     ``saved_idf`` the idf of a loaded or merged model, which has no fitted c-TF-IDF model;
     ``unsaved_slots`` the custom sub-model slots a loaded model needs set again;
-    ``embedder`` caches the loaded embedding model (not part of the model's identity).
+    ``embedder`` caches the loaded embedding model (not part of the model's identity);
+    ``topic_mapper`` the rows of BERTopic's ``topic_mapper_`` (:mod:`gputopic.mapper`),
+    made from ``cluster_to_topic`` when not given.
     """
 
     topics: np.ndarray
@@ -78,6 +81,7 @@ class FittedState:
     sizes_are_counts: bool = True  # False after partial_fit: sizes count every batch, topics the last
     output: Output = HOST
     embedder: Any = None
+    topic_mapper: tuple = ()
 
     @classmethod
     def build(cls, *, topics, words: Words, zeroshot_names=None, zeroshot_topics: dict | None = None,
@@ -91,6 +95,8 @@ class FittedState:
         zeroshot = {int(t): int(k) for t, k in (zeroshot_topics or {}).items()}
         labels = {t: topic_label(t, w) for t, w in words.items()}
         labels.update({t: zeroshot_names[k] for t, k in zeroshot.items()})
+        if not values.get("topic_mapper"):
+            values["topic_mapper"] = initial_rows(values.get("cluster_to_topic") or {}, topic_sizes)
         return cls(topics=topics, representations=words, labels=labels, topic_sizes=topic_sizes,
                    zeroshot_topics=zeroshot,
                    representative_docs={int(t): list(d)[:3] for t, d in (representative or {}).items()},
@@ -98,11 +104,12 @@ class FittedState:
 
     def derive(self, *, topics, words: Words, zeroshot_names=None, **changes) -> "FittedState":
         """The state after the topics changed (a topic operation, a batch of ``partial_fit``):
-        built as :meth:`build` builds it from ``changes``, everything else kept; custom labels
-        and ``partial_fit``'s running sums are dropped unless given (topic ids renumber)."""
+        built as :meth:`build` builds it from ``changes``, everything else kept; custom labels,
+        the topic mapper and ``partial_fit``'s running sums are dropped unless given (topic ids
+        renumber)."""
         keep = {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name not in ("topics", "representations", "labels", "topic_sizes", "representative_docs",
-                                  "zeroshot_topics")}
+                                  "zeroshot_topics", "topic_mapper")}
         keep.update(custom_labels=None, online=None, sizes_are_counts=True, zeroshot_topics=self.zeroshot_topics)
         keep.update(changes)
         return FittedState.build(topics=topics, words=words, zeroshot_names=zeroshot_names, **keep)
@@ -152,6 +159,8 @@ class FittedState:
             problems.append(f"probabilities of shape {np.shape(probs)} for {self.topics.shape[0]} documents")
         if set(self.zeroshot_topics) - set(ids):
             problems.append("zero-shot names of unknown topics")
+        if current_topics(self.topic_mapper) - set(ids) or len({len(r) for r in self.topic_mapper}) > 1:
+            problems.append("a topic mapper whose rows differ in length or end in unknown topics")
         if problems:
             raise InputError("Inconsistent topic model state: " + "; ".join(problems) + ".")
         return self

@@ -259,6 +259,20 @@ def custom_column(state: FittedState, topics: list[int]) -> dict:
     return {"CustomName": [custom[t] for t in topics]}
 
 
+def topic_key(state: FittedState, topic: Any, required: bool = True) -> int | None:
+    """``topic`` as a topic id of ``state``; for an unknown id an error naming the topics
+    there are, or None when not ``required``."""
+    try:
+        key = int(topic) if not isinstance(topic, bool) else None
+    except (TypeError, ValueError):
+        key = None
+    if key in state.topic_sizes:
+        return key
+    if required:
+        raise InputError(f"No topic {topic!r}; the topics are {state.ids}.")
+    return None
+
+
 def topic_info(state: FittedState, topics: list[int]) -> dict[str, list]:
     """The columns of ``get_topic_info``: one row per topic of ``topics``."""
     return {

@@ -147,6 +147,7 @@ def test_a_fit_through_cuml_objects_calls_the_documented_api(fake_cuml):
     model = GPUTopic(umap_model=UMAP(n_components=5), hdbscan_model=HDBSCAN(prediction_data=True),
                      embedding_model=HashingEncoder(), device="cpu", calculate_probabilities=True)
     topics, probs = model.fit_transform(TOY_DOCS, embeddings=emb)
+    topics = np.asarray(topics)
     assert len(set(topics.tolist())) == 3 and probs.shape == (len(TOY_DOCS), 3)
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     new_topics, new_probs = model.transform(TOY_DOCS[:6], embeddings=emb[:6])

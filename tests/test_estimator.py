@@ -45,7 +45,7 @@ def test_fit_returns_self_and_does_not_touch_submodel_params():
 
 def test_fitted_attributes(fitted):
     model, topics, probs = fitted
-    assert isinstance(topics, np.ndarray) and topics.shape == (len(TOY_DOCS),)
+    assert isinstance(topics, list) and model.topics_ == topics and len(topics) == len(TOY_DOCS)  # BERTopic's type
     assert sorted(model.topic_sizes_) == [0, 1, 2]
     assert sum(model.topic_sizes_.values()) == len(TOY_DOCS)
     # topic 0 is the largest
@@ -79,13 +79,15 @@ def test_getters_have_bertopic_columns(fitted):
     doc_info = model.get_document_info(TOY_DOCS)
     assert list(doc_info.columns) == ["Document", "Topic", "Name", "Representation", "Representative_Docs",
                                       "Top_n_words", "Probability", "Representative_document"]
-    assert doc_info.Topic.tolist() == topics.tolist()
+    assert doc_info.Topic.tolist() == topics
 
 
-def test_unknown_topic_is_an_error(fitted):
+def test_unknown_topic_is_false_in_get_topic_and_an_error_elsewhere(fitted):
     model, _, _ = fitted
-    with pytest.raises(InputError, match="No topic 42"):
-        model.get_topic(42)
+    assert model.get_topic(42) is False and model.get_topic("x") is False  # BERTopic's answer
+    for getter in (model.get_topic_info, model.get_topic_freq, model.get_representative_docs):
+        with pytest.raises(InputError, match="No topic 42"):
+            getter(42)
 
 
 def test_get_document_info_needs_the_training_documents(fitted):
@@ -135,7 +137,7 @@ def test_torch_embeddings_are_accepted():
     torch = pytest.importorskip("torch")
     emb = torch.from_numpy(HashingEncoder().encode(TOY_DOCS))
     topics, _ = fast_model().fit_transform(TOY_DOCS, embeddings=emb)
-    assert isinstance(topics, np.ndarray) and len(topics) == len(TOY_DOCS)
+    assert isinstance(topics, list) and len(topics) == len(TOY_DOCS)
 
 
 def test_hdbscan_without_prediction_data_falls_back_to_similarity_with_a_warning(caplog):

@@ -36,7 +36,7 @@ def test_batches_add_up_to_the_whole_corpus(tmp_path):
     for start in range(0, 60, 20):
         model.partial_fit(docs[start:start + 20])
         seen.append(np.asarray(model.topics_))
-        assert model.topics_.shape == (20,)
+        assert len(model.topics_) == 20
     topics = np.concatenate(seen)
     assert model.topic_sizes_ == {int(t): int(c) for t, c in zip(*np.unique(topics, return_counts=True))}
     # c-TF-IDF of every document counted once, per topic over all batches
@@ -57,7 +57,7 @@ def test_batches_add_up_to_the_whole_corpus(tmp_path):
     with pytest.raises(InputError, match="needs all training documents, which partial_fit does not keep"):
         model.reduce_topics(docs[-20:], nr_topics=2)
     model.fit(TOY_DOCS)  # a full fit starts over
-    assert model._state.online is None and model.topics_.shape == (60,)
+    assert model._state.online is None and len(model.topics_) == 60
 
 
 def test_partial_fit_refuses_what_cannot_learn_incrementally():
@@ -146,3 +146,13 @@ def test_a_reducer_without_partial_fit_learns_from_the_first_batch():
     model.partial_fit(TOY_DOCS[30:])
     assert np.array_equal(model.umap_model_.components_, components)
     assert sum(model.topic_sizes_.values()) == len(TOY_DOCS)
+
+
+def test_empty_documents_of_a_batch_are_outliers():
+    model = online_model()
+    model.partial_fit(TOY_DOCS[:20] + ["", "   "] + TOY_DOCS[40:])
+    assert model.topics_[20] == model.topics_[21] == -1 and -1 not in model.topics_[:20] + model.topics_[22:]
+    model.partial_fit(["", TOY_DOCS[20]] + TOY_DOCS[21:40])
+    assert model.topics_[0] == -1 and model.topic_sizes_[-1] == 3
+    with pytest.raises(InputError, match="All 2 documents of the batch are empty"):
+        model.partial_fit(["", " "])

@@ -269,7 +269,7 @@ def real(ng2000):
     docs, labels, emb = ng2000
     model = GPUTopic(device="cpu", random_state=42, calculate_probabilities=True)
     topics, probs = model.fit_transform(docs, embeddings=emb)
-    return model, topics, probs
+    return model, np.asarray(topics), probs  # topics_ is BERTopic's list
 
 
 def test_reduce_topics_on_real_posts(real, ng2000):
@@ -396,6 +396,7 @@ def test_nr_topics_in_fit_merges_probabilities_and_is_saved(real, ng2000, tmp_pa
     docs, labels, emb = ng2000
     model = GPUTopic(device="cpu", random_state=42, calculate_probabilities=True, nr_topics=12)
     topics, probs = model.fit_transform(docs, embeddings=emb)
+    topics = np.asarray(topics)
     assert len(model.topic_sizes_) == 12 and probs.shape == (len(docs), 11)
     np.testing.assert_allclose(probs.sum(1), np.asarray(real[2]).sum(1), rtol=1e-5)  # same fit, merged
     clustered = topics >= 0

@@ -30,7 +30,7 @@ import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
-RULES_VERSION = 1
+RULES_VERSION = 2
 
 # (pattern, class, feature). Patterns are searched (re.search) in
 # "<nodeid>\n<exc_type>: <exc_message>\n<test_line>\n<fixture_line>".
@@ -58,6 +58,8 @@ RULES: list[tuple[str, str, str]] = [
     (r"embedding_model must be a model name or path", "difference",
      "an invalid embedding_model is refused (BERTopic silently falls back to its default model; upstream's "
      "kmeans_pca fixture passes the fixture function as embedding_model)"),
+    (r"NotFittedError: .*\n.*model\.save\(", "difference",
+     "save() needs a fitted model (BERTopic saves an unfitted one too) and writes no pickle"),
     (r"needs all training documents, which partial_fit does not keep", "difference",
      "topic operations refused after partial_fit (update_topics, reduce/merge_topics, topics_over_time, "
      "topics_per_class, hierarchical_topics)"),
