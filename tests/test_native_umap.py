@@ -13,7 +13,7 @@ from sklearn.manifold import trustworthiness
 
 from gputopic.native import _umap_sgd_cpu as sgd_cpu
 from gputopic.native.knn import knn
-from gputopic.native.umap import UMAP, _n_batches, find_ab_params
+from gputopic.native.umap import CPU_EPOCHS_LARGE, UMAP, _n_batches, find_ab_params
 
 
 REF_PARAMS = dict(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=42)
@@ -118,6 +118,16 @@ def test_grouped_torch_sgd_on_the_cpu_keeps_quality(ng5000, ours_5000, monkeypat
     assert not np.array_equal(grouped, ours_5000)  # it did take the other path
     t_ref = _trust(emb, _umap_learn_embedding(emb))
     assert _trust(emb, grouped) >= t_ref - 0.02
+
+
+@pytest.mark.parametrize("sgd, epochs", [("sequential", CPU_EPOCHS_LARGE), ("grouped", 200)])
+def test_default_epochs_above_10000_points_follow_the_sgd(sgd, epochs, monkeypatch):
+    # the CPU's numba SGD runs CPU_EPOCHS_LARGE epochs on large fits; the grouped SGD (the GPU's) 200
+    monkeypatch.setenv("GPUTOPIC_UMAP_CPU_SGD", sgd)
+    X = np.random.RandomState(0).normal(size=(10_001, 3)).astype(np.float32)
+    u = UMAP(n_neighbors=5, n_components=2, random_state=0, device="cpu").fit(X)
+    assert u._n_epochs_fit == epochs
+    assert UMAP(n_neighbors=5, n_components=2, random_state=0, device="cpu").fit(X[:10_000])._n_epochs_fit == 500
 
 
 def test_bad_cpu_sgd_setting_raises(small, monkeypatch):
