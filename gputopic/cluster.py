@@ -193,7 +193,7 @@ def training_votes(rows, model: Any, cluster_to_topic: dict) -> tuple[Any, np.nd
     return rows, np.asarray([cluster_to_topic.get(int(c), -1) for c in labels], dtype=np.int64)
 
 
-def vote(train, train_topics: np.ndarray, emb, backend: Backend, k: int = VOTE_K, chunk: int = 2048):
+def vote(train, train_topics: np.ndarray, emb, backend: Backend, k: int = VOTE_K, chunk: int = 4096):
     """Host ``(topics, shares)`` of new embeddings ``emb``: among the ``k`` training documents
     most cosine-similar to a document, each votes for its topic (outliers -1 are a topic
     here) with its similarity (negative ones count 0); the topic with the largest sum wins,
@@ -210,6 +210,7 @@ def vote(train, train_topics: np.ndarray, emb, backend: Backend, k: int = VOTE_K
     # nearer voters weigh a hair more, so that equal sums go to the nearest one's topic
     rank_bonus = xp.asarray(1e-6 * (k - np.arange(k)), dtype=xp.float32)
     topics, shares = [], []
+    chunk = max(1, min(int(chunk), (1 << 25) // A.shape[0]))  # a block of similarities stays <= 128 MB
     for start in range(0, Q.shape[0], chunk):
         S = Q[start:start + chunk] @ A.T
         idx = xp.argpartition(-S, k - 1, axis=1)[:, :k] if k < A.shape[0] else xp.broadcast_to(
