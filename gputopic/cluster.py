@@ -170,3 +170,63 @@ def soft_memberships(model: Any, X=None, backend: Backend | None = None) -> np.n
             "Use hdbscan_model='hdbscan' (CPU) or 'native', or set calculate_probabilities=False."
         )
     return to_numpy(entry.memberships(model, None if X is None else model_input(model, X, backend)))
+
+
+# ------------------------------------------------------ the neighbour vote of transform
+
+#: Neighbours in the similarity-weighted vote of :func:`vote` (chosen by
+#: ``bench/transform_agreement.py``: see bench/RESULTS.md, 2026-12-06, transform agreement).
+VOTE_K = 5
+
+
+def training_votes(rows, model: Any, cluster_to_topic: dict) -> tuple[Any, np.ndarray] | None:
+    """``(embeddings, topics)`` of the documents a fitted clustering model labelled: ``rows``
+    (the reducer's training embeddings, see :func:`gputopic.reduce.training_rows`) and the
+    topics their clusters name now (outliers -1). None when either is unknown or they do not
+    match row for row (e.g. a reducer fitted on a sample of the clustered documents)."""
+    labels = getattr(model, "labels_", None)
+    if rows is None or labels is None or not cluster_to_topic:
+        return None
+    labels = to_numpy(labels).astype(np.int64).ravel()
+    if len(labels) != rows.shape[0] or len(labels) == 0:
+        return None
+    return rows, np.asarray([cluster_to_topic.get(int(c), -1) for c in labels], dtype=np.int64)
+
+
+def vote(train, train_topics: np.ndarray, emb, backend: Backend, k: int = VOTE_K, chunk: int = 4096):
+    """Host ``(topics, shares)`` of new embeddings ``emb``: among the ``k`` training documents
+    most cosine-similar to a document, each votes for its topic (outliers -1 are a topic
+    here) with its similarity (negative ones count 0); the topic with the largest sum wins,
+    ties to the one of the nearest voter. ``shares``: the winner's part of the votes, 0 for
+    an outlier. The same rule for any document, trained on or new."""
+    xp = backend.xp
+    ids, index = np.unique(train_topics, return_inverse=True)
+    A = backend.asarray(train, dtype=xp.float32)
+    A = A / xp.maximum(xp.linalg.norm(A, axis=1, keepdims=True), 1e-12)
+    Q = backend.asarray(emb, dtype=xp.float32)
+    Q = Q / xp.maximum(xp.linalg.norm(Q, axis=1, keepdims=True), 1e-12)
+    index = xp.asarray(index)
+    k = min(int(k), A.shape[0])
+    # nearer voters weigh a hair more, so that equal sums go to the nearest one's topic
+    rank_bonus = xp.asarray(1e-6 * (k - np.arange(k)), dtype=xp.float32)
+    topics, shares = [], []
+    chunk = max(1, min(int(chunk), (1 << 25) // A.shape[0]))  # a block of similarities stays <= 128 MB
+    for start in range(0, Q.shape[0], chunk):
+        S = Q[start:start + chunk] @ A.T
+        idx = xp.argpartition(-S, k - 1, axis=1)[:, :k] if k < A.shape[0] else xp.broadcast_to(
+            xp.arange(k), S.shape)
+        sims = xp.take_along_axis(S, idx, axis=1)
+        order = xp.argsort(-sims, axis=1)
+        idx, sims = xp.take_along_axis(idx, order, axis=1), xp.take_along_axis(sims, order, axis=1)
+        weights = xp.maximum(sims, 0) + rank_bonus
+        scores = xp.zeros((S.shape[0], len(ids)), dtype=xp.float32)
+        rows = xp.arange(S.shape[0])
+        for j in range(k):  # one voter per row in each column: no index repeats within an update
+            scores[rows, index[idx[:, j]]] += weights[:, j]
+        best = xp.argmax(scores, axis=1)
+        topics.append(to_numpy(best))
+        shares.append(to_numpy(scores[rows, best] / scores.sum(axis=1)))
+    topics = ids[np.concatenate(topics)]
+    shares = np.where(topics >= 0, np.concatenate(shares).astype(np.float64), 0.0)
+    return topics, shares
+

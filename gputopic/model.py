@@ -564,14 +564,11 @@ class GPUTopic(ParamsMixin):
         return self._state.output.frame(rows)
 
     @staticmethod
-    def get_topic_tree(hier_topics, max_distance: float | None = None) -> str:
-        """The frame of :meth:`hierarchical_topics` drawn as a text tree (root first);
-        merges below ``max_distance`` are shown as one line listing their topics."""
-        missing = {"Parent_ID", "Parent_Name", "Topics", "Child_Left_ID", "Child_Left_Name", "Child_Right_ID",
-                   "Child_Right_Name", "Distance"} - set(getattr(hier_topics, "columns", []))
-        if missing:
-            raise InputError(f"get_topic_tree takes the frame of hierarchical_topics(); it lacks {sorted(missing)}.")
-        return _views.topic_tree(hier_topics, max_distance)
+    def get_topic_tree(hier_topics, max_distance: float | None = None, tight_layout: bool = False) -> str:
+        """The frame of :meth:`hierarchical_topics` drawn as a text tree (root first); merges
+        below ``max_distance`` are shown as one line listing their topics. Each level is
+        indented by 5 characters, by 2 with ``tight_layout`` (BERTopic's widths)."""
+        return _views.topic_tree(hier_topics, max_distance, tight_layout)
 
     # ---------------------------------------------- figures (gputopic.plotting)
 

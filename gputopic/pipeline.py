@@ -421,10 +421,16 @@ def fit(model: Any, documents: Any, embeddings: Any = None, y: Any = None) -> Fi
 
 
 def transform(model: Any, state: FittedState, docs: list[str], embeddings: Any = None):
-    """Host ``(topics, probabilities)`` of new documents: the fitted UMAP + HDBSCAN
-    prediction where the models support it and the clusters still name the topics, else
-    the most cosine-similar topic embedding. Empty documents and every document of a model
-    without topics are outliers (-1) with probability 0."""
+    """Host ``(topics, probabilities)`` of new documents.
+
+    Where the fitted reducer keeps its training embeddings (gputopic's UMAP, umap-learn's)
+    and the clusters still name the topics: a vote of the documents' 5 most cosine-similar
+    training documents, each for its topic (outliers included) with its similarity
+    (:func:`gputopic.cluster.vote`); the probability is the winner's share of the vote (0
+    for an outlier), or with ``calculate_probabilities`` HDBSCAN's soft memberships after
+    the UMAP projection. Otherwise the fitted UMAP + HDBSCAN prediction where the models
+    support it, else the most cosine-similar topic embedding. Empty documents and every
+    document of a model without topics are outliers (-1) with probability 0."""
     n_topics = sum(1 for t in state.ids if t >= 0)
     keep = np.setdiff1d(np.arange(len(docs)), blank_rows(docs))
     if n_topics == 0 or keep.size == 0:
@@ -437,20 +443,25 @@ def transform(model: Any, state: FittedState, docs: list[str], embeddings: Any =
         emb = embed_documents(model, state, docs, backend, embeddings)[backend.xp.asarray(keep)]
     else:
         emb = embed_documents(model, state, [docs[i] for i in keep.tolist()], backend, verbose=model.verbose is True)
-    result = None
+    topics = probs = None
     umap_model, hdbscan_model = state.umap_model, state.hdbscan_model
-    if (umap_model is not None and hdbscan_model is not None and state.cluster_to_topic
-            and callable(getattr(umap_model, "transform", None))):
-        reduced = _reduce.transform_reduce(umap_model, emb, backend)
-        result = _cluster.predict(hdbscan_model, reduced, backend)
-    if result is None:
+    if umap_model is not None and hdbscan_model is not None and state.cluster_to_topic:
+        voters = _cluster.training_votes(_reduce.training_rows(umap_model), hdbscan_model, state.cluster_to_topic)
+        if voters is not None:
+            topics, probs = _cluster.vote(*voters, emb, backend)
+        if callable(getattr(umap_model, "transform", None)) and (topics is None or model.calculate_probabilities):
+            reduced = _reduce.transform_reduce(umap_model, emb, backend)
+            result = _cluster.predict(hdbscan_model, reduced, backend)
+            if result is not None and topics is None:
+                topics = np.array([state.cluster_to_topic.get(int(c), -1) for c in result[0]], dtype=np.int64)
+                probs = result[1]
+            if result is not None and model.calculate_probabilities:
+                soft = finite_memberships(_cluster.soft_memberships(hdbscan_model, reduced, backend))
+                probs = merge_columns(soft, state.cluster_to_topic)
+            elif model.calculate_probabilities:  # the clustering cannot place points: similarities instead
+                probs = nearest_topic(state, emb, backend, True)[1]
+    if topics is None:
         topics, probs = nearest_topic(state, emb, backend, model.calculate_probabilities)
-    else:
-        clusters, probs = result
-        topics = np.array([state.cluster_to_topic.get(int(c), -1) for c in clusters], dtype=np.int64)
-        if model.calculate_probabilities:
-            soft = finite_memberships(_cluster.soft_memberships(hdbscan_model, reduced, backend))
-            probs = merge_columns(soft, state.cluster_to_topic)
     if keep.size == len(docs):
         return topics, probs
     full = np.full(len(docs), -1, dtype=np.int64)

@@ -11,6 +11,8 @@ multidimensional scaling of their cosine geometry (``layout="pcoa"``, LDAvis's i
 map: deterministic, and its distances are the chord distances of the unit topic vectors
 as far as two axes can show them); ``layout="umap"`` gives BERTopic's kind of map.
 ``visualize_documents`` reduces the embeddings with gputopic's UMAP on the model's device.
+As BERTopic's: the intertopic map has a slider over the topics, and the documents figure's
+first trace holds the outliers and unshown topics (empty when there are none).
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .device import get_backend, is_cudf, optional_import, resolve_device, to_numpy
+from .device import get_backend, host_sparse, is_cudf, optional_import, resolve_device, to_numpy
 from .exceptions import InputError
 from .represent import cosine, unit_rows
 from ._validation import check_bool, check_fitted, check_int, validate_documents
-from .distributions import topic_rows
 from .topic_views import topic_linkage
 
 _GREY = "#CFD8DC"
@@ -109,6 +110,24 @@ def _layout(fig: Any, title: str, width: int, height: int, **extra) -> Any:
     return fig
 
 
+def _topic_rows(model: Any, M, ids: Sequence[int]):
+    """The rows of ``M`` (c-TF-IDF or topic embeddings: one row per topic the model has, in
+    id order) of the topics ``ids``. The model's topics are those with words
+    (``topic_representations_``), not the keys of ``topic_sizes_``, which a user may edit."""
+    own = np.asarray(sorted(model.topic_representations_), dtype=np.int64)
+    n_rows = int(M.shape[0])
+    if own.size != n_rows:
+        raise InputError(f"The model's topic vectors have {n_rows} rows for {own.size} topics: the fitted "
+                         "attributes were edited or come from different fits.")
+    ids = np.asarray(ids, dtype=np.int64)
+    missing = sorted(set(ids.tolist()) - set(own.tolist()))
+    if missing:
+        raise InputError(f"topic_sizes_ names topics the model has no vector for: {missing[:5]} (the topics are "
+                         f"{own.tolist()}); was topic_sizes_ edited by hand?")
+    rows = np.searchsorted(own, ids)
+    return host_sparse(M)[rows] if hasattr(M, "tocsr") else to_numpy(M)[rows]
+
+
 def _words(model: Any, t: int, n: int = 5) -> str:
     return " | ".join(w for w, _ in model.topic_representations_[t][:n])
 
@@ -156,7 +175,7 @@ def visualize_topics(model: Any, topics: Any = None, top_n_topics: int | None = 
     if layout not in ("pcoa", "umap"):
         raise InputError(f"layout must be 'pcoa' or 'umap', got {layout!r}.")
     ids = _chosen(model, topics, top_n_topics, at_least=1 if layout == "pcoa" else 3)
-    M = topic_rows(model.topic_sizes_, model.c_tf_idf_ if use_ctfidf else model.topic_embeddings_, ids)
+    M = _topic_rows(model, model.c_tf_idf_ if use_ctfidf else model.topic_embeddings_, ids)
     if layout == "umap":
         xy = _umap_2d(unit_rows(M).toarray() if use_ctfidf else M, "cpu", min(15, len(ids) - 1), 0.1)
     else:
@@ -172,7 +191,15 @@ def visualize_topics(model: Any, topics: Any = None, top_n_topics: int | None = 
         hoverinfo="text",
     ))
     axis = {"showticklabels": False, "zeroline": True, "showgrid": False, "title": ""}
-    return _layout(fig, title, width, height, xaxis=axis, yaxis=axis)
+    return _layout(fig, title, width, height, xaxis=axis, yaxis=axis, sliders=[_topic_slider(ids)])
+
+
+def _topic_slider(ids: Sequence[int]) -> dict:
+    """BERTopic's slider over the topics of the intertopic map: step ``Topic <id>`` paints that
+    topic's bubble red and the others grey (``method="update"`` on ``marker.color``)."""
+    steps = [{"label": f"Topic {t}", "method": "update",
+              "args": [{"marker.color": [["red" if u == t else "#B0BEC5" for u in ids]]}]} for t in ids]
+    return {"active": 0, "pad": {"t": 50}, "steps": steps}
 
 
 def visualize_heatmap(model: Any, topics: Any = None, top_n_topics: int | None = None, n_clusters: int | None = None,
@@ -187,7 +214,7 @@ def visualize_heatmap(model: Any, topics: Any = None, top_n_topics: int | None =
     check_bool("use_ctfidf", use_ctfidf)
     check_int("n_clusters", n_clusters, 2, none_ok=True)
     ids = _chosen(model, topics, top_n_topics, at_least=1)
-    M = topic_rows(model.topic_sizes_, model.c_tf_idf_ if use_ctfidf else model.topic_embeddings_, ids)
+    M = _topic_rows(model, model.c_tf_idf_ if use_ctfidf else model.topic_embeddings_, ids)
     if n_clusters is not None:
         if n_clusters >= len(ids):
             raise InputError(f"n_clusters must be smaller than the number of topics shown ({len(ids)}), "
@@ -228,7 +255,7 @@ def visualize_hierarchy(model: Any, orientation: str = "left", topics: Any = Non
     if isinstance(color_threshold, bool) or not isinstance(color_threshold, (int, float, np.number)):
         raise InputError(f"color_threshold must be a number, got {color_threshold!r}.")
     ids = _chosen(model, topics, top_n_topics, at_least=2)
-    Z = topic_linkage(topic_rows(model.topic_sizes_, model.c_tf_idf_ if use_ctfidf else model.topic_embeddings_, ids),
+    Z = topic_linkage(_topic_rows(model, model.c_tf_idf_ if use_ctfidf else model.topic_embeddings_, ids),
                       linkage_function=linkage_function,
                       distance_function=distance_function)
     names = {}
@@ -322,7 +349,7 @@ def visualize_term_rank(model: Any, topics: Any = None, log_scale: bool = False,
 
     check_bool("log_scale", log_scale)
     ids = _chosen(model, topics, None, outliers=True)
-    rows = topic_rows(model.topic_sizes_, model.c_tf_idf_, ids)
+    rows = _topic_rows(model, model.c_tf_idf_, ids)
     labels = _labels(model, custom_labels)
     fig = go.Figure()
     for i, t in enumerate(ids):
@@ -526,10 +553,11 @@ def visualize_documents(model: Any, docs: Any, topics: Any = None, embeddings: A
     # earlier ones each time, quadratic in the topics (minutes for ~950 topics)
     traces, notes = [], []
     other = np.flatnonzero(~np.isin(t_rows, list(shown)))
-    if other.size:
-        traces.append(go.Scattergl(x=xy[other, 0], y=xy[other, 1], mode="markers", name="other documents",
-                                   marker={"color": _GREY, "size": 5, "opacity": 0.5}, hovertext=text(other),
-                                   hoverinfo="skip" if hide_document_hover else "text", showlegend=False))
+    # the outliers and the topics not shown: always the first trace, empty or not, as BERTopic's
+    # (code that reads the topics' traces as data[1:] relies on it)
+    traces.append(go.Scattergl(x=xy[other, 0], y=xy[other, 1], mode="markers", name="other documents",
+                               marker={"color": _GREY, "size": 5, "opacity": 0.5}, hovertext=text(other),
+                               hoverinfo="skip" if hide_document_hover else "text", showlegend=False))
     for i, t in enumerate(sorted(shown)):
         idx = np.flatnonzero(t_rows == t)
         if idx.size == 0:

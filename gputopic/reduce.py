@@ -119,3 +119,14 @@ def transform_reduce(model: Any, X, backend: Backend):
     if not callable(getattr(model, "transform", None)):
         raise InputError(f"The fitted umap_model ({type(model).__name__}) has no transform(X) for new documents.")
     return backend.asarray(model.transform(model_input(model, X, backend)), dtype=backend.xp.float32)
+
+
+def training_rows(model: Any):
+    """The embeddings a fitted reducer was fitted on, when it keeps them: umap-learn's and
+    gputopic's UMAP hold them (``_raw_data``) for their own ``transform``; None for any
+    other reducer (cuML's, PCA, a custom object)."""
+    entry = REDUCERS.entry_of(model)
+    if entry is None or entry.name not in ("native", "umap-learn"):
+        return None
+    return getattr(model, "_raw_data", None)
+

@@ -116,9 +116,16 @@ def hierarchy(model: Any, state: FittedState, docs: list[str], *, use_ctfidf: bo
     return out
 
 
-def topic_tree(frame: Any, max_distance: float | None = None) -> str:
+def topic_tree(frame: Any, max_distance: float | None = None, tight_layout: bool = False) -> str:
     """A text drawing of a :func:`hierarchy` frame, the root first; subtrees joined below
-    ``max_distance`` are drawn as their list of topics."""
+    ``max_distance`` are drawn as their list of topics. A level is indented by 5 characters,
+    by 2 with ``tight_layout`` (BERTopic's ``get_topic_tree`` widths)."""
+    missing = {"Parent_ID", "Parent_Name", "Topics", "Child_Left_ID", "Child_Left_Name", "Child_Right_ID",
+               "Child_Right_Name", "Distance"} - set(getattr(frame, "columns", []))
+    if missing:
+        raise InputError(f"get_topic_tree takes the frame of hierarchical_topics(); it lacks {sorted(missing)}.")
+    check_bool("tight_layout", tight_layout)
+    width = 1 if tight_layout else 4
     rows = {str(p): (ln, lid, rn, rid, d, t) for p, ln, lid, rn, rid, d, t in zip(
         frame["Parent_ID"], frame["Child_Left_Name"], frame["Child_Left_ID"], frame["Child_Right_Name"],
         frame["Child_Right_ID"], frame["Distance"], frame["Topics"])}
@@ -137,7 +144,7 @@ def topic_tree(frame: Any, max_distance: float | None = None) -> str:
             lines.append(f"{prefix}{branch}{name} (topics {', '.join(map(str, topics))}; distance {distance:.3f})")
             return
         lines.append(f"{prefix}{branch}{name} (node {node}, distance {distance:.3f})")
-        below = prefix + ("   " if last else "│  ")
+        below = prefix + (" " * (width + 1) if last else "│" + " " * width)
         draw(str(left), left_name, below, False)
         draw(str(right), right_name, below, True)
 

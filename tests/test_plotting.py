@@ -83,6 +83,36 @@ def test_topic_map_bubbles_are_the_topics(toy):
     assert list(toy.visualize_topics(top_n_topics=1).data[0].customdata) == [0]
 
 
+def test_topic_map_slider_paints_one_topic_as_bertopics(toy):
+    fig = toy.visualize_topics(topics=[2, 0])
+    (slider,) = fig.layout.sliders
+    assert slider.active == 0 and slider.pad.t == 50
+    assert [s.label for s in slider.steps] == ["Topic 0", "Topic 2"]
+    for step, t in zip(slider.steps, [0, 2]):
+        assert step.method == "update"
+        colors = step.args[0]["marker.color"][0]  # one list per trace: the bubbles of the topics in id order
+        assert colors == ["red" if u == t else "#B0BEC5" for u in [0, 2]]
+    # a step's update is valid for the figure: applying it paints the bubble
+    painted = fig.update_traces(marker_color=slider.steps[1].args[0]["marker.color"][0])
+    assert list(painted.data[0].marker.color) == ["#B0BEC5", "red"]
+
+
+def test_topic_map_ignores_an_outlier_size_added_by_hand_and_names_unknown_topics(toy):
+    import copy
+
+    model = copy.deepcopy(toy)
+    assert -1 not in model.topic_sizes_
+    model.topic_sizes_[-1] = 4  # what BERTopic's test_topics_outlier does: the model has no -1 row
+    fig = model.visualize_topics()
+    assert list(fig.data[0].customdata) == [0, 1, 2]
+    assert [s.label for s in fig.layout.sliders[0].steps] == ["Topic 0", "Topic 1", "Topic 2"]
+    np.testing.assert_allclose(np.c_[fig.data[0].x, fig.data[0].y], np.c_[toy.visualize_topics().data[0].x,
+                                                                         toy.visualize_topics().data[0].y])
+    model.topic_sizes_[9] = 3  # a real topic id with no vector: a clear error, not an IndexError
+    with pytest.raises(InputError, match=r"topic_sizes_ names topics the model has no vector for: \[9\]"):
+        model.visualize_topics()
+
+
 def test_figures_refuse_bad_arguments_with_the_fix(toy):
     with pytest.raises(InputError, match=r"topics holds ids this figure cannot show .*\[7\]"):
         toy.visualize_topics(topics=[0, 7])
@@ -256,6 +286,17 @@ def test_documents_in_2d_by_topic(real):
         model.visualize_documents(docs, reduced_embeddings=xy[:, :1])
     with pytest.raises(InputError, match=r"sample must be a share in \(0, 1\]"):
         model.visualize_documents(docs, reduced_embeddings=xy, sample=0)
+
+
+def test_documents_figure_has_bertopics_trace_layout_without_outliers(toy):
+    # BERTopic's layout: the grey "other" trace first even when empty, then one trace per topic
+    # named by its label (BERTopic's test reads data[1:] and the ids before "_")
+    assert -1 not in toy.topic_sizes_
+    xy = np.random.default_rng(0).normal(size=(len(TOY_DOCS), 2))
+    fig = toy.visualize_documents(TOY_DOCS, reduced_embeddings=xy, hide_document_hover=True)
+    assert fig.data[0].name == "other documents" and len(fig.data[0].x) == 0
+    assert [int(tr.name.split("_")[0]) for tr in fig.data[1:]] == [0, 1, 2]
+    assert sum(len(tr.x) for tr in fig.data[1:]) == len(TOY_DOCS)
 
 
 # ------------------------------------------------------------------ labels

@@ -506,6 +506,14 @@ def test_hierarchical_topics_joins_each_theme_first(six):
     tree = GPUTopic.get_topic_tree(frame)
     assert tree.count("■") == 6 and tree.splitlines()[0].startswith("└─ ")
     assert len(GPUTopic.get_topic_tree(frame, max_distance=frame["Distance"].iloc[1] + 1e-9).splitlines()) == 3
+    # BERTopic's widths: a level indents 5 characters, 2 with tight_layout; same lines otherwise
+    tight = GPUTopic.get_topic_tree(frame, tight_layout=True)
+    depth = [len(line) - len(line.lstrip(" │")) for line in tree.splitlines()]
+    tight_depth = [len(line) - len(line.lstrip(" │")) for line in tight.splitlines()]
+    assert max(depth) > 0 and [d * 2 for d in depth] == [d * 5 for d in tight_depth]
+    assert [line.lstrip(" │") for line in tight.splitlines()] == [line.lstrip(" │") for line in tree.splitlines()]
+    with pytest.raises(InputError, match="tight_layout must be"):
+        GPUTopic.get_topic_tree(frame, tight_layout="yes")
 
 
 def test_hierarchical_topics_custom_functions_and_errors(six):
