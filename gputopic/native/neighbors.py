@@ -52,12 +52,12 @@ KNN_MODES = ("auto", "exact", "approx")
 #: ``knn="auto"`` takes the sub-quadratic search from this many points on, per device type.
 #: CPU (2 shared cores, 1 thread, bench/RESULTS.md "Scale"): 384-D cosine, exact 18 s at
 #: 16k points (so ~180 s at 50k, O(n^2)) against 68 s for the inverted file at 50k; 5-D
-#: HDBSCAN at 20k, 3.5 s with the k-d tree against 16 s exact. The CPU switch is kept at
-#: UMAP's NN-descent switch (knn.CPU_EXACT_MAX) so that "auto" keeps today's CPU graphs.
+#: HDBSCAN at 20k, 3.5 s with the k-d tree against 16 s exact. (UMAP's CPU fits take
+#: NN-descent earlier, above knn.CPU_EXACT_MAX points, and come here only below it.)
 #: CUDA: not measured (no GPU was lent), so "auto" stays exact on CUDA (the value below is
 #: out of reach) until bench/scale.py has run on a card; set it from that run (the exact
 #: fp16 search takes ~3 s at 1M points on an H100).
-AUTO_MIN = {"cpu": 50_001, "cuda": 1 << 62}  # CPU: above knn.CPU_EXACT_MAX, as NN-descent
+AUTO_MIN = {"cpu": 50_001, "cuda": 1 << 62}
 #: the sampled recall@k below which ``"auto"`` refuses the approximate graph
 MIN_RECALL = 0.95
 #: dimensions up to which the euclidean search uses the (exact) k-d tree
