@@ -193,13 +193,26 @@ def training_votes(rows, model: Any, cluster_to_topic: dict) -> tuple[Any, np.nd
     return rows, np.asarray([cluster_to_topic.get(int(c), -1) for c in labels], dtype=np.int64)
 
 
+#: bytes of one block of query-by-training similarities in :func:`vote`
+VOTE_BLOCK_BYTES = 256 << 20
+
+
+def vote_rows(n_train: int, chunk: int) -> int:
+    """Queries per block of :func:`vote`: at most ``chunk``, and at most what keeps a block of
+    fp32 similarities to ``n_train`` documents within :data:`VOTE_BLOCK_BYTES` (at least 1)."""
+    return max(1, min(int(chunk), VOTE_BLOCK_BYTES // max(1, 4 * int(n_train))))
+
+
 def vote(train, train_topics: np.ndarray, emb, backend: Backend, k: int = VOTE_K, chunk: int = 4096):
     """Host ``(topics, shares)`` of new embeddings ``emb``: among the ``k`` training documents
     most cosine-similar to a document, each votes for its topic (outliers -1 are a topic
     here) with its similarity (negative ones count 0); the topic with the largest sum wins,
     ties to the one of the nearest voter. ``shares``: the winner's part of the votes, 0 for
-    an outlier. The same rule for any document, trained on or new."""
+    an outlier. The same rule for any document, trained on or new. At most ``chunk`` queries
+    at a time, fewer where their similarity block would pass :data:`VOTE_BLOCK_BYTES` (the
+    search is exact, so its time grows with queries x training documents)."""
     xp = backend.xp
+    chunk = vote_rows(len(train_topics), chunk)
     ids, index = np.unique(train_topics, return_inverse=True)
     A = backend.asarray(train, dtype=xp.float32)
     A = A / xp.maximum(xp.linalg.norm(A, axis=1, keepdims=True), 1e-12)

@@ -42,6 +42,23 @@ def test_votes_are_weighted_by_similarity_and_outliers_are_a_topic():
     np.testing.assert_allclose(a[1], b[1])
 
 
+def test_vote_blocks_stay_within_the_byte_bound(monkeypatch):
+    # blocks of queries x training similarities stay under the bound (10M training documents:
+    # 6 queries a block, not 4096 x 10M x 4 bytes = 164 GB), and cutting changes no answer
+    assert cluster.vote_rows(10_000_000, 4096) * 4 * 10_000_000 <= cluster.VOTE_BLOCK_BYTES
+    assert cluster.vote_rows(18_000, 4096) == 3728 and cluster.vote_rows(10, 4096) == 4096
+    assert cluster.vote_rows(10**12, 4096) == 1
+    train = _unit(np.arange(0, 360, 7))
+    topics = np.arange(len(train)) % 4 - 1
+    q = _unit(np.linspace(0, 360, 20))
+    whole = cluster.vote(train, topics, q, CPU, k=3)
+    monkeypatch.setattr(cluster, "VOTE_BLOCK_BYTES", 3 * 4 * len(train))
+    assert cluster.vote_rows(len(train), 4096) == 3
+    cut = cluster.vote(train, topics, q, CPU, k=3)
+    np.testing.assert_array_equal(whole[0], cut[0])
+    np.testing.assert_allclose(whole[1], cut[1])
+
+
 def test_training_votes_need_rows_matching_the_labels():
     class Clustered:
         labels_ = np.array([1, 0, -1, 1])
