@@ -385,12 +385,13 @@ class GPUTopic(ParamsMixin):
 
     def _training_docs(self, documents, method: str) -> list[str]:
         check_fitted(self)
-        if self._state.online is not None:
-            raise InputError(f"{method} needs all training documents, which partial_fit does not keep: fit the "
-                             "corpus with fit() for topic operations (reduce_outliers, transform, "
-                             "approximate_distribution and the figures of topics work on this model).")
-        docs = validate_documents(documents, blank_ok=True)
         n = int(np.shape(self.topics_)[0])
+        if self._state.online is not None and n == len(self._state.topics):
+            # after partial_fit, topics_ are the last batch's until the user sets all batches' (BERTopic's idiom)
+            raise InputError(f"{method} needs the topics of all training documents, which partial_fit does not "
+                             "keep: collect them (topics.extend(model.topics_) after each batch), set "
+                             "model.topics_ = topics and pass all the documents, or fit the corpus with fit().")
+        docs = validate_documents(documents, blank_ok=True)
         if len(docs) != n:
             raise InputError(f"{method} needs the {n} documents the model was fitted on (same order); "
                              f"got {len(docs)}.")
@@ -528,8 +529,8 @@ class GPUTopic(ParamsMixin):
         check_bool("evolution_tuning", evolution_tuning)
         check_bool("global_tuning", global_tuning)
         keys = _views.time_keys(timestamps, len(docs), nr_bins, datetime_format)
-        rows = _views.topic_words_by(self, self._state, docs, keys, evolution_tuning=evolution_tuning,
-                                      global_tuning=global_tuning)
+        rows = _views.topic_words_by(self, _views.training_state(self._state, self.topics_, len(docs)), docs, keys,
+                                      evolution_tuning=evolution_tuning, global_tuning=global_tuning)
         rows["Timestamp"] = rows.pop("key")
         return self._state.output.frame(rows)
 
@@ -543,7 +544,8 @@ class GPUTopic(ParamsMixin):
             raise InputError(f"classes must hold one class per document ({len(docs)}), none of them None; "
                              f"got {len(labels)} values.")
         keys = np.asarray([str(c) for c in labels]) if len({type(c) for c in labels}) > 1 else np.asarray(labels)
-        rows = _views.topic_words_by(self, self._state, docs, keys, evolution_tuning=False, global_tuning=global_tuning)
+        rows = _views.topic_words_by(self, _views.training_state(self._state, self.topics_, len(docs)), docs, keys,
+                                      evolution_tuning=False, global_tuning=global_tuning)
         rows["Class"] = rows.pop("key")
         return self._state.output.frame(rows)
 
@@ -559,8 +561,9 @@ class GPUTopic(ParamsMixin):
         for name, f in (("linkage_function", linkage_function), ("distance_function", distance_function)):
             if f is not None and not callable(f):
                 raise InputError(f"{name} must be a function or None, got {type(f).__name__}.")
-        rows = _views.hierarchy(self, self._state, docs, use_ctfidf=use_ctfidf, linkage_function=linkage_function,
-                                 distance_function=distance_function)
+        rows = _views.hierarchy(self, _views.training_state(self._state, self.topics_, len(docs)), docs,
+                                use_ctfidf=use_ctfidf, linkage_function=linkage_function,
+                                distance_function=distance_function)
         return self._state.output.frame(rows)
 
     @staticmethod

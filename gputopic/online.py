@@ -81,8 +81,9 @@ def partial_fit(model: Any, state: FittedState | None, documents: Any, embedding
     """One batch of :meth:`GPUTopic.partial_fit` (see the module docstring): the model's
     state after the batch (``state`` is None before the first)."""
     if state is not None and state.online is None:
-        raise InputError("partial_fit continues a model started with partial_fit; this one was fitted with fit() "
-                         "or loaded. Start from an unfitted GPUTopic (e.g. sklearn.base.clone(model)).")
+        raise InputError("partial_fit continues a model started with partial_fit; this one was fitted with fit(), "
+                         "loaded, or changed by a topic operation. Start from an unfitted GPUTopic (e.g. "
+                         "sklearn.base.clone(model)).")
     _check(model)
     check_params(model)
     decay = getattr(param_value(model, "vectorizer_model"), "decay", None)  # e.g. BERTopic's OnlineCountVectorizer(decay=...)

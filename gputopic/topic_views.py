@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_bool, check_int
+from ._validation import check_bool, check_int, topic_array
 from .device import Backend, get_backend, is_cudf, resolve_device, text_list, to_numpy
 from .exceptions import InputError
 from .represent import topic_words
@@ -38,6 +38,15 @@ def _recount(model: Any, state: FittedState, docs: list[str], backend: Backend):
     topics = state.topics
     _, _, X, _, vocab, counts, ctfidf = count_topics(model, state, docs, topics, backend)
     return topics, X, vocab, counts, ctfidf
+
+
+def training_state(state: FittedState, topics: Any, n_docs: int) -> FittedState:
+    """The state the views over the training documents read: after ``partial_fit`` with the
+    topics of all batches the user set in ``topics_`` (BERTopic's idiom; the state keeps only
+    the last batch's), otherwise the state itself."""
+    if state.online is None:
+        return state
+    return state.with_(topics=topic_array(topics, n_docs, "topics_"))
 
 
 def topic_linkage(M, *, linkage_function: Any = None, distance_function: Any = None) -> np.ndarray:

@@ -54,8 +54,21 @@ def test_batches_add_up_to_the_whole_corpus(tmp_path):
     new, _ = model.transform(["the kitten purred on the mat"])
     assert new[0] == topics[list(order).index(0)]
     model.save(tmp_path / "m")
-    with pytest.raises(InputError, match="needs all training documents, which partial_fit does not keep"):
-        model.reduce_topics(docs[-20:], nr_topics=2)
+    with pytest.raises(InputError, match="needs the topics of all training documents, which partial_fit does not"):
+        model.reduce_topics(docs[-20:], nr_topics=2)  # topics_ are still the last batch's
+    # BERTopic's idiom: topics_ set to all batches' topics, all documents passed
+    model.topics_ = topics.tolist()
+    per_class = model.topics_per_class(docs, [f"c{int(i) % 2}" for i in order])
+    assert sorted(per_class.groupby("Topic")["Frequency"].sum().to_dict().items()) == sorted(
+        (int(t), int(c)) for t, c in zip(*np.unique(topics, return_counts=True)))
+    over_time = model.topics_over_time(docs, list(range(60)), nr_bins=3)
+    assert int(over_time["Frequency"].sum()) == 60
+    assert len(model.hierarchical_topics(docs)) == len(set(topics.tolist()) - {-1}) - 1
+    model.reduce_topics(docs, nr_topics=2)
+    assert len(model.topics_) == 60 and len(set(model.topics_) - {-1}) == 2
+    merged = np.asarray(model.topics_)
+    assert all(len(set(merged[(order >= k) & (order < k + 20)].tolist())) == 1 for k in (0, 20, 40))
+    assert model._state.online is None  # the operation ends the online run
     model.fit(TOY_DOCS)  # a full fit starts over
     assert model._state.online is None and len(model.topics_) == 60
 
