@@ -28,8 +28,8 @@ Where it differs from umap-learn:
   :data:`~gputopic.native.knn.CPU_EXACT_MAX` points, else the inverted file unless its
   sampled recall is below 0.95 (then exact, logged). ``knn_method_`` says which ran;
 * ``n_epochs=None``: 500 epochs up to 10,000 points, above that 200 (umap-learn's
-  rule) on CUDA and :data:`CPU_EPOCHS_LARGE` (100) for the CPU's numba SGD, measured to
-  give the same topic quality (:func:`default_epochs`);
+  rule) on CUDA and :data:`CPU_EPOCHS_LARGE` (100) for the CPU's numba SGD (its quality
+  measured in bench/RESULTS.md; :func:`default_epochs`);
 * on the CPU the fit's SGD is :mod:`gputopic.native._umap_sgd_cpu`: umap-learn's
   one-edge-at-a-time updates in numba on every thread (points split into per-thread
   blocks, other blocks read from a snapshot refreshed 8 times per epoch), reproducible
@@ -450,9 +450,10 @@ def _cpu_sgd() -> str:
 
 
 #: SGD epochs of a CPU fit (numba SGD) of more than 10,000 points when ``n_epochs`` is None.
-#: umap-learn runs 200; on 20 Newsgroups (18,331 posts, seeds 0-4) 100 epochs gave the same
-#: topic quality as 200 and as umap-learn's (NMI and NPMI means within one standard error;
-#: bench/RESULTS.md, "The CPU race, fair") for half the SGD time.
+#: umap-learn runs 200; on 20 Newsgroups (18,331 posts, seeds 0-4) 100 epochs moved the NMI
+#: mean by -0.005 and the NPMI mean by +0.014 against 200 (seed-to-seed sd ~0.01), for half
+#: the SGD time (bench/RESULTS.md, "The CPU race, fair"; there, unseeded against BERTopic,
+#: the NMI mean on 20 Newsgroups was 0.015 below BERTopic's).
 CPU_EPOCHS_LARGE = 100
 
 
