@@ -381,6 +381,24 @@ class GPUTopic(ParamsMixin):
         order = np.argsort(-sims, kind="stable")[: int(top_n)]
         return ids[ids >= 0][order].tolist(), sims[order].tolist()
 
+    # ------------------------------------- BERTopic's private members its users read
+    # BERTopic's own tests, notebooks and plug-ins index topic-ordered arrays with
+    # ``topic + model._outliers`` and ask ``model._is_zeroshot()``; both are read-only views of
+    # public state here (no fitted state of their own).
+
+    @property
+    def _outliers(self) -> int:
+        """1 if the model has the outlier topic -1, else 0 (BERTopic's ``_outliers``: the
+        offset of topic 0 in ``topic_labels_``, ``topic_embeddings_`` and ``c_tf_idf_``)."""
+        check_fitted(self)
+        return 1 if -1 in self.topic_sizes_ else 0
+
+    def _is_zeroshot(self) -> bool:
+        """Whether zero-shot topics are asked for (BERTopic's ``_is_zeroshot()``): a
+        ``zeroshot_topic_list`` and an embedding model to embed it (the default model
+        counts, as gputopic always has one)."""
+        return self.zeroshot_topic_list is not None
+
     # ------------------------------------------------------ topic operations
 
     def _training_docs(self, documents, method: str) -> list[str]:

@@ -191,6 +191,20 @@ def test_delete_topics_bad_input(bad, match):
         model.delete_topics(bad)
 
 
+def test_bertopics_outliers_offset_and_is_zeroshot(with_outliers):
+    kmeans = fast_model().fit(TOY_DOCS)
+    assert with_outliers._outliers == 1 and kmeans._outliers == 0
+    for model in (with_outliers, kmeans):  # BERTopic's idiom: row topic + _outliers of topic-ordered arrays
+        labels = list(model.topic_labels_.values())
+        assert labels[0 + model._outliers] == model.topic_labels_[0]
+    kmeans.delete_topics([1])  # topic 1's documents become outliers: the offset follows
+    assert kmeans._outliers == 1
+    with pytest.raises(Exception, match="not fitted"):
+        GPUTopic()._outliers
+    assert GPUTopic()._is_zeroshot() is False
+    assert GPUTopic(zeroshot_topic_list=["space", "cars"])._is_zeroshot() is True
+
+
 # ---------------------------------------------- n_gram_range, language, low_memory
 
 

@@ -7,8 +7,8 @@
 #     modules, e.g. bertopic.representation, stay BERTopic's own);
 #   * each test's outcome and exception are written to $BERTOPIC_SUITE_RESULTS (JSON lines);
 #   * BERTOPIC_SUITE_UNMASK=1 (gputopic only, a diagnostic, not the measure) builds the fixture
-#     models that fail at one gate so that they pass it, and gives GPUTopic BERTopic's `_outliers`
-#     and `_is_zeroshot()`, to list what fails behind those gates.
+#     models that fail at one gate so that they pass it, to list what fails behind those gates
+#     (GPUTopic itself offers BERTopic's `_outliers` and `_is_zeroshot()`).
 import copy
 import json
 import os
@@ -48,21 +48,6 @@ if TARGET == "gputopic":
     import gputopic
 
     bertopic.BERTopic = gputopic.GPUTopic
-    if UNMASK:
-
-        class GPUTopic(gputopic.GPUTopic):
-            """GPUTopic plus the two BERTopic private members the tests read most, computed from
-            public state (``--unmask`` only): what fails after them is then visible."""
-
-            @property
-            def _outliers(self):
-                return 1 if -1 in self.topic_sizes_ else 0
-
-            def _is_zeroshot(self):
-                return self.zeroshot_topic_list is not None and self.embedding_model is not None
-
-        GPUTopic.__name__ = GPUTopic.__qualname__ = "GPUTopic"
-        bertopic.BERTopic = GPUTopic
 elif TARGET != "bertopic":
     raise pytest.UsageError(f"BERTOPIC_SUITE_TARGET must be 'bertopic' or 'gputopic', got {TARGET!r}")
 
