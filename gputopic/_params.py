@@ -81,9 +81,25 @@ def param_value(obj: Any, name: str) -> Any:
 
 
 def fresh(model: Any) -> Any:
-    """An unfitted copy of a user's sub-model, so fitting never mutates the parameters."""
+    """An unfitted copy of a user's sub-model, so fitting never mutates the parameters.
+
+    scikit-learn's ``clone`` where it keeps every setting; a class whose ``__init__`` passes
+    ``**kwargs`` on to its parent loses them in ``clone`` (BERTopic's
+    ``OnlineCountVectorizer(stop_words="english")`` would count stop words), so such a model
+    is deep-copied instead and its fitted attributes (``name_``) dropped."""
     if hasattr(model, "get_params"):
         from sklearn.base import clone
 
-        return clone(model)
+        copied = clone(model)
+        if _settings(copied) == _settings(model):
+            return copied
+        copied = copy.deepcopy(model)
+        for name in [k for k in vars(copied) if k.endswith("_") and not k.startswith("_")]:
+            delattr(copied, name)
+        return copied
     return copy.deepcopy(model)
+
+
+def _settings(model: Any) -> dict[str, str]:
+    """A model's public settings (attributes that are neither private nor fitted), as text."""
+    return {k: repr(v) for k, v in vars(model).items() if not k.startswith("_") and not k.endswith("_")}

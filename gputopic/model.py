@@ -227,10 +227,15 @@ class GPUTopic(ParamsMixin):
         """Make ``state`` the model's fitted state: the one place that sets fitted attributes
         (in the kind of output the state names), after checking that its parts agree."""
         out = state.check().output
-        fitted_slots_follow(self, getattr(self, "_state", None), state)
+        previous = getattr(self, "_state", None)
+        fitted_slots_follow(self, previous, state)
         self._state = state
-        topics = out.array(state.topics)  # BERTopic's list, or the GPU array of GPU input
-        self.topics_ = topics.tolist() if isinstance(topics, np.ndarray) else topics
+        # topics_ is re-set only when the documents' topics changed: an operation that keeps
+        # them (set_topic_labels, ...) leaves what the user put there, e.g. all batches'
+        # topics after partial_fit (BERTopic's idiom), as BERTopic does
+        if previous is None or state.topics is not previous.topics or not hasattr(self, "topics_"):
+            topics = out.array(state.topics)  # BERTopic's list, or the GPU array of GPU input
+            self.topics_ = topics.tolist() if isinstance(topics, np.ndarray) else topics
         self.probabilities_ = out.array(state.probabilities)
         self.topic_sizes_ = dict(state.topic_sizes)
         self.topic_representations_ = state.representations

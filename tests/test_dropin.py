@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.cluster import KMeans
+from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from gputopic import GPUTopic
 from gputopic.defaults import MULTILINGUAL_MODEL, embedding_spec, slot_model
@@ -203,6 +203,28 @@ def test_bertopics_outliers_offset_and_is_zeroshot(with_outliers):
         GPUTopic()._outliers
     assert GPUTopic()._is_zeroshot() is False
     assert GPUTopic(zeroshot_topic_list=["space", "cars"])._is_zeroshot() is True
+
+
+def test_a_vectorizer_whose_init_passes_kwargs_on_keeps_them():
+    """BERTopic's OnlineCountVectorizer(decay, **kwargs) hands stop_words to CountVectorizer;
+    scikit-learn's clone would drop them (get_params reads only its own __init__)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    from gputopic._params import fresh
+
+    class KwargsVectorizer(CountVectorizer):
+        def __init__(self, decay=None, **kwargs):
+            self.decay = decay
+            super().__init__(**kwargs)
+
+    user = KwargsVectorizer(decay=0.1, stop_words="english").fit(TOY_DOCS)
+    copied = fresh(user)
+    assert copied is not user and copied.stop_words == "english" and copied.decay == 0.1
+    assert not hasattr(copied, "vocabulary_") and hasattr(user, "vocabulary_")  # unfitted copy, user's kept
+    for model in (fast_model(vectorizer_model=user).fit(TOY_DOCS),
+                  fast_model(vectorizer_model=user, hdbscan_model=MiniBatchKMeans(3, random_state=0))
+                  .partial_fit(TOY_DOCS)):
+        assert "the" not in model.vocabulary_ and "cat" in model.vocabulary_
 
 
 # ---------------------------------------------- n_gram_range, language, low_memory

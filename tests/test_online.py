@@ -58,6 +58,8 @@ def test_batches_add_up_to_the_whole_corpus(tmp_path):
         model.reduce_topics(docs[-20:], nr_topics=2)  # topics_ are still the last batch's
     # BERTopic's idiom: topics_ set to all batches' topics, all documents passed
     model.topics_ = topics.tolist()
+    model.set_topic_labels({int(topics[0]): "first"})  # keeps the topics_ the user set
+    assert model.topics_ == topics.tolist() and model.custom_labels_[model._state.ids.index(topics[0])] == "first"
     per_class = model.topics_per_class(docs, [f"c{int(i) % 2}" for i in order])
     assert sorted(per_class.groupby("Topic")["Frequency"].sum().to_dict().items()) == sorted(
         (int(t), int(c)) for t, c in zip(*np.unique(topics, return_counts=True)))

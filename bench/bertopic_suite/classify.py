@@ -74,8 +74,10 @@ RULES: list[tuple[str, str, str]] = [
      "the sub-model slots are not fitted in place (the fitted copies are separate attributes)"),
     (r"No topic has a probability above min_probability", "bug",
      "approximate_distribution of the reduced model gives all-zero rows (BERTopic's pass min_probability)"),
-    (r"test_labels\.py.*online_topic_model", "bug",
-     "topic labels of the online model (generate_topic_labels lengths, set_topic_labels order): to investigate"),
+    (r"test_generate_topic_labels\[online_topic_model\].*\n.*\n.*len\(label\) < 15", "difference",
+     "the online model's words count each topic's documents over all batches by topic id (BERTopic's "
+     "OnlineCountVectorizer.update_bow adds a batch's rows to the old ones by position), so its words differ; "
+     "here a one-post topic's top word 'highperformance' has 15 characters, the test wants < 15"),
     # --- figures
     (r"invalid literal for int\(\) with base 10: '-?\d+_", "difference",
      "bar-chart subplot titles are topic labels ('0_word_word'), not 'Topic 0'"),
