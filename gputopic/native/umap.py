@@ -32,7 +32,7 @@ Where it differs from umap-learn:
   measured in bench/RESULTS.md; :func:`default_epochs`);
 * on the CPU the fit's SGD is :mod:`gputopic.native._umap_sgd_cpu`: umap-learn's
   one-edge-at-a-time updates in numba on every thread (points split into per-thread
-  blocks, other blocks read from a snapshot refreshed 8 times per epoch), reproducible
+  blocks, other blocks read from a snapshot refreshed 32 times per epoch), reproducible
   for a seed and thread count (umap-learn with ``random_state`` runs on one thread); fits
   of at most :data:`CPU_SGD_ONE_THREAD_MAX` points run it on one thread, in umap-learn's
   sequential order (the same layout whatever numba's thread count);
