@@ -452,8 +452,9 @@ def _cpu_sgd() -> str:
 #: SGD epochs of a CPU fit (numba SGD) of more than 10,000 points when ``n_epochs`` is None.
 #: umap-learn runs 200; on 20 Newsgroups (18,331 posts, seeds 0-4) 100 epochs moved the NMI
 #: mean by -0.005 and the NPMI mean by +0.014 against 200 (seed-to-seed sd ~0.01), for half
-#: the SGD time (bench/RESULTS.md, "The CPU race, fair"; there, unseeded against BERTopic,
-#: the NMI mean on 20 Newsgroups was 0.015 below BERTopic's).
+#: the SGD time (bench/RESULTS.md, "The CPU race, fair"); a later probe of the parallel SGD
+#: (then 8 snapshot refreshes) gave NMI 0.434 with 200 epochs and 0.433 with 100, seeds 0-9
+#: ("Snapshot refreshes").
 CPU_EPOCHS_LARGE = 100
 
 
