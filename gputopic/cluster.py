@@ -215,7 +215,9 @@ def vote(train, train_topics: np.ndarray, emb, backend: Backend, k: int = VOTE_K
     chunk = vote_rows(len(train_topics), chunk)
     ids, index = np.unique(train_topics, return_inverse=True)
     A = backend.asarray(train, dtype=xp.float32)
-    A = A / xp.maximum(xp.linalg.norm(A, axis=1, keepdims=True), 1e-12)
+    # the training rows are not copied (10M x 384 would be 15 GB more): each block's dot
+    # products are divided by the rows' norms instead (einsum: no n x d temporary)
+    inv_norm = 1.0 / xp.maximum(xp.sqrt(xp.einsum("ij,ij->i", A, A)), 1e-12)
     Q = backend.asarray(emb, dtype=xp.float32)
     Q = Q / xp.maximum(xp.linalg.norm(Q, axis=1, keepdims=True), 1e-12)
     index = xp.asarray(index)
@@ -223,9 +225,8 @@ def vote(train, train_topics: np.ndarray, emb, backend: Backend, k: int = VOTE_K
     # nearer voters weigh a hair more, so that equal sums go to the nearest one's topic
     rank_bonus = xp.asarray(1e-6 * (k - np.arange(k)), dtype=xp.float32)
     topics, shares = [], []
-    chunk = max(1, min(int(chunk), (1 << 25) // A.shape[0]))  # a block of similarities stays <= 128 MB
     for start in range(0, Q.shape[0], chunk):
-        S = Q[start:start + chunk] @ A.T
+        S = (Q[start:start + chunk] @ A.T) * inv_norm[None, :]
         idx = xp.argpartition(-S, k - 1, axis=1)[:, :k] if k < A.shape[0] else xp.broadcast_to(
             xp.arange(k), S.shape)
         sims = xp.take_along_axis(S, idx, axis=1)

@@ -40,6 +40,11 @@ def test_votes_are_weighted_by_similarity_and_outliers_are_a_topic():
     b = cluster.vote(train, topics, q, CPU, k=50, chunk=7)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_allclose(a[1], b[1])
+    # cosine: the training rows' lengths do not matter (they are divided out, not copied)
+    scale = np.random.default_rng(0).uniform(0.1, 50.0, size=(len(train), 1)).astype(np.float32)
+    c = cluster.vote(train * scale, topics, q, CPU, k=50)
+    np.testing.assert_array_equal(a[0], c[0])
+    np.testing.assert_allclose(a[1], c[1], rtol=1e-5)
 
 
 def test_vote_blocks_stay_within_the_byte_bound(monkeypatch):
