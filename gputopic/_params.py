@@ -85,13 +85,14 @@ def fresh(model: Any) -> Any:
 
     scikit-learn's ``clone`` where it keeps every setting; a class whose ``__init__`` passes
     ``**kwargs`` on to its parent loses them in ``clone`` (BERTopic's
-    ``OnlineCountVectorizer(stop_words="english")`` would count stop words), so such a model
-    is deep-copied instead and its fitted attributes (``name_``) dropped."""
+    ``OnlineCountVectorizer(stop_words="english")`` would count stop words), so a model of
+    such a class whose clone differs is deep-copied instead and its fitted attributes
+    (``name_``) dropped."""
     if hasattr(model, "get_params"):
         from sklearn.base import clone
 
         copied = clone(model)
-        if _settings(copied) == _settings(model):
+        if not _takes_kwargs(type(model)) or _settings(copied) == _settings(model):
             return copied
         copied = copy.deepcopy(model)
         for name in [k for k in vars(copied) if k.endswith("_") and not k.startswith("_")]:
@@ -100,6 +101,16 @@ def fresh(model: Any) -> Any:
     return copy.deepcopy(model)
 
 
+def _takes_kwargs(cls: type) -> bool:
+    """Whether ``cls.__init__`` has a ``**kwargs`` parameter (which ``clone`` does not copy)."""
+    try:
+        params = inspect.signature(cls.__init__).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
 def _settings(model: Any) -> dict[str, str]:
     """A model's public settings (attributes that are neither private nor fitted), as text."""
-    return {k: repr(v) for k, v in vars(model).items() if not k.startswith("_") and not k.endswith("_")}
+    return {k: repr(v) for k, v in getattr(model, "__dict__", {}).items()
+            if not k.startswith("_") and not k.endswith("_")}
