@@ -16,6 +16,7 @@ CuPy arrays and cuDF frames (when cuDF is installed); anything else NumPy and pa
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -465,7 +466,9 @@ class GPUTopic(ParamsMixin):
                         threshold: float = 0.0, embeddings=None, distributions_params: dict | None = None):
         """New topics for ``documents`` in which each outlier (-1) gets its most similar
         topic when that similarity is positive and reaches ``threshold``; the model is not
-        changed (pass the result to :meth:`update_topics` to refit the topic words).
+        changed (pass the result to :meth:`update_topics` to refit the topic words). Other
+        documents keep the id ``topics`` gives them, one the model no longer has included (with
+        a warning, e.g. topics from before :meth:`reduce_topics`).
 
         ``strategy``: "distributions" (the largest share of :meth:`approximate_distribution`,
         with ``distributions_params`` as its keyword arguments), "c-tf-idf" (cosine of the
@@ -479,9 +482,11 @@ class GPUTopic(ParamsMixin):
         docs = validate_documents(documents, blank_ok=True)
         t = topic_array(topics, len(docs), "topics")
         unknown = sorted(set(np.unique(t).tolist()) - set(self.topic_sizes_) - {-1})
-        if unknown:
-            raise InputError(f"topics holds ids the model does not have: {unknown[:5]}; the topics are "
-                             f"{sorted(self.topic_sizes_)}.")
+        if unknown:  # only outliers change, the other ids pass through as given (as in BERTopic)
+            warnings.warn(f"topics holds ids the model does not have: {unknown[:5]} (topics from before "
+                          "reduce_topics, merge_topics or delete_topics?); only its outliers (-1) get new "
+                          "topics, the other ids are returned as given. Pass model.topics_ to work on the "
+                          "current topics.", UserWarning, stacklevel=2)
         new = outlier_topics(self, self._state, docs, t, strategy, threshold, probabilities, embeddings,
                                      distributions_params)
         return output_like(documents, topics).array(new)

@@ -205,6 +205,24 @@ def test_bertopics_outliers_offset_and_is_zeroshot(with_outliers):
     assert GPUTopic(zeroshot_topic_list=["space", "cars"])._is_zeroshot() is True
 
 
+def test_reduce_outliers_with_topics_from_before_a_reduction_warns_and_keeps_them(with_outliers):
+    """BERTopic's habit: reduce_outliers(docs, topics) with the fit's topics after the model's
+    topics were reduced. Only the outliers change; the stale ids pass through, with a warning."""
+    import copy
+
+    model = copy.deepcopy(with_outliers)
+    old = list(model.topics_)
+    model.reduce_topics(DOCS, nr_topics=3)
+    stale = sorted(set(old) - set(model.topic_sizes_))
+    assert stale
+    with pytest.warns(UserWarning, match=r"topics holds ids the model does not have: \[.*only its outliers"):
+        new = np.asarray(model.reduce_outliers(DOCS, old, strategy="embeddings"))
+    old = np.asarray(old)
+    assert (new[old != -1] == old[old != -1]).all()  # every non-outlier id as given, stale ones too
+    assert set(new[old == -1].tolist()) <= set(model.topic_sizes_)  # outliers get current topics (or stay -1)
+    assert (new != -1).sum() > (old != -1).sum()
+
+
 def test_a_vectorizer_whose_init_passes_kwargs_on_keeps_them():
     """BERTopic's OnlineCountVectorizer(decay, **kwargs) hands stop_words to CountVectorizer;
     scikit-learn's clone would drop them (get_params reads only its own __init__)."""
