@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -394,8 +395,22 @@ def model_identity(model: Any) -> str:
             name = model[0].auto_model.config._name_or_path
         except Exception:  # noqa: BLE001 - best effort only
             name = None
+    if name and _is_sentence_transformer(model):
+        # named by its weights, as a name or path string would be: the bundled default's
+        # folder is the default model, whatever class or path loaded it
+        try:
+            if os.path.realpath(os.fspath(name)) == os.path.realpath(default_model_path()):
+                return "sentence-transformers/" + DEFAULT_MODEL_NAME
+        except (ImportError, InputError, TypeError, ValueError):
+            pass
+        return str(name)
     cls = f"{type(model).__module__}.{type(model).__qualname__}"
     return f"{cls}:{name}" if name else cls
+
+
+def _is_sentence_transformer(model: Any) -> bool:
+    st = sys.modules.get("sentence_transformers")  # a SentenceTransformer object means it is imported
+    return st is not None and isinstance(model, st.SentenceTransformer)
 
 
 def check_embeddings(emb: Any, n_docs: int, backend: Backend, source: str = "embeddings"):

@@ -324,9 +324,16 @@ class GPUTopic(ParamsMixin):
         return list(self.topic_representations_[key])
 
     def get_topic_info(self, topic: int | None = None):
-        """One row per topic: Topic, Count, Name, Representation, Representative_Docs."""
+        """One row per topic: Topic, Count, Name, Representation, Representative_Docs; with
+        ``topic``, that topic's row (no rows for an id the model does not have, as BERTopic)."""
         check_fitted(self)
-        topics = sorted(self.topic_sizes_) if topic is None else [_views.topic_key(self._state, topic)]
+        if topic is None:
+            topics = sorted(self.topic_sizes_)
+        else:
+            key = _views.topic_key(self._state, topic, required=False)
+            if key is None and (isinstance(topic, bool) or not isinstance(topic, (int, np.integer))):
+                _views.topic_key(self._state, topic)  # not a topic id at all: the error naming the topics
+            topics = [] if key is None else [key]
         return self._state.output.frame(_views.topic_info(self._state, topics))
 
     def get_representative_docs(self, topic: int | None = None):

@@ -343,6 +343,22 @@ def test_int8_copy_is_reused_and_a_corrupt_one_rebuilt(int8_embedder, tmp_path, 
     assert "SHA-256" in caplog.text and "rebuilding" in caplog.text
 
 
+def test_a_sentence_transformer_object_is_named_by_its_weights():
+    """The bundled model passed as an object (any SentenceTransformer subclass) has the
+    default's id, so models embedding alike can be merged and share the cache."""
+    from sentence_transformers import SentenceTransformer
+
+    from gputopic.embed import model_identity
+
+    class Sub(SentenceTransformer):
+        pass
+
+    model = Sub(default_model_path(), device="cpu")
+    assert model_identity(model) == load_embedder(None, "cpu").model_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert load_embedder(model, "cpu").model_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert model_identity(HashingEncoder()) == "helpers.HashingEncoder"  # other encoders: by their class
+
+
 def test_torch_backend_is_the_plain_sentence_transformer(ng2000):
     docs, _, ref = ng2000
     emb = load_embedder(None, "cpu", "torch")

@@ -82,10 +82,14 @@ def test_getters_have_bertopic_columns(fitted):
     assert doc_info.Topic.tolist() == topics
 
 
-def test_unknown_topic_is_false_in_get_topic_and_an_error_elsewhere(fitted):
+def test_unknown_topic_is_false_in_get_topic_no_rows_in_get_topic_info_and_an_error_elsewhere(fitted):
     model, _, _ = fitted
-    assert model.get_topic(42) is False and model.get_topic("x") is False  # BERTopic's answer
-    for getter in (model.get_topic_info, model.get_topic_freq, model.get_representative_docs):
+    assert model.get_topic(42) is False and model.get_topic("x") is False  # BERTopic's answers
+    empty = model.get_topic_info(42)
+    assert len(empty) == 0 and list(empty.columns) == list(model.get_topic_info().columns)
+    with pytest.raises(InputError, match="No topic 'x'"):
+        model.get_topic_info("x")  # not a topic id at all
+    for getter in (model.get_topic_freq, model.get_representative_docs):
         with pytest.raises(InputError, match="No topic 42"):
             getter(42)
 

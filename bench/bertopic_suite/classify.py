@@ -72,9 +72,18 @@ RULES: list[tuple[str, str, str]] = [
      "topics_per_class, hierarchical_topics)"),
     (r"object has no attribute 'X_'|has no attribute 'labels_'|get_feature_names_out", "difference",
      "the sub-model slots are not fitted in place (the fitted copies are separate attributes)"),
-    (r"No topic has a probability above min_probability", "bug",
-     "approximate_distribution of the reduced model gives all-zero rows (BERTopic's pass min_probability)"),
-    (r"test_generate_topic_labels\[online_topic_model\].*\n.*\n.*len\(label\) < 15", "difference",
+    (r"No topic has a probability above min_probability", "difference",
+     "the default vectorizer drops English stop words (BERTopic's counts them), so fewer of a document's "
+     "windows reach approximate_distribution's min_similarity: on the reduced model 335 of the 1,000 posts "
+     "get all-zero rows (BERTopic 60; gputopic with vectorizer_model=CountVectorizer() 60, the same rows), "
+     "and visualize_distribution refuses an all-zero row, as BERTopic does"),
+    (r"test_full_model\[representation_topic_model\](?s:.*)assert topic != original_topic", "difference",
+     "update_topics keeps the model's representation_model when none is passed (BERTopic replaces it with "
+     "the argument, None by default, and falls back to plain c-TF-IDF words)"),
+    (r"test_topic_reduction\[10-reduced_topic_model\](?s:.*)topics_ != old_topics", "difference",
+     "reduce_topics to more topics than the model has (10 > the reduced model's) changes nothing, so "
+     "topics_ stays equal (BERTopic fails this test too, with an IndexError)"),
+    (r"test_generate_topic_labels\[online_topic_model\](?s:.*)len\(label\) < 15", "difference",
      "the online model's words count each topic's documents over all batches by topic id (BERTopic's "
      "OnlineCountVectorizer.update_bow adds a batch's rows to the old ones by position), so its words differ; "
      "here a one-post topic's top word 'highperformance' has 15 characters, the test wants < 15"),
@@ -89,8 +98,9 @@ RULES: list[tuple[str, str, str]] = [
     (r"test_topics\.py.*\nIndexError", "bug",
      "visualize_topics: IndexError when topic_sizes_ names a topic without an embedding (the test adds -1)"),
     (r"test_find_topics.*\nAssertionError: assert np\.float64", "difference",
-     "find_topics leaves the outlier topic out (BERTopic ranks -1 too, whose mean embedding is near any "
-     "query): on the reduced model the top-5 mean similarity is < 0.1 (unverified explanation)"),
+     "find_topics leaves the outlier topic out: on the reduced model (the same 10 topics and sizes as "
+     "BERTopic's) BERTopic's top 5 for 'car' are -1 (0.097), then 0.071 0.036 0.016 0.009, mean 0.046; "
+     "gputopic's the same four and one more, mean 0.028; the test wants > 0.1 (BERTopic fails it too)"),
 ]
 
 
