@@ -224,9 +224,11 @@ def run_cpu(args) -> dict:
         if out["knn"]:
             out["knn_exponent_min_time"] = exponent([r["n"] for r in out["knn"]], [min(r["ivf_s"]) for r in out["knn"]])
         # the real posts themselves (no resampling), and uniform random unit vectors
-        for name, X in (("real_posts", torch.nn.functional.normalize(E.float(), dim=1)),
-                        ("uniform", torch.nn.functional.normalize(
-                            torch.randn(args.uniform_n, 384, generator=torch.Generator().manual_seed(1)), dim=1))):
+        checks = [("real_posts", torch.nn.functional.normalize(E.float(), dim=1))]
+        if args.uniform_n > 0:  # --uniform-n 0 leaves the adversarial case out
+            checks.append(("uniform", torch.nn.functional.normalize(
+                torch.randn(args.uniform_n, 384, generator=torch.Generator().manual_seed(1)), dim=1)))
+        for name, X in checks:
             t = time.perf_counter()
             _, idx = ann.knn_ivf(X, 15, "cosine")
             ti = time.perf_counter() - t
