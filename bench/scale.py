@@ -203,8 +203,10 @@ def run_cpu(args) -> dict:
 
     torch.set_num_threads(args.threads)
     dev = torch.device("cpu")
-    out = {"mode": "cpu", "provenance": provenance(dev), "args": vars(args), "shared_machine":
-           "2 cores shared by 6 agents (load ~15-20 during the run); timings are noisy", "knn": [], "hdbscan": []}
+    # the machine's load (1/5/15-minute averages) at the start and the end: timings on a shared
+    # machine are noisy, and this says how shared it was
+    out = {"mode": "cpu", "provenance": provenance(dev), "args": vars(args),
+           "load_average_start": list(os.getloadavg()), "knn": [], "hdbscan": []}
     sizes = [int(s) for s in args.sizes.split(",")]
     if "knn" in args.parts:
         E, lab = embeddings("cpu")
@@ -369,6 +371,8 @@ def main() -> int:
     p.add_argument("--out")
     args = p.parse_args()
     res = run_cpu(args) if args.cpu else run_gpu(args)
+    if args.cpu:
+        res["load_average_end"] = list(os.getloadavg())
     text = json.dumps(res, indent=1)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
