@@ -39,6 +39,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from ._validation import check_fitted
 from .exceptions import InputError
 
 __all__ = ["is_bertopic_representation", "wrap", "BERTopicRepresentation", "TopicModelView"]
@@ -295,3 +296,22 @@ def _words_matrix(topic_words: Mapping[int, list], outliers: bool):
                 c.append(at[w])
                 v.append(float(s))
     return sparse.csr_matrix((v, (r, c)), shape=(n, max(len(words), 1))), words
+
+
+class BERTopicPrivateMembers:
+    """BERTopic's private members that its own tests, plug-ins and users' code read, offered
+    by :class:`gputopic.GPUTopic` as read-only views of public state (no fitted state of
+    their own): ``topic + model._outliers`` indexes topic-ordered arrays, and
+    ``model._is_zeroshot()`` asks whether zero-shot topics are set."""
+
+    @property
+    def _outliers(self) -> int:
+        """1 if the model has the outlier topic -1, else 0 (BERTopic's ``_outliers``: the
+        offset of topic 0 in ``topic_labels_``, ``topic_embeddings_`` and ``c_tf_idf_``)."""
+        check_fitted(self)
+        return 1 if -1 in self.topic_sizes_ else 0
+
+    def _is_zeroshot(self) -> bool:
+        """Whether zero-shot topics are asked for (BERTopic's ``_is_zeroshot()``): a
+        ``zeroshot_topic_list`` (gputopic always has an embedding model to embed it)."""
+        return self.zeroshot_topic_list is not None

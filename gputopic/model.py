@@ -16,7 +16,6 @@ CuPy arrays and cuDF frames (when cuDF is installed); anything else NumPy and pa
 from __future__ import annotations
 
 import copy
-import warnings
 from typing import Sequence
 
 import numpy as np
@@ -26,6 +25,7 @@ from . import plotting as _plotting
 from . import topic_views as _views
 from . import topics as _topics
 from ._params import ParamsMixin
+from .bertopic_compat import BERTopicPrivateMembers
 from ._validation import check_bool, check_fitted, check_int, topic_array, validate_documents
 from .device import get_backend, output_like, resolve_device, text_list, to_numpy
 from .distributions import approximate_distribution
@@ -37,7 +37,7 @@ from .operations import delete_topics, ngram_vectorizer, outlier_topics, refit_t
 from .represent import cosine
 from .state import FittedState
 
-class GPUTopic(ParamsMixin):
+class GPUTopic(ParamsMixin, BERTopicPrivateMembers):
     """Topic model: sentence embeddings -> UMAP -> HDBSCAN -> class-based TF-IDF topic words.
 
     The sub-model slots (``umap_model``, ``hdbscan_model``, ``vectorizer_model``,
@@ -327,13 +327,7 @@ class GPUTopic(ParamsMixin):
         """One row per topic: Topic, Count, Name, Representation, Representative_Docs; with
         ``topic``, that topic's row (no rows for an id the model does not have, as BERTopic)."""
         check_fitted(self)
-        if topic is None:
-            topics = sorted(self.topic_sizes_)
-        else:
-            key = _views.topic_key(self._state, topic, required=False)
-            if key is None and (isinstance(topic, bool) or not isinstance(topic, (int, np.integer))):
-                _views.topic_key(self._state, topic)  # not a topic id at all: the error naming the topics
-            topics = [] if key is None else [key]
+        topics = self._state.ids if topic is None else _views.info_topics(self._state, topic)
         return self._state.output.frame(_views.topic_info(self._state, topics))
 
     def get_representative_docs(self, topic: int | None = None):
@@ -393,24 +387,6 @@ class GPUTopic(ParamsMixin):
         sims = cosine(query, to_numpy(self.topic_embeddings_)[ids >= 0]).ravel()
         order = np.argsort(-sims, kind="stable")[: int(top_n)]
         return ids[ids >= 0][order].tolist(), sims[order].tolist()
-
-    # ------------------------------------- BERTopic's private members its users read
-    # BERTopic's own tests, notebooks and plug-ins index topic-ordered arrays with
-    # ``topic + model._outliers`` and ask ``model._is_zeroshot()``; both are read-only views of
-    # public state here (no fitted state of their own).
-
-    @property
-    def _outliers(self) -> int:
-        """1 if the model has the outlier topic -1, else 0 (BERTopic's ``_outliers``: the
-        offset of topic 0 in ``topic_labels_``, ``topic_embeddings_`` and ``c_tf_idf_``)."""
-        check_fitted(self)
-        return 1 if -1 in self.topic_sizes_ else 0
-
-    def _is_zeroshot(self) -> bool:
-        """Whether zero-shot topics are asked for (BERTopic's ``_is_zeroshot()``): a
-        ``zeroshot_topic_list`` and an embedding model to embed it (the default model
-        counts, as gputopic always has one)."""
-        return self.zeroshot_topic_list is not None
 
     # ------------------------------------------------------ topic operations
 
@@ -488,12 +464,6 @@ class GPUTopic(ParamsMixin):
         check_fitted(self)
         docs = validate_documents(documents, blank_ok=True)
         t = topic_array(topics, len(docs), "topics")
-        unknown = sorted(set(np.unique(t).tolist()) - set(self.topic_sizes_) - {-1})
-        if unknown:  # only outliers change, the other ids pass through as given (as in BERTopic)
-            warnings.warn(f"topics holds ids the model does not have: {unknown[:5]} (topics from before "
-                          "reduce_topics, merge_topics or delete_topics?); only its outliers (-1) get new "
-                          "topics, the other ids are returned as given. Pass model.topics_ to work on the "
-                          "current topics.", UserWarning, stacklevel=2)
         new = outlier_topics(self, self._state, docs, t, strategy, threshold, probabilities, embeddings,
                                      distributions_params)
         return output_like(documents, topics).array(new)

@@ -13,6 +13,7 @@ topics' embeddings, which is exactly the mean of its documents' embeddings.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -114,6 +115,12 @@ def outlier_topics(model: Any, state: FittedState, docs: list[str], topics: np.n
     if strategy not in OUTLIER_STRATEGIES:
         raise InputError(f"strategy must be one of {', '.join(map(repr, OUTLIER_STRATEGIES))}; got {strategy!r}.")
     threshold = check_number("threshold", threshold)
+    unknown = sorted(set(np.unique(topics).tolist()) - set(state.topic_sizes) - {-1})
+    if unknown:  # only outliers change: the other ids pass through as given, as in BERTopic
+        warnings.warn(f"topics holds ids the model does not have: {unknown[:5]} (topics from before "
+                      "reduce_topics, merge_topics or delete_topics?); only its outliers (-1) get new topics, "
+                      "the other ids are returned as given. Pass model.topics_ to work on the current topics.",
+                      UserWarning, stacklevel=3)
     out = topics.copy()
     rows = np.flatnonzero(topics == -1)
     real = np.asarray([t for t in state.ids if t >= 0], dtype=np.int64)
