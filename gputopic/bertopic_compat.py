@@ -29,6 +29,11 @@ Nothing else of a BERTopic model is there: a representation model that reads mor
 AttributeError naming the attribute. ``VisualRepresentation`` (images) is refused.
 
 BERTopic's save folders are read and written by :mod:`gputopic.bertopic_format`.
+
+Private members
+---------------
+:class:`BERTopicPrivateMembers` gives :class:`gputopic.GPUTopic` the two BERTopic private
+members that its tests, plug-ins and users' code read (``_outliers``, ``_is_zeroshot()``).
 """
 
 from __future__ import annotations
