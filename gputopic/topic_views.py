@@ -292,10 +292,9 @@ def topic_key(state: FittedState, topic: Any, required: bool = True) -> int | No
 def info_topics(state: FittedState, topic: Any) -> list[int]:
     """The rows ``get_topic_info(topic)`` shows: that topic, or none for an integer id the
     model does not have (BERTopic's answer); anything else is an error naming the topics."""
-    key = topic_key(state, topic, required=False)
-    if key is None and (isinstance(topic, bool) or not isinstance(topic, (int, np.integer))):
-        topic_key(state, topic)
-    return [] if key is None else [key]
+    if isinstance(topic, (int, np.integer)) and not isinstance(topic, bool):
+        return [int(topic)] if int(topic) in state.topic_sizes else []
+    return [topic_key(state, topic)]
 
 
 def topic_info(state: FittedState, topics: list[int]) -> dict[str, list]:

@@ -12,7 +12,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from gputopic import GPUTopic
 from gputopic.defaults import MULTILINGUAL_MODEL, embedding_spec, slot_model
-from gputopic.exceptions import InputError, ModelFileError
+from gputopic.exceptions import InputError, ModelFileError, NotFittedError
 
 from helpers import TOY_DOCS, HashingEncoder, fast_model
 
@@ -199,7 +199,7 @@ def test_bertopics_outliers_offset_and_is_zeroshot(with_outliers):
         assert labels[0 + model._outliers] == model.topic_labels_[0]
     kmeans.delete_topics([1])  # topic 1's documents become outliers: the offset follows
     assert kmeans._outliers == 1
-    with pytest.raises(Exception, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         GPUTopic()._outliers
     assert GPUTopic()._is_zeroshot() is False
     assert GPUTopic(zeroshot_topic_list=["space", "cars"])._is_zeroshot() is True

@@ -75,7 +75,7 @@ RULES: list[tuple[str, str, str]] = [
     (r"No topic has a probability above min_probability", "difference",
      "the default vectorizer drops English stop words (BERTopic's counts them), so fewer of a document's "
      "windows reach approximate_distribution's min_similarity: on the reduced model 335 of the 1,000 posts "
-     "get all-zero rows (BERTopic 60; gputopic with vectorizer_model=CountVectorizer() 60, the same rows), "
+     "get all-zero rows (BERTopic 60; gputopic with vectorizer_model=CountVectorizer() also 60), "
      "and visualize_distribution refuses an all-zero row, as BERTopic does"),
     (r"test_full_model\[representation_topic_model\](?s:.*)assert topic != original_topic", "difference",
      "update_topics keeps the model's representation_model when none is passed (BERTopic replaces it with "
